@@ -1,0 +1,175 @@
+"""Turn an Airflow ``spp`` connection into validated settings, before any request is made."""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from airflow_provider_spp.exceptions import SppConfigError
+
+DEFAULT_TIMEOUT = 30.0
+DEFAULT_MAX_RETRIES = 3
+DEFAULT_RETRY_MAX_TIME = 120.0
+DEFAULT_RETRY_BACKOFF = 1.0
+
+_API_VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_TOKEN_FORBIDDEN = re.compile(r"[\s\x00-\x1f\x7f]")
+_TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+_FALSE_WORDS = frozenset({"0", "false", "no", "off", ""})
+
+
+@dataclass(frozen=True)
+class SppConnectionSettings:
+    """Everything the hook needs to talk to one SPP workspace; the token never shows in ``repr``."""
+
+    base_url: str
+    token: str = field(repr=False)
+    api_version: str | None = None
+    timeout: float = DEFAULT_TIMEOUT
+    verify: bool | str = True
+    max_retries: int = DEFAULT_MAX_RETRIES
+    retry_max_time: float = DEFAULT_RETRY_MAX_TIME
+    retry_backoff: float = DEFAULT_RETRY_BACKOFF
+
+
+def is_loopback_host(hostname: str) -> bool:
+    """Whether the host is this machine (127.0.0.0/8, ::1, localhost): the only place plain http is safe."""
+    if hostname.lower() in ("localhost", "localhost.localdomain") or hostname.lower().endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(hostname.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def normalize_workspace_url(host: str | None, port: int | None = None, *, allow_insecure_http: bool = False) -> str:
+    """Return ``scheme://host[:port]`` for a workspace written as ``example.spp.co`` or a full URL."""
+    raw = (host or "").strip()
+    if not raw:
+        raise SppConfigError(
+            "The SPP connection has no host: set it to your workspace URL, e.g. https://example.spp.co"
+        )
+    if "://" not in raw:
+        raw = f"https://{raw}"
+    parts = urlsplit(raw)
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https"):
+        raise SppConfigError(f"The SPP workspace URL must use https (or http on this machine), not {scheme!r}")
+    try:
+        hostname, url_port = parts.hostname, parts.port
+    except ValueError as err:
+        raise SppConfigError(f"The SPP workspace URL has an invalid port: {err}") from None
+    if not hostname:
+        raise SppConfigError("The SPP workspace URL has no host name")
+    if parts.username is not None or parts.password is not None:
+        raise SppConfigError(
+            "The SPP workspace URL must not contain credentials; put the API token in the password field"
+        )
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise SppConfigError(
+            "The SPP workspace URL must be just the workspace address (e.g. https://example.spp.co), "
+            "without a path, query or fragment"
+        )
+    if scheme == "http" and not allow_insecure_http and not is_loopback_host(hostname):
+        raise SppConfigError(
+            f"Refusing plain http to {hostname}: the API token would cross the network in clear text. "
+            "Use https, or set the connection extra allow_insecure_http to true if you really mean it"
+        )
+    final_port = url_port or port
+    netloc = f"[{hostname}]" if ":" in hostname else hostname
+    if final_port and final_port != {"http": 80, "https": 443}[scheme]:
+        netloc = f"{netloc}:{final_port}"
+    return f"{scheme}://{netloc}"
+
+
+def _as_bool(name: str, value: Any) -> bool:
+    """Coerce an extra that may arrive as a string from a connection URI."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in _TRUE_WORDS | _FALSE_WORDS:
+        return value.strip().lower() in _TRUE_WORDS
+    raise SppConfigError(f"The SPP connection extra {name!r} must be true or false, got {value!r}")
+
+
+def _as_number(name: str, value: Any, *, minimum: float, integer: bool = False, exclusive: bool = False) -> float:
+    """Coerce a numeric extra (URI extras arrive as strings) and check its lower bound."""
+    try:
+        number = float(value) if not isinstance(value, bool) else math.nan
+    except (TypeError, ValueError):
+        number = math.nan
+    if not math.isfinite(number) or (integer and not number.is_integer()):
+        kind = "a whole number" if integer else "a number"
+        raise SppConfigError(f"The SPP setting {name!r} must be {kind}, got {value!r}")
+    if number < minimum or (exclusive and number == minimum):
+        bound = "greater than" if exclusive else "at least"
+        raise SppConfigError(f"The SPP setting {name!r} must be {bound} {minimum:g}, got {value!r}")
+    return number
+
+
+def _check_api_version(value: Any) -> str | None:
+    """An API version is a short token such as 2024-03-05; anything else could inject headers."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if not isinstance(value, str) or not _API_VERSION.fullmatch(value):
+        raise SppConfigError(
+            "The SPP api_version must be a short token such as '2024-03-05' "
+            "(letters, digits, '.', '_', '-'; no spaces or line breaks)"
+        )
+    return value
+
+
+def _check_token(password: str | None) -> str:
+    """The bearer token must exist and be a single header-safe word."""
+    token = (password or "").strip()
+    if not token:
+        raise SppConfigError(
+            "The SPP connection has no API token: put it in the connection's password (API token) field"
+        )
+    if _TOKEN_FORBIDDEN.search(token):
+        raise SppConfigError("The SPP API token contains spaces or control characters; check the copy-paste")
+    return token
+
+
+def settings_from_connection(
+    *,
+    host: str | None,
+    port: int | None,
+    password: str | None,
+    extra: dict[str, Any],
+    api_version: str | None = None,
+    timeout: float | None = None,
+    max_retries: int | None = None,
+) -> SppConnectionSettings:
+    """Validate a connection's fields and extras; hook arguments (when not None) override extras."""
+    allow_insecure_http = _as_bool("allow_insecure_http", extra.get("allow_insecure_http", False))
+    verify_extra = extra.get("verify", True)
+    verify: bool | str
+    if isinstance(verify_extra, str) and verify_extra.strip().lower() not in _TRUE_WORDS | _FALSE_WORDS:
+        verify = verify_extra.strip()  # a CA bundle path
+    else:
+        verify = _as_bool("verify", verify_extra)
+
+    def pick(argument: Any, key: str, default: Any) -> Any:
+        if argument is not None:
+            return argument
+        value = extra.get(key)
+        return default if value is None or value == "" else value
+
+    return SppConnectionSettings(
+        base_url=normalize_workspace_url(host, port, allow_insecure_http=allow_insecure_http),
+        token=_check_token(password),
+        api_version=_check_api_version(pick(api_version, "api_version", None)),
+        timeout=_as_number("timeout", pick(timeout, "timeout", DEFAULT_TIMEOUT), minimum=0, exclusive=True),
+        verify=verify,
+        max_retries=int(
+            _as_number("max_retries", pick(max_retries, "max_retries", DEFAULT_MAX_RETRIES), minimum=0, integer=True)
+        ),
+        retry_max_time=_as_number("retry_max_time", pick(None, "retry_max_time", DEFAULT_RETRY_MAX_TIME), minimum=0),
+        retry_backoff=_as_number("retry_backoff", pick(None, "retry_backoff", DEFAULT_RETRY_BACKOFF), minimum=0),
+    )

@@ -1,0 +1,528 @@
+"""SppHook: the SPP connection and the HTTP calls of its API, with retries that never duplicate a POST."""
+
+from __future__ import annotations
+
+import email.utils
+import random
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack
+from datetime import datetime
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import quote, urlsplit
+
+from airflow.providers.common.compat.sdk import BaseHook
+from pydantic import BaseModel, ValidationError
+
+from airflow_provider_spp import __version__
+from airflow_provider_spp.attachments import AttachmentLike, multipart_encoder, prepare_attachments
+from airflow_provider_spp.connection import SppConnectionSettings, settings_from_connection
+from airflow_provider_spp.exceptions import (
+    SppApiError,
+    SppError,
+    SppInputError,
+    SppTransportError,
+    SppUnexpectedResponseError,
+    api_error_class,
+)
+from airflow_provider_spp.models import MessagePage, MessageResource, Order, OrderMessageRequest, OrderPage
+
+if TYPE_CHECKING:
+    import requests
+    from tenacity import RetryCallState
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+#: Longest single wait between retries when the server gives no Retry-After.
+MAX_BACKOFF = 30.0
+#: Stop following ``links.next`` after this many pages: a server that loops must not hang a task.
+MAX_PAGES = 1000
+
+
+def _validation_problems(err: ValidationError) -> str:
+    """Pydantic's errors as 'field: problem' text, without echoing the input (it may be a client's text)."""
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc'])}: {e['msg'].removeprefix('Value error, ')}" for e in err.errors()
+    )
+
+
+def order_message_request(
+    order: str | int, message: str, *, user_id: int | str | None = None, staff_only: bool | str | None = None
+) -> OrderMessageRequest:
+    """Validate what a caller asks to post, raising SppInputError with every problem at once."""
+    try:
+        return OrderMessageRequest.model_validate(
+            {"order": order, "message": message, "user_id": user_id, "staff_only": staff_only}
+        )
+    except ValidationError as err:
+        raise SppInputError(f"Invalid SPP order message: {_validation_problems(err)}") from None
+
+
+def path_segment(value: str | int) -> str:
+    """Percent-encode a value as exactly one URL path segment ('a/b' -> 'a%2Fb'; '..' cannot climb)."""
+    text = str(value)
+    if text.strip(".") == "":
+        return text.replace(".", "%2E")
+    return quote(text, safe="")
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a Retry-After header given in seconds or as an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _laravel_error(response: requests.Response) -> tuple[str | None, dict[str, Any]]:
+    """The server's ``message`` and per-field ``errors`` from a Laravel-style JSON error body."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None, {}
+    if not isinstance(body, dict):
+        return None, {}
+    message = body.get("message") or body.get("error")
+    errors = body.get("errors")
+    return (str(message) if message else None), (errors if isinstance(errors, dict) else {})
+
+
+def _transport_error(err: Exception, method: str, path: str) -> SppTransportError:
+    """Classify a requests failure by whether the request can have reached the server."""
+    import requests
+    from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
+
+    reason = err.args[0] if err.args else err
+    not_sent = isinstance(err, requests.exceptions.ConnectTimeout | requests.exceptions.SSLError) or (
+        isinstance(err, requests.exceptions.ConnectionError)
+        and isinstance(getattr(reason, "reason", None), NewConnectionError | ConnectTimeoutError | NameResolutionError)
+    )
+    if isinstance(err, requests.exceptions.ReadTimeout):
+        detail = "no answer within the timeout"
+    elif not_sent:
+        detail = "could not connect"
+    else:
+        detail = "the connection broke before the answer arrived"
+    return SppTransportError(f"SPP {method} {path} failed: {detail} ({type(err).__name__})", request_sent=not not_sent)
+
+
+class _BearerAuth:
+    """Adds the bearer token to each request; its repr never shows the token."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = f"Bearer {self._token}"
+        return request
+
+    def __repr__(self) -> str:
+        return "_BearerAuth(token=***)"
+
+
+class SppHook(BaseHook):
+    """
+    Talk to a Service Provider Pro (SPP) workspace's REST API.
+
+    :param spp_conn_id: Airflow connection of type ``spp``: host is the workspace URL, password the API token.
+    :param api_version: Sent as ``X-Api-Version``; overrides the connection extra ``api_version``.
+    :param timeout: Seconds to wait for SPP; overrides the connection extra ``timeout`` (default 30).
+    :param max_retries: Retries of rate-limited or unavailable calls; overrides the extra (default 3).
+    """
+
+    conn_name_attr = "spp_conn_id"
+    default_conn_name = "spp_default"
+    conn_type = "spp"
+    hook_name = "Service Provider Pro (SPP)"
+
+    def __init__(
+        self,
+        spp_conn_id: str = default_conn_name,
+        *,
+        api_version: str | None = None,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.spp_conn_id = spp_conn_id
+        self.api_version = api_version
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self._session: requests.Session | None = None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(spp_conn_id={self.spp_conn_id!r})"
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """Connection form layout for Airflow before 3.2 (3.2+ reads it from get_provider_info)."""
+        from airflow_provider_spp.provider_info import UI_FIELD_BEHAVIOUR
+
+        return UI_FIELD_BEHAVIOUR
+
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """Extra connection form fields for Airflow before 3.2 (needs wtforms, absent from 3.3)."""
+        try:
+            from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
+            from flask_babel import lazy_gettext
+            from wtforms import BooleanField, IntegerField, StringField
+            from wtforms.validators import NumberRange, Optional
+        except ImportError:
+            return {}
+        return {
+            "api_version": StringField(lazy_gettext("API version"), widget=BS3TextFieldWidget()),
+            "timeout": IntegerField(
+                lazy_gettext("Timeout (seconds)"),
+                validators=[Optional(), NumberRange(min=1)],
+                widget=BS3TextFieldWidget(),
+                default=30,
+            ),
+            "max_retries": IntegerField(
+                lazy_gettext("Max retries"),
+                validators=[Optional(), NumberRange(min=0)],
+                widget=BS3TextFieldWidget(),
+                default=3,
+            ),
+            "verify": BooleanField(lazy_gettext("Verify TLS certificates"), default=True),
+            "allow_insecure_http": BooleanField(lazy_gettext("Allow plain http to a remote host"), default=False),
+        }
+
+    @cached_property
+    def settings(self) -> SppConnectionSettings:
+        """The validated connection; raises SppConfigError (before any request) when it is unusable."""
+        conn = self.get_connection(self.spp_conn_id)
+        settings = settings_from_connection(
+            host=conn.host,
+            port=conn.port,
+            password=conn.password,
+            extra=conn.extra_dejson,
+            api_version=self.api_version,
+            timeout=self.timeout,
+            max_retries=self.max_retries,
+        )
+        try:
+            from airflow.providers.common.compat.sdk import mask_secret
+
+            mask_secret(settings.token)
+        except ImportError:  # pragma: no cover - every supported Airflow has it
+            pass
+        return settings
+
+    def get_conn(self) -> requests.Session:
+        """The hook's pooled HTTP session, created on first use and reused for every call."""
+        if self._session is None:
+            import requests
+            from requests.adapters import HTTPAdapter
+
+            session = requests.Session()
+            session.auth = _BearerAuth(self.settings.token)
+            session.verify = self.settings.verify
+            session.headers.update(
+                {
+                    "Accept": "application/json",
+                    "User-Agent": f"airflow-provider-spp/{__version__} python-requests/{requests.__version__}",
+                }
+            )
+            if self.settings.api_version:
+                session.headers["X-Api-Version"] = self.settings.api_version
+            adapter = HTTPAdapter(pool_connections=4, pool_maxsize=8, max_retries=0)
+            session.mount("https://", adapter)
+            session.mount("http://", adapter)
+            self._session = session
+        return self._session
+
+    def close(self) -> None:
+        """Close the pooled connections."""
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+
+    def __enter__(self) -> SppHook:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- API calls ---------------------------------------------------------------------------------------
+
+    def create_order_message(
+        self,
+        order: str | int,
+        message: str,
+        *,
+        user_id: int | str | None = None,
+        staff_only: bool | str | None = None,
+        attachments: Iterable[AttachmentLike] | None = None,
+    ) -> MessageResource:
+        """Post a message (with optional files, streamed) to an order; the POST is never blindly re-sent."""
+        request = order_message_request(order, message, user_id=user_id, staff_only=staff_only)
+        files = prepare_attachments(attachments)
+        url = self._url("api", "order_messages", request.order)
+        if files:
+            fields = request.form_fields()
+            response = self._request(
+                "POST", url, body=lambda stack: multipart_encoder(fields, files, stack), idempotent=False
+            )
+        else:
+            response = self._request("POST", url, json=request.json_body(), idempotent=False)
+        return self._parse(MessageResource, response)
+
+    def list_order_messages(self, order: str | int, *, per_page: int = 100) -> Iterator[MessageResource]:
+        """Yield an order's messages newest first, following ``links.next`` across pages."""
+        url = self._url("api", "order_messages", order_message_request(order, "-").order)
+        for page in self._pages(url, {"limit": per_page}, MessagePage):
+            yield from page.data
+
+    def find_order_message(
+        self,
+        order: str | int,
+        message: str,
+        *,
+        created_since: datetime,
+        user_id: int | str | None = None,
+        staff_only: bool | str | None = None,
+    ) -> MessageResource | None:
+        """Find a message with this text (and sender/visibility, when given) created since a moment."""
+        wanted = order_message_request(order, message, user_id=user_id, staff_only=staff_only)
+        text = _normalized_text(wanted.message)
+        for candidate in self.list_order_messages(wanted.order):
+            if candidate.created_at is not None and candidate.created_at < created_since:
+                return None
+            if (
+                candidate.message is not None
+                and _normalized_text(candidate.message) == text
+                and (wanted.user_id is None or candidate.user_id in (None, wanted.user_id))
+                and (wanted.staff_only is None or candidate.staff_only in (None, wanted.staff_only))
+            ):
+                return candidate
+        return None
+
+    def delete_order_message(self, message_id: int) -> None:
+        """Delete one message by its ID (not the order's)."""
+        if isinstance(message_id, bool) or not isinstance(message_id, int) or message_id <= 0:
+            raise SppInputError(f"message_id must be a positive integer, got {message_id!r}")
+        self._request("DELETE", self._url("api", "order_messages", message_id))
+
+    def get_order(self, order: str | int) -> Order:
+        """Retrieve one order by ID or order number."""
+        url = self._url("api", "orders", order_message_request(order, "-").order)
+        return self._parse(Order, self._request("GET", url))
+
+    def list_orders(self, *, status: str | None = None, sort: str = "id:desc", per_page: int = 100) -> Iterator[Order]:
+        """Yield the workspace's orders (optionally of one status), across pages."""
+        params: dict[str, Any] = {"limit": per_page, "sort": sort}
+        if status is not None:
+            params["filters[status][$eq]"] = status
+        for page in self._pages(self._url("api", "orders"), params, OrderPage):
+            yield from page.data
+
+    def test_connection(self) -> tuple[bool, str]:
+        """For the UI's Test button: one cheap, side-effect-free authenticated GET."""
+        try:
+            base_url = self.settings.base_url
+            self._request("GET", self._url("api", "orders"), params={"limit": 1}, retries=False)
+        except SppApiError as err:
+            if err.status_code in (401, 403):
+                return False, (
+                    f"{base_url} rejected the API token ({err.status_code}"
+                    f"{': ' + err.server_message if err.server_message else ''}). "
+                    "Check the API token field and that the token's user may read orders."
+                )
+            return False, f"{base_url} answered {err.status_code}: {err}"
+        except SppTransportError as err:
+            return False, f"Could not reach {self.settings.base_url}: {err}. Check the workspace URL."
+        except SppError as err:
+            return False, str(err)
+        return True, f"Connected to the SPP workspace at {base_url}."
+
+    # -- HTTP plumbing -------------------------------------------------------------------------------------
+
+    def _url(self, *segments: str | int) -> str:
+        """Absolute URL under the workspace, each segment percent-encoded on its own."""
+        return "/".join([self.settings.base_url, *(path_segment(s) for s in segments)])
+
+    def _pages(self, url: str, params: dict[str, Any], model: type[ModelT]) -> Iterator[ModelT]:
+        """Follow Laravel pagination, refusing a ``next`` link that leaves the workspace."""
+        origin = urlsplit(self.settings.base_url)[:2]
+        seen: set[str] = set()
+        next_url: str | None = url
+        query: dict[str, Any] | None = params
+        for _ in range(MAX_PAGES):
+            if next_url is None:
+                return
+            response = self._request("GET", next_url, params=query)
+            page = self._parse(model, response, unwrap=False)
+            yield page
+            link = getattr(getattr(page, "links", None), "next", None)
+            if not link:
+                return
+            if urlsplit(link)[:2] != origin:
+                raise SppUnexpectedResponseError(
+                    f"SPP's next-page link points away from {self.settings.base_url}; not following it",
+                    status_code=response.status_code,
+                    request_id=response.headers.get("X-Api-Identifier"),
+                )
+            if link in seen:
+                return
+            seen.add(link)
+            next_url, query = link, None
+
+    def _request(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+        body: Callable[[ExitStack], Any] | None = None,
+        idempotent: bool = True,
+        retries: bool = True,
+    ) -> requests.Response:
+        """Send one API call, retrying only what cannot create a second copy of anything."""
+        from tenacity import Retrying, retry_if_exception, stop_after_attempt, stop_before_delay
+
+        path = urlsplit(url).path
+
+        def send_once() -> requests.Response:
+            import requests
+
+            session = self.get_conn()
+            with ExitStack() as stack:
+                data = body(stack) if body else None
+                headers = {"Content-Type": data.content_type} if data is not None else None
+                try:
+                    response = session.request(
+                        method,
+                        url,
+                        params=params,
+                        json=json,
+                        data=data,
+                        headers=headers,
+                        timeout=self.settings.timeout,
+                        allow_redirects=idempotent,
+                    )
+                except requests.RequestException as err:
+                    raise _transport_error(err, method, path) from None
+            self._raise_for_status(response, method, path)
+            return response
+
+        settings = self.settings
+        retrying = Retrying(
+            stop=stop_after_attempt((settings.max_retries if retries else 0) + 1)
+            | stop_before_delay(settings.retry_max_time),
+            wait=self._retry_wait,
+            retry=retry_if_exception(lambda err: _should_retry(err, idempotent=idempotent)),
+            before_sleep=lambda state: self._log_retry(state, method, path),
+            reraise=True,
+        )
+        return retrying(send_once)
+
+    def _retry_wait(self, state: RetryCallState) -> float:
+        """Retry-After when the server gave one, else exponential backoff with jitter."""
+        err = state.outcome.exception() if state.outcome else None
+        retry_after = getattr(err, "retry_after", None)
+        if retry_after is not None:
+            return float(retry_after)
+        ceiling = min(MAX_BACKOFF, self.settings.retry_backoff * 2 ** (state.attempt_number - 1))
+        return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+    def _log_retry(self, state: RetryCallState, method: str, path: str) -> None:
+        """One warning per retry: what failed, the request id, and how long we wait."""
+        err = state.outcome.exception() if state.outcome else None
+        what = f"answered {err.status_code}" if isinstance(err, SppApiError) else f"failed ({err})"
+        request_id = getattr(err, "request_id", None)
+        self.log.warning(
+            "SPP %s %s %s (request id %s); retry %d of %d in %.1f s",
+            method,
+            path,
+            what,
+            request_id or "none",
+            state.attempt_number,
+            self.settings.max_retries,
+            state.upcoming_sleep,
+        )
+
+    @staticmethod
+    def _raise_for_status(response: requests.Response, method: str, path: str) -> None:
+        """Turn an unexpected status into the matching SppApiError, with the server's own message."""
+        status = response.status_code
+        if 200 <= status < 300:
+            return
+        request_id = response.headers.get("X-Api-Identifier")
+        if 300 <= status < 400:
+            target = urlsplit(response.headers.get("Location", "")).netloc or "another address"
+            raise SppApiError(
+                f"SPP {method} {path} was redirected ({status}) to {target}; "
+                "set the connection host to the workspace's final URL",
+                status_code=status,
+                request_id=request_id,
+            )
+        server_message, errors = _laravel_error(response)
+        detail = server_message or response.reason or "no message"
+        if errors:
+            detail += " " + "; ".join(
+                f"{k}: {' '.join(map(str, v)) if isinstance(v, list) else v}" for k, v in errors.items()
+            )
+        raise api_error_class(status)(
+            f"SPP {method} {path} failed with {status}: {detail} (request id {request_id or 'none'})",
+            status_code=status,
+            request_id=request_id,
+            server_message=server_message,
+            errors=errors,
+            retry_after=parse_retry_after(response.headers.get("Retry-After")),
+        )
+
+    @staticmethod
+    def _parse(model: type[ModelT], response: requests.Response, *, unwrap: bool = True) -> ModelT:
+        """Parse a success body into a model, accepting a ``{"data": {...}}`` wrapper."""
+        request_id = response.headers.get("X-Api-Identifier")
+        path = urlsplit(response.url).path
+        try:
+            payload = response.json()
+        except ValueError:
+            raise SppUnexpectedResponseError(
+                f"SPP answered {response.status_code} to {path} but the body is not JSON "
+                f"(request id {request_id or 'none'})",
+                status_code=response.status_code,
+                request_id=request_id,
+            ) from None
+        if unwrap and isinstance(payload, dict) and "id" not in payload and isinstance(payload.get("data"), dict):
+            payload = payload["data"]
+        try:
+            return model.model_validate(payload)
+        except ValidationError as err:
+            raise SppUnexpectedResponseError(
+                f"SPP answered {response.status_code} to {path} with a body that is not a {model.__name__} "
+                f"({_validation_problems(err)}; request id {request_id or 'none'})",
+                status_code=response.status_code,
+                request_id=request_id,
+            ) from None
+
+
+def _normalized_text(text: str) -> str:
+    """Compare message texts the way a server stores them: line endings and outer blanks aside."""
+    return text.replace("\r\n", "\n").strip()
+
+
+def _should_retry(err: BaseException, *, idempotent: bool) -> bool:
+    """Retry only what cannot have created anything, unless the call is idempotent."""
+    if isinstance(err, SppTransportError):
+        return idempotent or not err.request_sent
+    if isinstance(err, SppApiError) and err.retryable:
+        if err.status_code in (429, 503):
+            return True
+        return idempotent and err.status_code in (502, 504)
+    return False

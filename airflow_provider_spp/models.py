@@ -1,0 +1,303 @@
+"""Typed SPP API resources (pydantic v2), tolerant of what a real workspace sends.
+
+Only ``id`` is truly required: the vendor docs call many fields required that real workspaces send
+as null or leave out, so every other field is optional, unknown fields are ignored, and a value that
+does not parse (a malformed date, say) becomes ``None`` instead of failing the task after SPP has
+already created the message.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Annotated, Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, WrapValidator, field_validator
+from pydantic_core import PydanticUseDefault
+
+
+def _none_if_invalid(value: Any, handler: Any) -> Any:
+    """Parse the value, or fall back to the field default instead of failing the whole resource."""
+    try:
+        return handler(value)
+    except ValidationError:
+        raise PydanticUseDefault() from None
+
+
+T = TypeVar("T")
+#: A field that takes its default when the server sends something unparsable (or null for a list).
+Lenient = Annotated[T, WrapValidator(_none_if_invalid)]
+
+
+class SppModel(BaseModel):
+    """Base of every SPP resource: unknown fields ignored, instances immutable."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+
+class Address(SppModel):
+    """A client's billing address."""
+
+    line_1: Lenient[str | None] = None
+    line_2: Lenient[str | None] = None
+    city: Lenient[str | None] = None
+    country: Lenient[str | None] = None
+    state: Lenient[str | None] = None
+    postcode: Lenient[str | None] = None
+    name_f: Lenient[str | None] = None
+    name_l: Lenient[str | None] = None
+    tax_id: Lenient[str | None] = None
+    company_name: Lenient[str | None] = None
+    company_vat: Lenient[str | None] = None
+
+
+class Role(SppModel):
+    """A user's role; permission levels are 0 none, 1 own, 2 group, 3 all."""
+
+    id: Lenient[int | None] = None
+    name: Lenient[str | None] = None
+    dashboard_access: Lenient[int | None] = None
+    messaging: Lenient[int | None] = None
+    order_access: Lenient[int | None] = None
+    order_management: Lenient[int | None] = None
+    affiliates: Lenient[int | None] = None
+    clients: Lenient[int | None] = None
+    coupons: Lenient[int | None] = None
+    forms: Lenient[int | None] = None
+    invoice_access: Lenient[int | None] = None
+    invoice_management: Lenient[int | None] = None
+    rank_tracking: Lenient[int | None] = None
+    services: Lenient[int | None] = None
+    ticket_access: Lenient[int | None] = None
+    ticket_management: Lenient[int | None] = None
+    team: Lenient[bool | None] = None
+    settings: Lenient[bool | None] = None
+    settings_company: Lenient[bool | None] = None
+    settings_payments: Lenient[bool | None] = None
+    settings_team: Lenient[bool | None] = None
+    settings_modules: Lenient[bool | None] = None
+    settings_integrations: Lenient[bool | None] = None
+    settings_orders: Lenient[bool | None] = None
+    settings_tickets: Lenient[bool | None] = None
+    settings_accounts: Lenient[bool | None] = None
+    settings_messages: Lenient[bool | None] = None
+    settings_tags: Lenient[bool | None] = None
+    settings_sidebar: Lenient[bool | None] = None
+    settings_dashboard: Lenient[bool | None] = None
+    settings_templates: Lenient[bool | None] = None
+    settings_emails: Lenient[bool | None] = None
+    settings_language: Lenient[bool | None] = None
+    settings_logs: Lenient[bool | None] = None
+    created_at: Lenient[datetime | None] = None
+    updated_at: Lenient[datetime | None] = None
+
+
+class UserManager(SppModel):
+    """A staff member who manages a client."""
+
+    id: Lenient[int | None] = None
+    name: Lenient[str | None] = None
+    name_f: Lenient[str | None] = None
+    name_l: Lenient[str | None] = None
+    email: Lenient[str | None] = None
+    role_id: Lenient[int | None] = None
+
+
+class User(SppModel):
+    """A client or staff account."""
+
+    id: Lenient[int | None] = None
+    aff_id: Lenient[int | None] = None
+    aff_link: Lenient[str | None] = None
+    created_at: Lenient[datetime | None] = None
+    name: Lenient[str | None] = None
+    name_f: Lenient[str | None] = None
+    name_l: Lenient[str | None] = None
+    email: Lenient[str | None] = None
+    company: Lenient[str | None] = None
+    tax_id: Lenient[str | None] = None
+    phone: Lenient[str | None] = None
+    address: Lenient[Address | None] = None
+    note: Lenient[str | None] = None
+    balance: Lenient[float | str | None] = None
+    optin: Lenient[str | None] = None
+    stripe_id: Lenient[str | None] = None
+    custom_fields: Lenient[dict[str, Any] | list[Any] | None] = None
+    status: Lenient[int | None] = None
+    role_id: Lenient[int | None] = None
+    role: Lenient[Role | None] = None
+    spent: Lenient[float | str | None] = None
+    employee_id: Lenient[int | None] = None
+    managers: Lenient[list[UserManager]] = Field(default_factory=list)
+    ga_cid: Lenient[str | None] = None
+    team_owner_ids: Lenient[list[int]] = Field(default_factory=list)
+    team_member_ids: Lenient[list[int]] = Field(default_factory=list)
+
+
+class Employee(SppModel):
+    """A staff member assigned to a ticket."""
+
+    id: Lenient[int | None] = None
+    name_f: Lenient[str | None] = None
+    name_l: Lenient[str | None] = None
+    group_id: Lenient[int | None] = None
+    role_id: Lenient[int | None] = None
+
+
+class Order(SppModel):
+    """An order (the vendor page does not document its fields; these are the common ones)."""
+
+    id: Lenient[int | None] = None
+    number: Lenient[str | None] = None
+    status: Lenient[str | None] = None
+    service: Lenient[str | None] = None
+    user_id: Lenient[int | None] = None
+    client: Lenient[User | None] = None
+    created_at: Lenient[datetime | None] = None
+    last_message_at: Lenient[datetime | None] = None
+
+
+class Ticket(SppModel):
+    """A support ticket (SPP answers with one alongside some messages)."""
+
+    id: Lenient[int | None] = None
+    subject: Lenient[str | None] = None
+    status: Lenient[str | None] = None
+    source: Lenient[str | None] = None
+    user_id: Lenient[int | None] = None
+    order_id: Lenient[int | None] = None
+    client: Lenient[User | None] = None
+    employees: Lenient[list[Employee]] = Field(default_factory=list)
+    tags: Lenient[list[str]] = Field(default_factory=list)
+    form_data: Lenient[dict[str, Any] | list[Any] | None] = None
+    note: Lenient[str | None] = None
+    metadata: Lenient[dict[str, Any] | list[Any] | None] = None
+    messages: Lenient[list[MessageResource]] = Field(default_factory=list)
+    created_at: Lenient[datetime | None] = None
+    updated_at: Lenient[datetime | None] = None
+    last_message_at: Lenient[datetime | None] = None
+    date_closed: Lenient[datetime | None] = None
+
+
+class MessageResource(SppModel):
+    """A message on an order, as SPP returns it after creating or listing it."""
+
+    id: int
+    user_id: Lenient[int | None] = None
+    created_at: Lenient[datetime | None] = None
+    message: Lenient[str | None] = None
+    staff_only: Lenient[bool | None] = None
+    #: URLs of the uploaded attachments.
+    files: Lenient[list[str]] = Field(default_factory=list)
+    order: Lenient[Order | None] = None
+    ticket: Lenient[Ticket | None] = None
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _id_is_a_whole_number(cls, value: Any) -> Any:
+        """Accept ``"17"`` or ``17.0`` from a loose backend, never ``True`` or ``17.5``."""
+        if isinstance(value, bool):
+            raise ValueError("id must be an integer, not a boolean")
+        if isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
+            raise ValueError("id must be a whole number")
+        return value
+
+
+class PageLinks(SppModel):
+    """Laravel paginator links; ``next`` is None on the last page."""
+
+    first: Lenient[str | None] = None
+    last: Lenient[str | None] = None
+    prev: Lenient[str | None] = None
+    next: Lenient[str | None] = None
+
+
+class MessagePage(SppModel):
+    """One page of an order's messages, newest first."""
+
+    data: list[MessageResource] = Field(default_factory=list)
+    links: Lenient[PageLinks] = Field(default_factory=PageLinks)
+    meta: Lenient[dict[str, Any]] = Field(default_factory=dict)
+
+
+Ticket.model_rebuild()
+
+
+class OrderPage(SppModel):
+    """One page of orders."""
+
+    data: list[Order] = Field(default_factory=list)
+    links: Lenient[PageLinks] = Field(default_factory=PageLinks)
+    meta: Lenient[dict[str, Any]] = Field(default_factory=dict)
+
+
+_TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+_FALSE_WORDS = frozenset({"0", "false", "no", "off"})
+
+
+class OrderMessageRequest(BaseModel):
+    """What a caller asks to post; validated before any request so mistakes cost no HTTP call."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    order: str
+    message: str
+    user_id: int | None = None
+    staff_only: bool | None = None
+
+    @field_validator("order", mode="before")
+    @classmethod
+    def _order_is_an_id_or_number(cls, value: Any) -> str:
+        """An order ID (int) or order number (str), never blank."""
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return str(value)
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+        raise ValueError(f"order must be an order ID or order number such as 'E4A269FC', got {value!r}")
+
+    @field_validator("message", mode="before")
+    @classmethod
+    def _message_is_text(cls, value: Any) -> str:
+        """A non-blank string."""
+        if not isinstance(value, str):
+            raise ValueError(f"message must be a string, got {type(value).__name__}")
+        if not value.strip():
+            raise ValueError("message is empty (after rendering, if it is a template)")
+        return value
+
+    @field_validator("user_id", mode="before")
+    @classmethod
+    def _user_id_is_whole(cls, value: Any) -> int | None:
+        """A positive integer, or a string of digits such as a rendered template gives."""
+        if value is None:
+            return None
+        if isinstance(value, str) and value.strip().isdigit():
+            value = int(value.strip())
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+        raise ValueError(f"user_id must be a positive integer, got {value!r}")
+
+    @field_validator("staff_only", mode="before")
+    @classmethod
+    def _staff_only_is_boolean(cls, value: Any) -> bool | None:
+        """True/False, 1/0, or the words true/false, yes/no, on/off."""
+        if value is None or isinstance(value, bool):
+            return value
+        if isinstance(value, int) and value in (0, 1):
+            return bool(value)
+        if isinstance(value, str) and value.strip().lower() in _TRUE_WORDS | _FALSE_WORDS:
+            return value.strip().lower() in _TRUE_WORDS
+        raise ValueError(f"staff_only must be a boolean, got {value!r}")
+
+    def json_body(self) -> dict[str, Any]:
+        """The JSON body SPP expects, leaving out what the caller did not set."""
+        return self.model_dump(exclude={"order"}, exclude_none=True)
+
+    def form_fields(self) -> list[tuple[str, str]]:
+        """The multipart text fields, with booleans as the "1"/"0" a Laravel boolean rule accepts."""
+        fields = [("message", self.message)]
+        if self.user_id is not None:
+            fields.append(("user_id", str(self.user_id)))
+        if self.staff_only is not None:
+            fields.append(("staff_only", "1" if self.staff_only else "0"))
+        return fields
