@@ -76,7 +76,7 @@ def _object_storage_file(path: Any) -> Attachment:
         filename=path.name,
         content_type=_content_type(path.name),
         size=size,
-        opener=lambda: path.open("rb"),
+        opener=lambda: _SizedStream(path.open("rb"), owned=True),
         description=str(path),
     )
 
@@ -100,7 +100,7 @@ def _in_memory_file(filename: Any, content: Any) -> Attachment:
 
         def rewind() -> io.IOBase:
             content.seek(start)
-            return _Unclosable(content)
+            return _SizedStream(content, owned=False)
 
         return Attachment(name, _content_type(name), None, rewind, f"{name} (file object)")
     raise SppInputError(
@@ -108,32 +108,44 @@ def _in_memory_file(filename: Any, content: Any) -> Attachment:
     )
 
 
-class _Unclosable(io.RawIOBase):
-    """Wraps a caller's file object so uploading it does not close it: it is theirs."""
+class _SizedStream(io.RawIOBase):
+    """A readable stream that tells its remaining length (the multipart encoder needs it up front).
 
-    def __init__(self, raw: IO[bytes]) -> None:
+    Object-storage files and callers' file objects often cannot tell it; a caller's file is also left
+    open afterwards, since it is theirs.
+    """
+
+    def __init__(self, raw: Any, *, owned: bool) -> None:
         super().__init__()
         self._raw = raw
+        self._owned = owned
+
+    @property
+    def len(self) -> int:
+        """Bytes left to read."""
+        here = self._raw.tell()
+        end = self._raw.seek(0, io.SEEK_END)
+        self._raw.seek(here)
+        return int(end - here)
 
     def readable(self) -> bool:
         return True
 
-    def seekable(self) -> bool:
-        return True
-
     def read(self, size: int | None = -1) -> bytes:
-        return self._raw.read(-1 if size is None else size)
+        return bytes(self._raw.read(-1 if size is None else size))
 
     def readinto(self, buffer: Any) -> int:
         data = self._raw.read(len(buffer))
         buffer[: len(data)] = data
         return len(data)
 
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        return self._raw.seek(offset, whence)
-
     def tell(self) -> int:
-        return self._raw.tell()
+        return int(self._raw.tell())
+
+    def close(self) -> None:
+        if self._owned and not self.closed:
+            self._raw.close()
+        super().close()
 
 
 def _is_object_storage_path(value: Any) -> bool:

@@ -1,0 +1,84 @@
+"""pytest fixtures for the SPP sandbox (entry point ``pytest11: spp_sandbox``; loads nothing heavy until used).
+
+Design: one server per test session, a clean state per test.
+
+* ``spp_sandbox_session`` (session scope) — the running :class:`SandboxServer` (token
+  ``"spp-sandbox-test-token"``, a free port on 127.0.0.1). Its state is *not* reset between tests;
+  use it only from session/module-scoped fixtures that manage state themselves.
+* ``spp_sandbox`` (function scope) — **the one to use**: the same server, reset first (messages,
+  files, request log and faults cleared; users and orders re-seeded), so every test starts clean.
+* ``spp_sandbox_other_host`` (function scope) — a second server on another port ("another host",
+  same token), also reset, e.g. to check a client does not forward ``Authorization`` across a redirect
+  (``{spp_sandbox.url}/_sandbox/redirect?to={spp_sandbox_other_host.url}/api/...``).
+* ``spp_sandbox_conn_uri`` (function scope) — the ``AIRFLOW_CONN_…`` JSON for ``spp_sandbox``:
+  ``{"conn_type": "spp", "host": url, "password": token}``.
+* ``spp_sandbox_conn`` (function scope) — sets ``AIRFLOW_CONN_SPP_DEFAULT`` to that JSON (undone after
+  the test) and returns the connection ID, ``"spp_default"``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from airflow_provider_spp.sandbox.server import SandboxServer
+
+SANDBOX_CONN_ID = "spp_default"
+SANDBOX_CONN_ENV = "AIRFLOW_CONN_SPP_DEFAULT"
+
+
+def _started() -> SandboxServer:
+    """A started sandbox with the default test token."""
+    from airflow_provider_spp.sandbox.server import SandboxServer
+
+    return SandboxServer().start()
+
+
+@pytest.fixture(scope="session")
+def spp_sandbox_session() -> Iterator[SandboxServer]:
+    """The session's sandbox server (state shared across tests, never reset here)."""
+    server = _started()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def _spp_sandbox_other_host_session() -> Iterator[SandboxServer]:
+    """A second session server on another port."""
+    server = _started()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def spp_sandbox(spp_sandbox_session: SandboxServer) -> SandboxServer:
+    """The session's sandbox, reset to its seeded state before this test."""
+    spp_sandbox_session.reset()
+    return spp_sandbox_session
+
+
+@pytest.fixture
+def spp_sandbox_other_host(_spp_sandbox_other_host_session: SandboxServer) -> SandboxServer:
+    """A second sandbox ("another host", another port), reset before this test."""
+    _spp_sandbox_other_host_session.reset()
+    return _spp_sandbox_other_host_session
+
+
+@pytest.fixture
+def spp_sandbox_conn_uri(spp_sandbox: SandboxServer) -> str:
+    """The Airflow connection JSON pointing at ``spp_sandbox``."""
+    return spp_sandbox.connection_json()
+
+
+@pytest.fixture
+def spp_sandbox_conn(spp_sandbox_conn_uri: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Point ``spp_default`` at the sandbox via ``AIRFLOW_CONN_SPP_DEFAULT``; returns the connection ID."""
+    monkeypatch.setenv(SANDBOX_CONN_ENV, spp_sandbox_conn_uri)
+    return SANDBOX_CONN_ID

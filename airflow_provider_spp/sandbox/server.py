@@ -1,0 +1,230 @@
+"""Run the sandbox app with uvicorn in a background thread, on a real TCP port of this machine."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from types import TracebackType
+from typing import Any
+
+import uvicorn
+
+from airflow_provider_spp.sandbox.app import DEFAULT_API_VERSION, SandboxApp, create_app
+from airflow_provider_spp.sandbox.faults import Fault, FaultKind, RandomFaults
+from airflow_provider_spp.sandbox.seed import DEFAULT_TOKEN
+from airflow_provider_spp.sandbox.store import SandboxStore, StoredMessage
+
+__all__ = ["DEFAULT_TOKEN", "SandboxServer"]
+
+
+class SandboxServer:
+    """An SPP sandbox on ``http://host:port``; ``port=0`` picks a free port (see :attr:`url` after start)."""
+
+    def __init__(
+        self,
+        token: str = DEFAULT_TOKEN,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        api_version: str = DEFAULT_API_VERSION,
+        store: SandboxStore | None = None,
+        faults: Iterable[Fault | str | Mapping[str, Any]] = (),
+        startup_timeout: float = 10.0,
+    ) -> None:
+        """Configure (not start) a server; ``faults`` are queued right away."""
+        self.token = token
+        self.host = host
+        self.api_version = api_version
+        self.app: SandboxApp = create_app(token, api_version, store)
+        self.store: SandboxStore = self.app.store
+        self.startup_timeout = startup_timeout
+        self._requested_port = port
+        self._port: int | None = None
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+        self.store.add_faults(*faults)
+
+    def __repr__(self) -> str:
+        """Show where it listens, never the token."""
+        where = self.url if self.running else "not started"
+        return f"SandboxServer({where})"
+
+    # -- lifecycle ------------------------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        """Whether the server thread is up and serving."""
+        return self._thread is not None and self._thread.is_alive() and self._port is not None
+
+    @property
+    def port(self) -> int:
+        """The bound port (the real one when started with port 0)."""
+        if self._port is None:
+            raise RuntimeError("the sandbox server is not started")
+        return self._port
+
+    @property
+    def url(self) -> str:
+        """``http://host:port`` of the running server (no trailing slash)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    def start(self) -> SandboxServer:
+        """Bind, start serving in a daemon thread and wait until connections are accepted."""
+        if self._thread is not None:
+            raise RuntimeError("the sandbox server is already started")
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((self.host, self._requested_port))
+        except OSError:
+            sock.close()
+            raise
+        port = int(sock.getsockname()[1])
+        config = uvicorn.Config(
+            self.app,
+            host=self.host,
+            port=port,
+            http="h11",
+            loop="asyncio",
+            lifespan="off",
+            log_level="warning",
+            log_config=None,
+            access_log=False,
+            proxy_headers=False,
+            server_header=False,
+            timeout_graceful_shutdown=1,
+        )
+        self._server = uvicorn.Server(config)
+        self.app.shutting_down.clear()
+        self._thread = threading.Thread(target=self._serve, args=(sock,), name=f"spp-sandbox:{port}", daemon=True)
+        self._thread.start()
+        self._wait_started(port)
+        self._port = port
+        return self
+
+    def _serve(self, sock: socket.socket) -> None:
+        """Thread body: run uvicorn until told to exit."""
+        assert self._server is not None
+        try:
+            self._server.run(sockets=[sock])
+        except BaseException as err:  # reported by start()
+            self._error = err
+        finally:
+            sock.close()
+
+    def _wait_started(self, port: int) -> None:
+        """Block until uvicorn has started and a TCP connect succeeds (or fail loudly)."""
+        assert self._server is not None
+        assert self._thread is not None
+        deadline = time.monotonic() + self.startup_timeout
+        while time.monotonic() < deadline:
+            if not self._thread.is_alive():
+                self._thread = None
+                raise RuntimeError(f"the sandbox server failed to start: {self._error!r}")
+            if self._server.started:
+                try:
+                    with socket.create_connection((self.host, port), timeout=1.0):
+                        return
+                except OSError:
+                    pass
+            time.sleep(0.01)
+        self._server.should_exit = True
+        raise RuntimeError(f"the sandbox server did not start within {self.startup_timeout} s")
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop serving (pending ``slow`` responses are cut short) and wait for the thread."""
+        thread, server = self._thread, self._server
+        if thread is None or server is None:
+            return
+        self.app.shutting_down.set()
+        server.should_exit = True
+        thread.join(timeout)
+        if thread.is_alive():
+            server.force_exit = True
+            thread.join(timeout)
+        self._thread = None
+        self._server = None
+        self._port = None
+
+    def __enter__(self) -> SandboxServer:
+        """Start (if not yet started) and return the server."""
+        return self if self.running else self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        """Stop the server."""
+        self.stop()
+
+    # -- conveniences for tests ------------------------------------------------------------------------
+
+    def reset(self) -> None:
+        """Forget messages, files, the request log and faults; re-seed users and orders."""
+        self.store.reset()
+
+    def requests(self) -> list[dict[str, Any]]:
+        """The request log (same entries as ``GET /_sandbox/requests``)."""
+        return self.store.requests()
+
+    def messages(self, order_id: int | None = None) -> list[StoredMessage]:
+        """Stored messages in creation order (optionally of one order ID), with their file bytes."""
+        return self.store.messages(order_id)
+
+    def add_fault(
+        self,
+        kind: FaultKind | str,
+        *,
+        times: int | None = 1,
+        method: str | None = None,
+        path_prefix: str | None = None,
+        retry_after: int | None = None,
+        delay: float | None = None,
+    ) -> Fault:
+        """Queue one fault for the next ``times`` matching requests (None = all of them)."""
+        fault = Fault(
+            kind=FaultKind(kind),
+            times=times,
+            method=method,
+            path_prefix=path_prefix,
+            retry_after=retry_after,
+            delay=delay,
+        )
+        self.store.add_faults(fault)
+        return fault
+
+    def add_faults(self, *faults: Fault | str | Mapping[str, Any]) -> list[Fault]:
+        """Queue several faults (Fault objects, ``"kind:times"`` specs or dicts)."""
+        return self.store.add_faults(*faults)
+
+    def set_random_faults(
+        self,
+        rate: float,
+        kinds: Iterable[FaultKind | str],
+        *,
+        seed: int | None = None,
+        method: str | None = None,
+        path_prefix: str | None = None,
+        retry_after: int | None = None,
+        delay: float | None = None,
+    ) -> RandomFaults:
+        """Fail each matching request with probability ``rate``, with a kind drawn from ``kinds``."""
+        return self.store.set_random_faults(
+            rate, kinds, seed=seed, method=method, path_prefix=path_prefix, retry_after=retry_after, delay=delay
+        )
+
+    def clear_faults(self) -> None:
+        """Remove queued faults and turn random faults off."""
+        self.store.clear_faults()
+
+    def connection_json(self, **extra: Any) -> str:
+        """An Airflow connection (``AIRFLOW_CONN_…`` JSON) for this sandbox; ``extra`` goes to its extras."""
+        conn: dict[str, Any] = {"conn_type": "spp", "host": self.url, "password": self.token}
+        if extra:
+            conn["extra"] = extra
+        return json.dumps(conn)

@@ -1,0 +1,335 @@
+"""Thread-safe in-memory state of one sandbox: seeded users and orders, messages, files, request log, faults.
+
+The server thread writes and the test thread reads, so every public method takes the lock and hands
+out copies (or frozen dataclasses); nothing returned aliases the live state.
+
+Timestamps: ``created_at`` is the current UTC time truncated to **whole seconds** by default, as a
+real workspace stores it (``timestamp_precision="microseconds"`` keeps the fraction). A client that
+looks for "messages created since I started" must allow for that truncation (and for clock skew).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+import re
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+from urllib.parse import quote
+
+from airflow_provider_spp.sandbox.faults import Fault, FaultKind, FaultPlan, RandomFaults, fault_kind, parse_fault_spec
+from airflow_provider_spp.sandbox.seed import TOKEN_USER_ID, seeded_orders, seeded_users
+
+Precision = Literal["seconds", "microseconds"]
+_UNSAFE_FILENAME = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def utc_now() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+def iso(moment: datetime) -> str:
+    """ISO-8601 with offset, seconds unless the moment has a fraction (e.g. 2026-11-25T12:00:00+00:00)."""
+    return moment.isoformat(timespec="microseconds" if moment.microsecond else "seconds")
+
+
+def safe_filename(name: str | None) -> str:
+    """The last path component of an uploaded file name, without control characters."""
+    base = (name or "").replace("\\", "/").rsplit("/", 1)[-1]
+    base = _UNSAFE_FILENAME.sub("", base).strip()
+    return base if base not in ("", ".", "..") else "attachment"
+
+
+def file_url(base_url: str, message_id: int, filename: str) -> str:
+    """Where the sandbox serves a stored attachment."""
+    return f"{base_url.rstrip('/')}/_sandbox/files/{message_id}/{quote(filename, safe='')}"
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """An attachment as received (bytes kept verbatim)."""
+
+    field: str
+    filename: str
+    content_type: str
+    data: bytes = dataclasses.field(repr=False)
+
+    @property
+    def size(self) -> int:
+        """Length in bytes."""
+        return len(self.data)
+
+    @property
+    def sha256(self) -> str:
+        """Hex SHA-256 of the bytes."""
+        return hashlib.sha256(self.data).hexdigest()
+
+    def to_dict(self, base_url: str | None, message_id: int) -> dict[str, Any]:
+        """JSON-ready description (no bytes); ``url`` only when a base URL is known."""
+        return {
+            "field": self.field,
+            "filename": self.filename,
+            "content_type": self.content_type,
+            "size": self.size,
+            "sha256": self.sha256,
+            "url": file_url(base_url, message_id, self.filename) if base_url else None,
+        }
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    """A message as the sandbox stored it."""
+
+    id: int
+    order_id: int
+    user_id: int
+    message: str
+    staff_only: bool
+    created_at: datetime
+    files: tuple[StoredFile, ...] = ()
+
+    def to_dict(self, base_url: str | None = None) -> dict[str, Any]:
+        """JSON-ready admin view (the ``/_sandbox/messages`` shape)."""
+        return {
+            "id": self.id,
+            "order_id": self.order_id,
+            "user_id": self.user_id,
+            "message": self.message,
+            "staff_only": self.staff_only,
+            "created_at": iso(self.created_at),
+            "files": [f.to_dict(base_url, self.id) for f in self.files],
+        }
+
+
+@dataclass(frozen=True)
+class NewFile:
+    """An attachment to store with a new message."""
+
+    field: str
+    filename: str | None
+    content_type: str | None
+    data: bytes = dataclasses.field(repr=False)
+
+
+def _unique_names(files: Iterable[NewFile]) -> list[StoredFile]:
+    """Sanitise file names and make them unique within one message ("a.txt", "a (2).txt")."""
+    stored: list[StoredFile] = []
+    seen: set[str] = set()
+    for new in files:
+        name = safe_filename(new.filename)
+        stem, dot, ext = name.rpartition(".")
+        if not dot or not stem:
+            stem, dot, ext = name, "", ""
+        candidate, n = name, 1
+        while candidate.lower() in seen:
+            n += 1
+            candidate = f"{stem} ({n}){dot}{ext}"
+        seen.add(candidate.lower())
+        stored.append(StoredFile(new.field, candidate, new.content_type or "application/octet-stream", new.data))
+    return stored
+
+
+def _as_fault(item: Fault | str | Mapping[str, Any]) -> Fault:
+    """Accept a Fault, a text spec ("rate_limit:2") or a JSON-style dict."""
+    if isinstance(item, Fault):
+        return item
+    if isinstance(item, str):
+        return parse_fault_spec(item)
+    return Fault.from_dict(dict(item))
+
+
+class SandboxStore:
+    """All state of one sandbox workspace; safe to share between the server thread and tests."""
+
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+        timestamp_precision: Precision = "seconds",
+        token_user_id: int = TOKEN_USER_ID,
+    ) -> None:
+        """Seed the workspace; ``clock`` must return timezone-aware datetimes."""
+        if timestamp_precision not in ("seconds", "microseconds"):
+            raise ValueError(f"timestamp_precision must be 'seconds' or 'microseconds', not {timestamp_precision!r}")
+        self._lock = threading.RLock()
+        self._clock = clock
+        self.timestamp_precision: Precision = timestamp_precision
+        self.token_user_id = token_user_id
+        self.faults = FaultPlan()
+        self._users: dict[int, dict[str, Any]] = {}
+        self._orders: dict[int, dict[str, Any]] = {}
+        self._messages: dict[int, StoredMessage] = {}
+        self._next_message_id = 1
+        self._requests: list[dict[str, Any]] = []
+        self.reset()
+
+    # -- lifecycle ------------------------------------------------------------------------------------
+
+    def reset(self) -> None:
+        """Forget messages, files, the request log and faults; re-seed users and orders."""
+        with self._lock:
+            self._users = seeded_users()
+            self._orders = seeded_orders()
+            self._messages = {}
+            self._next_message_id = 1
+            self._requests = []
+            self.faults.clear()
+
+    def now(self) -> datetime:
+        """The clock's current UTC time at the configured precision."""
+        moment = self._clock().astimezone(UTC)
+        return moment.replace(microsecond=0) if self.timestamp_precision == "seconds" else moment
+
+    # -- users and orders -----------------------------------------------------------------------------
+
+    def user(self, user_id: int) -> dict[str, Any] | None:
+        """A copy of one user, or None."""
+        with self._lock:
+            user = self._users.get(user_id)
+            return copy.deepcopy(user) if user is not None else None
+
+    def has_user(self, user_id: int) -> bool:
+        """Whether a user ID exists."""
+        with self._lock:
+            return user_id in self._users
+
+    def users(self) -> dict[int, dict[str, Any]]:
+        """Copies of all users, by ID."""
+        with self._lock:
+            return copy.deepcopy(self._users)
+
+    def order(self, key: str | int) -> dict[str, Any] | None:
+        """A copy of the order with this ID (digits) or order number (case-insensitive), or None."""
+        text = str(key)
+        with self._lock:
+            if text.isascii() and text.isdigit() and int(text) in self._orders:
+                return copy.deepcopy(self._orders[int(text)])
+            for order in self._orders.values():
+                if str(order["number"]).casefold() == text.casefold():
+                    return copy.deepcopy(order)
+            return None
+
+    def orders(self) -> list[dict[str, Any]]:
+        """Copies of all orders, in ID order."""
+        with self._lock:
+            return [copy.deepcopy(self._orders[k]) for k in sorted(self._orders)]
+
+    # -- messages --------------------------------------------------------------------------------------
+
+    def create_message(
+        self,
+        *,
+        order_id: int,
+        message: str,
+        user_id: int | None = None,
+        staff_only: bool = False,
+        files: Iterable[NewFile] = (),
+    ) -> StoredMessage:
+        """Store a message (the next sequential ID) and bump the order's ``last_message_at``."""
+        stored_files = tuple(_unique_names(files))
+        with self._lock:
+            if order_id not in self._orders:
+                raise KeyError(f"no order {order_id}")
+            created = StoredMessage(
+                id=self._next_message_id,
+                order_id=order_id,
+                user_id=self.token_user_id if user_id is None else user_id,
+                message=message,
+                staff_only=staff_only,
+                created_at=self.now(),
+                files=stored_files,
+            )
+            self._messages[created.id] = created
+            self._next_message_id += 1
+            self._orders[order_id]["last_message_at"] = iso(created.created_at)
+            return created
+
+    def message(self, message_id: int) -> StoredMessage | None:
+        """One stored message, or None."""
+        with self._lock:
+            return self._messages.get(message_id)
+
+    def delete_message(self, message_id: int) -> bool:
+        """Delete a message; False when there was none."""
+        with self._lock:
+            return self._messages.pop(message_id, None) is not None
+
+    def messages(self, order_id: int | None = None) -> list[StoredMessage]:
+        """Stored messages in creation (ID) order, optionally of one order."""
+        with self._lock:
+            found = [m for m in self._messages.values() if order_id is None or m.order_id == order_id]
+        return sorted(found, key=lambda m: m.id)
+
+    def file(self, message_id: int, filename: str) -> StoredFile | None:
+        """One stored attachment by message ID and (sanitised) file name, or None."""
+        with self._lock:
+            stored = self._messages.get(message_id)
+        if stored is None:
+            return None
+        return next((f for f in stored.files if f.filename == filename), None)
+
+    # -- request log -----------------------------------------------------------------------------------
+
+    def record_request(self, record: dict[str, Any]) -> int:
+        """Append a request to the log; returns its index (also stored as ``record["index"]``)."""
+        with self._lock:
+            index = len(self._requests)
+            self._requests.append({**copy.deepcopy(record), "index": index})
+            return index
+
+    def update_request(self, index: int, **changes: Any) -> None:
+        """Fill in what happened to a logged request (status, dropped, ...)."""
+        with self._lock:
+            if 0 <= index < len(self._requests):
+                self._requests[index].update(copy.deepcopy(changes))
+
+    def requests(self) -> list[dict[str, Any]]:
+        """Copies of every logged request, oldest first."""
+        with self._lock:
+            return copy.deepcopy(self._requests)
+
+    def clear_requests(self) -> None:
+        """Empty the request log only."""
+        with self._lock:
+            self._requests = []
+
+    # -- faults ----------------------------------------------------------------------------------------
+
+    def add_faults(self, *faults: Fault | str | Mapping[str, Any]) -> list[Fault]:
+        """Queue faults (Fault objects, specs like ``"rate_limit:2"`` or dicts); returns them parsed."""
+        parsed = [_as_fault(item) for item in faults]
+        self.faults.add(*parsed)
+        return parsed
+
+    def set_random_faults(
+        self,
+        rate: float,
+        kinds: Iterable[FaultKind | str],
+        *,
+        seed: int | None = None,
+        method: str | None = None,
+        path_prefix: str | None = None,
+        retry_after: int | None = None,
+        delay: float | None = None,
+    ) -> RandomFaults:
+        """Turn on probabilistic faults (see :class:`RandomFaults`)."""
+        random_faults = RandomFaults(
+            rate=rate,
+            kinds=tuple(fault_kind(k) for k in kinds),
+            seed=seed,
+            method=method,
+            path_prefix=path_prefix,
+            retry_after=retry_after,
+            delay=delay,
+        )
+        self.faults.set_random(random_faults)
+        return random_faults
+
+    def clear_faults(self) -> None:
+        """Remove queued faults and turn random faults off."""
+        self.faults.clear()

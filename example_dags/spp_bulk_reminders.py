@@ -1,0 +1,36 @@
+"""Daily reminders: one message per order still waiting on the client, posted by a mapped task."""
+
+from __future__ import annotations
+
+import pendulum
+from airflow.sdk import DAG, task
+
+from airflow_provider_spp.hooks.spp import SppHook
+from airflow_provider_spp.operators.order_messages import CreateOrderMessageOperator
+
+with DAG(
+    dag_id="spp_bulk_reminders",
+    description="Ask clients of orders that wait on them for what is missing",
+    schedule="0 8 * * *",
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    params={"status": "Pending"},
+    tags=["spp", "example"],
+) as dag:
+
+    @task
+    def orders_waiting_on_client(params: dict | None = None) -> list[str]:
+        """Order numbers in the waiting status (at most 50 a day)."""
+        status = (params or {}).get("status")
+        with SppHook() as hook:
+            numbers = [order.number or str(order.id) for order in hook.list_orders(status=status, per_page=50)]
+        return numbers[:50]
+
+    CreateOrderMessageOperator.partial(
+        task_id="remind_client",
+        message=(
+            "Hi! To keep order {{ task.order }} moving we still need your login details. "
+            "You can reply to this message with them."
+        ),
+        retries=2,
+    ).expand(order=orders_waiting_on_client())

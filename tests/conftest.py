@@ -1,0 +1,28 @@
+"""Test set-up: an isolated AIRFLOW_HOME before anything imports Airflow, and one fresh metadata DB."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import tempfile
+
+import pytest
+
+TESTS_DIR = pathlib.Path(__file__).parent
+_AIRFLOW_HOME = tempfile.mkdtemp(prefix="spp-tests-airflow-home-")
+os.environ["AIRFLOW_HOME"] = _AIRFLOW_HOME
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(TESTS_DIR / "dags")
+os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
+os.environ.pop("AIRFLOW_CONN_SPP_DEFAULT", None)
+
+TEST_TOKEN = "spp-sandbox-test-token"
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> str:
+    """A freshly created Airflow metadata database (SQLite in the temporary AIRFLOW_HOME)."""
+    from airflow.utils import db
+
+    db.resetdb()
+    return _AIRFLOW_HOME

@@ -1,0 +1,188 @@
+"""Hook pieces that need no server: URL encoding, Retry-After, retry decisions, input checks, multipart."""
+
+from __future__ import annotations
+
+import email.utils
+import io
+import time
+from contextlib import ExitStack
+
+import pytest
+
+from airflow_provider_spp.attachments import multipart_encoder, prepare_attachments
+from airflow_provider_spp.exceptions import (
+    SppApiError,
+    SppAuthError,
+    SppInputError,
+    SppNotFoundError,
+    SppRateLimitError,
+    SppServerError,
+    SppTransportError,
+    SppUnexpectedResponseError,
+    SppValidationError,
+    api_error_class,
+)
+from airflow_provider_spp.hooks.spp import (
+    SppHook,
+    _should_retry,
+    order_message_request,
+    parse_retry_after,
+    path_segment,
+)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("E4A269FC", "E4A269FC"),
+        (1001, "1001"),
+        ("a/b", "a%2Fb"),
+        ("..", "%2E%2E"),
+        (".", "%2E"),
+        ("../../admin", "..%2F..%2Fadmin"),
+        ("a b?c#d", "a%20b%3Fc%23d"),
+        ("é", "%C3%A9"),
+    ],
+)
+def test_path_segment_is_exactly_one_segment(value: str | int, expected: str) -> None:
+    assert path_segment(value) == expected
+
+
+def test_retry_after_seconds_and_http_date() -> None:
+    assert parse_retry_after("3") == 3.0
+    assert parse_retry_after(" 0 ") == 0.0
+    assert parse_retry_after("-5") == 0.0
+    assert parse_retry_after(None) is None
+    assert parse_retry_after("soon") is None
+    in_ten = email.utils.formatdate(time.time() + 10, usegmt=True)
+    assert 8 <= parse_retry_after(in_ten) <= 10  # type: ignore[operator]
+
+
+@pytest.mark.parametrize(
+    ("status", "cls"),
+    [
+        (400, SppValidationError),
+        (422, SppValidationError),
+        (401, SppAuthError),
+        (403, SppAuthError),
+        (404, SppNotFoundError),
+        (429, SppRateLimitError),
+        (500, SppServerError),
+        (503, SppServerError),
+        (418, SppApiError),
+        (201, SppUnexpectedResponseError),
+    ],
+)
+def test_status_maps_to_exception_class(status: int, cls: type) -> None:
+    assert api_error_class(status) is cls
+
+
+def _api_error(status: int) -> SppApiError:
+    return api_error_class(status)("x", status_code=status)
+
+
+@pytest.mark.parametrize(
+    ("error", "post_retried", "get_retried"),
+    [
+        (_api_error(429), True, True),
+        (_api_error(503), True, True),
+        (_api_error(502), False, True),
+        (_api_error(504), False, True),
+        (_api_error(500), False, False),
+        (_api_error(400), False, False),
+        (_api_error(401), False, False),
+        (_api_error(403), False, False),
+        (_api_error(404), False, False),
+        (_api_error(422), False, False),
+        (SppTransportError("connect refused", request_sent=False), True, True),
+        (SppTransportError("read timeout", request_sent=True), False, True),
+        (SppUnexpectedResponseError("bad body", status_code=201), False, False),
+    ],
+)
+def test_a_post_is_only_retried_when_nothing_can_have_been_created(
+    error: Exception, post_retried: bool, get_retried: bool
+) -> None:
+    assert _should_retry(error, idempotent=False) is post_retried
+    assert _should_retry(error, idempotent=True) is get_retried
+
+
+def test_outcome_unknown_flags() -> None:
+    assert _api_error(504).outcome_unknown
+    assert _api_error(502).outcome_unknown
+    assert not _api_error(503).outcome_unknown
+    assert not _api_error(429).outcome_unknown
+    assert SppTransportError("x", request_sent=True).outcome_unknown
+    assert not SppTransportError("x", request_sent=False).outcome_unknown
+    assert SppUnexpectedResponseError("x", status_code=201).outcome_unknown
+
+
+def test_request_validation_reports_every_problem_without_echoing_the_text() -> None:
+    with pytest.raises(SppInputError) as caught:
+        order_message_request("", "   ", user_id="abc", staff_only="maybe")
+    text = str(caught.value)
+    for field in ("order:", "message:", "user_id:", "staff_only:"):
+        assert field in text
+    assert "input_value" not in text
+
+
+def test_request_bodies() -> None:
+    request = order_message_request(" E4A269FC ", "Hi", user_id="42", staff_only="false")
+    assert request.order == "E4A269FC"
+    assert request.json_body() == {"message": "Hi", "user_id": 42, "staff_only": False}
+    assert request.form_fields() == [("message", "Hi"), ("user_id", "42"), ("staff_only", "0")]
+    assert order_message_request(5, "Hi").json_body() == {"message": "Hi"}
+
+
+def test_attachment_checks(tmp_path) -> None:
+    with pytest.raises(SppInputError, match="not found"):
+        prepare_attachments([tmp_path / "missing.pdf"])
+    with pytest.raises(SppInputError, match="not a regular file"):
+        prepare_attachments([tmp_path])
+    with pytest.raises(SppInputError, match="must be a list"):
+        prepare_attachments(str(tmp_path / "a.txt"))
+    with pytest.raises(SppInputError, match="must be a path"):
+        prepare_attachments([42])
+    with pytest.raises(SppInputError, match="binary mode"):
+        prepare_attachments([("a.txt", io.StringIO("text"))])
+    with pytest.raises(SppInputError, match=r"\(filename, content\)"):
+        prepare_attachments([("a.txt",)])
+    report = tmp_path / "report.md"
+    report.write_text("# {{ not rendered }}")
+    prepared = prepare_attachments([report, ("../x/chart.png", b"\x89PNG"), ("raw.bin", io.BytesIO(b"abc"))])
+    assert [(a.filename, a.content_type, a.size) for a in prepared] == [
+        ("report.md", "text/markdown", 20),
+        ("chart.png", "image/png", 4),
+        ("raw.bin", "application/octet-stream", None),
+    ]
+
+
+def test_multipart_body_streams_instead_of_loading_the_file(tmp_path) -> None:
+    big = tmp_path / "big.bin"
+    big.write_bytes(b"\0" * (8 * 1024 * 1024))
+    (attachment,) = prepare_attachments([big])
+    with ExitStack() as stack:
+        encoder = multipart_encoder([("message", "hello")], [attachment], stack)
+        assert encoder.len > 8 * 1024 * 1024
+        first = encoder.read(8192)
+        assert b'name="message"' in first
+        assert b'name="attachments[]"; filename="big.bin"' in first
+        assert len(first) == 8192
+
+
+def test_caller_file_objects_are_rewound_and_left_open() -> None:
+    stream = io.BytesIO(b"payload")
+    (attachment,) = prepare_attachments([("p.bin", stream)])
+    for _ in range(2):
+        with ExitStack() as stack:
+            body = multipart_encoder([("message", "m")], [attachment], stack).to_string()
+            assert b"payload" in body
+    assert not stream.closed
+
+
+def test_hook_repr_and_defaults() -> None:
+    hook = SppHook()
+    assert repr(hook) == "SppHook(spp_conn_id='spp_default')"
+    assert SppHook.conn_type == "spp"
+    assert SppHook.default_conn_name == "spp_default"
+    behaviour = SppHook.get_ui_field_behaviour()
+    assert behaviour["relabeling"] == {"host": "Workspace URL", "password": "API token"}

@@ -1,0 +1,111 @@
+"""Response models: tolerant of real-world bodies, strict only about the message ID."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from pydantic import ValidationError
+
+from airflow_provider_spp.models import MessagePage, MessageResource
+
+SPEC_EXAMPLE = {
+    "id": 1,
+    "user_id": 1,
+    "created_at": "2021-09-01T00:00:00+00:00",
+    "message": "Message",
+    "staff_only": False,
+    "files": ["https://example.spp.co/files/report.pdf"],
+    "order": {"id": 1001, "number": "E4A269FC", "status": "In progress"},
+    "ticket": {
+        "id": 1,
+        "subject": "Ticket subject",
+        "form_data": {"field_1": "value_1"},
+        "tags": ["a"],
+        "employees": [{"id": 1, "name_f": "John", "name_l": "Doe", "group_id": 1, "role_id": 1}],
+        "client": {
+            "id": 2,
+            "email": "user@example.org",
+            "balance": "10.00",
+            "address": {"line_1": "123 Main St", "city": "New York", "country": "US"},
+            "role": {"id": 1, "name": "Administrator", "settings": 1, "team": True, "messaging": 3},
+            "managers": [{"id": 25, "name": "John Doe", "email": "user@example.org", "role_id": 5}],
+            "team_owner_ids": [1],
+        },
+    },
+}
+
+
+def test_spec_example_parses_into_nested_models() -> None:
+    message = MessageResource.model_validate(SPEC_EXAMPLE)
+    assert message.id == 1
+    assert message.created_at == datetime(2021, 9, 1, tzinfo=UTC)
+    assert message.files == ["https://example.spp.co/files/report.pdf"]
+    assert message.order is not None
+    assert message.order.number == "E4A269FC"
+    client = message.ticket.client  # type: ignore[union-attr]
+    assert client.address.city == "New York"
+    assert client.role.settings is True
+    assert client.role.messaging == 3
+    assert client.managers[0].id == 25
+    assert client.balance == "10.00"
+    assert message.ticket.employees[0].name_f == "John"  # type: ignore[union-attr]
+
+
+def test_unknown_fields_and_nulls_in_documented_required_fields_are_tolerated() -> None:
+    message = MessageResource.model_validate(
+        {
+            "id": 7,
+            "user_id": None,
+            "created_at": None,
+            "message": None,
+            "staff_only": None,
+            "files": None,
+            "order": None,
+            "ticket": None,
+            "brand_new_field": {"x": 1},
+        }
+    )
+    assert message.id == 7
+    assert message.files == []
+    assert message.ticket is None
+
+
+def test_unparsable_values_fall_back_instead_of_failing_after_the_message_exists() -> None:
+    message = MessageResource.model_validate(
+        {
+            "id": "12",
+            "created_at": "yesterday",
+            "staff_only": "sometimes",
+            "order": "E4A269FC",
+            "ticket": {"client": {"team_owner_ids": None, "address": []}},
+        }
+    )
+    assert message.id == 12
+    assert message.created_at is None
+    assert message.staff_only is None
+    assert message.order is None
+    assert message.ticket is not None
+    assert message.ticket.client.team_owner_ids == []
+
+
+@pytest.mark.parametrize("bad", [{}, {"id": None}, {"id": True}, {"id": 1.5}, {"id": "abc"}, {"message": "x"}])
+def test_a_message_without_an_integer_id_is_rejected(bad: dict) -> None:
+    with pytest.raises(ValidationError):
+        MessageResource.model_validate(bad)
+
+
+def test_models_are_immutable() -> None:
+    message = MessageResource.model_validate({"id": 1})
+    with pytest.raises(ValidationError):
+        message.id = 2  # type: ignore[misc]
+
+
+def test_page_keeps_links_and_rejects_a_message_without_id() -> None:
+    page = MessagePage.model_validate(
+        {"data": [{"id": 3}, {"id": 2}], "links": {"next": "https://x/api?page=2", "prev": None}, "meta": {}}
+    )
+    assert [m.id for m in page.data] == [3, 2]
+    assert page.links.next == "https://x/api?page=2"
+    with pytest.raises(ValidationError):
+        MessagePage.model_validate({"data": [{"id": 3}, {"message": "no id"}]})
