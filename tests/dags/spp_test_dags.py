@@ -1,0 +1,100 @@
+"""DAGs the DAG tests run with dag.test(); each exercises one behaviour of the operator in real Airflow."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+from datetime import timedelta
+from typing import Any
+
+import pendulum
+from airflow.sdk import DAG, task
+
+from airflow_provider_spp.operators.order_messages import CreateOrderMessageOperator
+
+START = pendulum.datetime(2026, 1, 1, tz="UTC")
+ATTACHMENT_DIR = pathlib.Path(os.environ.get("SPP_TEST_ATTACHMENT_DIR", "/nonexistent"))
+NOT_A_TEMPLATE = "# Notes for {{ params.client }}\n{% raw %}kept as-is{% endraw %}\n"
+
+
+class CrashAfterPostOperator(CreateOrderMessageOperator):
+    """Posts, then fails its first try as a killed worker would: after SPP created the message."""
+
+    def execute(self, context: Any) -> int:
+        message_id = super().execute(context)
+        if context["ti"].try_number == 1:
+            raise RuntimeError("worker lost after the POST succeeded")
+        return message_id
+
+
+with DAG("spp_test_templating", schedule=None, start_date=START, params={"client": "Dana", "order": "E4A269FC"}):
+    CreateOrderMessageOperator(
+        task_id="post_file_template",
+        order="{{ params.order }}",
+        message="templates/ready.md.j2",
+        user_id="{{ 1 + 1 }}",
+        staff_only="{{ params.client == 'nobody' }}",
+        attachments=[str(ATTACHMENT_DIR / "notes.md"), str(ATTACHMENT_DIR / "chart.png")],
+    )
+    CreateOrderMessageOperator(
+        task_id="post_json_user_id",
+        order="B7C3D2A1",
+        message="Inline template for {{ params.client }}",
+        user_id="{{ 2 }}",
+    )
+
+with DAG(
+    "spp_test_native",
+    schedule=None,
+    start_date=START,
+    render_template_as_native_obj=True,
+    params={"user": 2, "internal": True},
+):
+    CreateOrderMessageOperator(
+        task_id="post_native",
+        order=1003,
+        message="Native rendering keeps {{ 'types' }}",
+        user_id="{{ params.user }}",
+        staff_only="{{ params.internal }}",
+    )
+
+with DAG("spp_test_mapped", schedule=None, start_date=START):
+
+    @task
+    def orders() -> list[str]:
+        return ["E4A269FC", "B7C3D2A1", "1003"]
+
+    posted = CreateOrderMessageOperator.partial(task_id="remind", message="Reminder for order {{ task.order }}").expand(
+        order=orders()
+    )
+
+    @task
+    def collect(ids: list[int]) -> list[int]:
+        return sorted(ids)
+
+    collect(posted.output)
+
+with DAG("spp_test_unknown_order", schedule=None, start_date=START):
+    CreateOrderMessageOperator(
+        task_id="post", order="NOPE0000", message="Will not arrive", retries=3, retry_delay=timedelta(0)
+    )
+
+with DAG("spp_test_retry_dedup", schedule=None, start_date=START):
+    CreateOrderMessageOperator(
+        task_id="post", order="E4A269FC", message="Exactly once, please", retries=3, retry_delay=timedelta(0)
+    )
+
+with DAG("spp_test_retry_no_dedup", schedule=None, start_date=START):
+    CreateOrderMessageOperator(
+        task_id="post",
+        order="E4A269FC",
+        message="Posted on every try",
+        deduplicate=False,
+        retries=3,
+        retry_delay=timedelta(0),
+    )
+
+with DAG("spp_test_crash_after_post", schedule=None, start_date=START):
+    CrashAfterPostOperator(
+        task_id="post", order="9F8E7D6C", message="Posted before the crash", retries=2, retry_delay=timedelta(0)
+    )

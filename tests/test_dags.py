@@ -1,0 +1,191 @@
+"""DAG tests: real Airflow (dag.test()) running the operator against the SPP sandbox over real HTTP."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pathlib
+from typing import Any
+
+import pytest
+
+from tests.conftest import TESTS_DIR, run_dag
+
+pytestmark = [pytest.mark.dag, pytest.mark.integration]
+
+REPO = TESTS_DIR.parent
+NOTES = b"# Notes for {{ params.client }}\n{% raw %}kept as-is{% endraw %}\n"
+CHART = bytes(range(256)) * 64
+
+
+@pytest.fixture(scope="module")
+def attachment_dir(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
+    folder = tmp_path_factory.mktemp("attachments")
+    (folder / "notes.md").write_bytes(NOTES)
+    (folder / "chart.png").write_bytes(CHART)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def dagbag(airflow_db: str, attachment_dir: pathlib.Path) -> Any:
+    from airflow.dag_processing.dagbag import DagBag
+
+    os.environ["SPP_TEST_ATTACHMENT_DIR"] = str(attachment_dir)
+    bag = DagBag(str(TESTS_DIR / "dags"))
+    assert bag.import_errors == {}
+    return bag
+
+
+@pytest.fixture
+def spp_conn(spp_sandbox: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The default connection pointing at the sandbox, with fast client-side retries."""
+    monkeypatch.setenv("AIRFLOW_CONN_SPP_DEFAULT", spp_sandbox.connection_json(timeout=2, retry_backoff=0.01))
+    return spp_sandbox
+
+
+def _xcom(dag_run: Any, task_id: str, map_index: int = -1) -> Any:
+    ti = dag_run.get_task_instance(task_id, map_index=map_index)
+    if map_index >= 0:
+        return ti.xcom_pull(task_ids=task_id, map_indexes=map_index)
+    return ti.xcom_pull(task_ids=task_id)
+
+
+def _posts(sandbox: Any) -> list[dict[str, Any]]:
+    return [r for r in sandbox.requests() if r["method"] == "POST"]
+
+
+def test_example_dags_import_without_errors(airflow_db: str) -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(str(REPO / "example_dags"))
+    assert bag.import_errors == {}
+    assert set(bag.dag_ids) == {"spp_order_followup", "spp_bulk_reminders", "spp_pipeline_alerts"}
+
+
+def test_followup_example_posts_template_and_report_and_hands_on_the_id(
+    airflow_db: str, spp_conn: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(str(REPO / "example_dags"))
+    dag_run = run_dag(bag.get_dag("spp_order_followup"))
+    assert dag_run.state == "success"
+    (stored,) = spp_conn.messages()
+    assert _xcom(dag_run, "post_followup") == stored.id
+    assert _xcom(dag_run, "record_message_id") == stored.id
+    assert stored.message.startswith("Hi Dana,")
+    assert "- Organic traffic up 12%" in stored.message
+    assert "{{" not in stored.message
+    report_path = pathlib.Path(_xcom(dag_run, "build_report"))
+    (upload,) = stored.files
+    assert upload.filename == report_path.name
+    assert upload.sha256 == hashlib.sha256(report_path.read_bytes()).hexdigest()
+
+
+def test_message_template_file_is_rendered_and_attachments_are_not(dagbag: Any, spp_conn: Any) -> None:
+    dag_run = dagbag.get_dag("spp_test_templating").test()
+    assert dag_run.state == "success"
+    by_order = {m.order_id: m for m in spp_conn.messages()}
+    with_files = by_order[1001]
+    assert _xcom(dag_run, "post_file_template") == with_files.id
+    assert with_files.message.startswith("Hello Dana, your report for order E4A269FC is ready (run ")
+    assert with_files.user_id == 2
+    assert with_files.staff_only is False
+    notes, chart = with_files.files
+    assert (notes.filename, notes.sha256) == ("notes.md", hashlib.sha256(NOTES).hexdigest())
+    assert (chart.filename, chart.content_type, chart.sha256) == (
+        "chart.png",
+        "image/png",
+        hashlib.sha256(CHART).hexdigest(),
+    )
+    multipart = next(r for r in _posts(spp_conn) if r["path"].endswith("/E4A269FC"))
+    assert multipart["form"]["user_id"] == "2"
+    assert multipart["form"]["staff_only"] == "0"
+    json_post = next(r for r in _posts(spp_conn) if r["path"].endswith("/B7C3D2A1"))
+    assert json_post["json"] == {"message": "Inline template for Dana", "user_id": 2}
+    assert _xcom(dag_run, "post_json_user_id") == by_order[1002].id
+
+
+def test_native_rendering_sends_real_types(dagbag: Any, spp_conn: Any) -> None:
+    dag_run = dagbag.get_dag("spp_test_native").test()
+    assert dag_run.state == "success"
+    (post,) = _posts(spp_conn)
+    assert post["path"] == "/api/order_messages/1003"
+    assert post["json"] == {"message": "Native rendering keeps types", "user_id": 2, "staff_only": True}
+    assert isinstance(_xcom(dag_run, "post_native"), int)
+
+
+def test_dynamic_task_mapping_posts_one_message_per_order(dagbag: Any, spp_conn: Any) -> None:
+    dag_run = dagbag.get_dag("spp_test_mapped").test()
+    assert dag_run.state == "success"
+    stored = {m.order_id: m for m in spp_conn.messages()}
+    assert sorted(stored) == [1001, 1002, 1003]
+    assert stored[1002].message == "Reminder for order B7C3D2A1"
+    ids = [_xcom(dag_run, "remind", i) for i in range(3)]
+    assert sorted(ids) == sorted(m.id for m in stored.values())
+    assert _xcom(dag_run, "collect") == sorted(ids)
+
+
+def test_unknown_order_fails_at_once_without_spending_retries(dagbag: Any, spp_conn: Any, capfd: Any) -> None:
+    dag_run = dagbag.get_dag("spp_test_unknown_order").test()
+    assert dag_run.state == "failed"
+    ti = dag_run.get_task_instance("post")
+    assert ti.state == "failed"
+    assert ti.try_number == 1
+    assert len(_posts(spp_conn)) == 1
+    assert spp_conn.messages() == []
+    out, err = capfd.readouterr()
+    assert "failed with 404" in out + err
+
+
+@pytest.mark.parametrize("fault", ["drop_after", "gateway_timeout", "missing_id", "slow"])
+def test_a_retry_after_a_lost_answer_returns_the_first_message_instead_of_posting_again(
+    dagbag: Any, spp_sandbox: Any, monkeypatch: pytest.MonkeyPatch, capfd: Any, fault: str
+) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_SPP_DEFAULT", spp_sandbox.connection_json(timeout=0.5, retry_backoff=0.01))
+    spp_sandbox.add_fault(fault, method="POST", delay=1.5)
+    dag_run = dagbag.get_dag("spp_test_retry_dedup").test()
+    assert dag_run.state == "success"
+    (stored,) = spp_sandbox.messages()
+    assert _xcom(dag_run, "post") == stored.id
+    assert dag_run.get_task_instance("post").try_number == 2
+    assert len(_posts(spp_sandbox)) == 1
+    out, _ = capfd.readouterr()
+    assert f"Found message {stored.id} on order E4A269FC" in out
+
+
+def test_without_deduplication_a_lost_answer_means_a_duplicate(
+    dagbag: Any, spp_sandbox: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_SPP_DEFAULT", spp_sandbox.connection_json(timeout=0.5, retry_backoff=0.01))
+    spp_sandbox.add_fault("drop_after", method="POST")
+    dag_run = dagbag.get_dag("spp_test_retry_no_dedup").test()
+    assert dag_run.state == "success"
+    assert [m.message for m in spp_sandbox.messages()] == ["Posted on every try"] * 2
+
+
+def test_a_retry_after_a_crash_reuses_the_stored_message_id_without_any_request(
+    dagbag: Any, spp_conn: Any, capfd: Any
+) -> None:
+    dag_run = dagbag.get_dag("spp_test_crash_after_post").test()
+    assert dag_run.state == "success"
+    (stored,) = spp_conn.messages()
+    assert _xcom(dag_run, "post") == stored.id
+    assert dag_run.get_task_instance("post").try_number == 2
+    assert [r["method"] for r in spp_conn.requests()] == ["POST"]
+    out, _ = capfd.readouterr()
+    assert f"An earlier try already posted message {stored.id} to order 9F8E7D6C" in out
+
+
+def test_drop_before_creation_is_posted_by_the_retry(
+    dagbag: Any, spp_sandbox: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_SPP_DEFAULT", spp_sandbox.connection_json(timeout=2, retry_backoff=0.01))
+    spp_sandbox.add_fault("drop_before", method="POST")
+    dag_run = dagbag.get_dag("spp_test_retry_dedup").test()
+    assert dag_run.state == "success"
+    (stored,) = spp_sandbox.messages()
+    assert _xcom(dag_run, "post") == stored.id
+    assert [r["method"] for r in spp_sandbox.requests()] == ["POST", "GET", "POST"]
+    assert json.loads(json.dumps(_posts(spp_sandbox)[1]["json"])) == {"message": "Exactly once, please"}
