@@ -26,15 +26,3 @@ def airflow_db() -> str:
 
     db.resetdb()
     return _AIRFLOW_HOME
-
-
-def run_dag(dag, **kwargs):  # type: ignore[no-untyped-def]
-    """dag.test() for a DAG that is not in the DAGs folder: serialize it first, as the scheduler would."""
-    from airflow.dag_processing.bundles.manager import DagBundlesManager
-    from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
-
-    DagBundlesManager().sync_bundles_to_db()
-    bag = DagBag(collect_dags=False)
-    bag.dags[dag.dag_id] = dag
-    sync_bag_to_db(bag, "dags-folder", None)
-    return dag.test(**kwargs)

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import TESTS_DIR, run_dag
+from airflow_provider_spp.testing import run_dag
+from tests.conftest import TESTS_DIR
 
 pytestmark = [pytest.mark.dag, pytest.mark.integration]
 

@@ -98,3 +98,18 @@ with DAG("spp_test_crash_after_post", schedule=None, start_date=START):
     CrashAfterPostOperator(
         task_id="post", order="9F8E7D6C", message="Posted before the crash", retries=2, retry_delay=timedelta(0)
     )
+
+with DAG("spp_test_canary", schedule=None, start_date=START, default_args={"spp_conn_id": "spp_canary"}):
+    CreateOrderMessageOperator(task_id="ok", order="E4A269FC", message="Canary run: all good")
+    CreateOrderMessageOperator(task_id="not_found", order="NOPE0000", message="Canary run: 404")
+    CreateOrderMessageOperator(task_id="invalid", order="E4A269FC", message="Canary run: 422", user_id=99999)
+    CreateOrderMessageOperator(
+        task_id="rejected", order="E4A269FC", message="Canary run: 401", spp_conn_id="spp_canary_rejected"
+    )
+    CreateOrderMessageOperator(task_id="rate_limited", order="B7C3D2A1", message="Canary run: 429")
+    CreateOrderMessageOperator(task_id="server_error", order="9F8E7D6C", message="Canary run: 500")
+    CreateOrderMessageOperator(task_id="dropped", order="1004", message="Canary run: dropped")
+    CreateOrderMessageOperator(task_id="bad_body", order="1003", message="Canary run: 201 without id")
+    CreateOrderMessageOperator(
+        task_id="bad_conn", order="E4A269FC", message="Canary run: insecure", spp_conn_id="spp_canary_insecure"
+    )
