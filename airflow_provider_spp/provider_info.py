@@ -79,7 +79,7 @@ def provider_info() -> dict[str, Any]:
                 "hook-class-name": "airflow_provider_spp.hooks.spp.SppHook",
                 "hook-name": "Service Provider Pro (SPP)",
                 "connection-type": "spp",
-                "ui-field-behaviour": UI_FIELD_BEHAVIOUR,
+                "ui-field-behaviour": {key.replace("_", "-"): value for key, value in UI_FIELD_BEHAVIOUR.items()},
                 "conn-fields": CONN_FIELDS,
             }
         ],

@@ -1,0 +1,69 @@
+"""Provider registration: metadata valid against Airflow's schema, connection form in sync, import stays light."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from airflow_provider_spp import get_provider_info
+from airflow_provider_spp.hooks.spp import SppHook
+from airflow_provider_spp.provider_info import CONN_FIELDS
+
+
+def test_provider_info_is_valid_for_airflow() -> None:
+    import importlib.resources
+
+    import jsonschema
+
+    schema = json.loads(importlib.resources.files("airflow").joinpath("provider_info.schema.json").read_text())
+    jsonschema.validate(get_provider_info(), schema)
+
+
+def test_connection_type_declares_the_form() -> None:
+    (conn_type,) = get_provider_info()["connection-types"]
+    assert conn_type["connection-type"] == "spp"
+    assert conn_type["hook-class-name"] == "airflow_provider_spp.hooks.spp.SppHook"
+    behaviour = conn_type["ui-field-behaviour"]
+    assert {"login", "port", "schema"} <= set(behaviour["hidden-fields"])
+    assert behaviour["relabeling"] == {"host": "Workspace URL", "password": "API token"}
+    assert set(conn_type["conn-fields"]) == {"api_version", "timeout", "max_retries", "verify", "allow_insecure_http"}
+    assert conn_type["conn-fields"] == CONN_FIELDS
+
+
+def test_hook_classmethods_match_the_declared_form() -> None:
+    (conn_type,) = get_provider_info()["connection-types"]
+    legacy = SppHook.get_ui_field_behaviour()
+    assert legacy["hidden_fields"] == conn_type["ui-field-behaviour"]["hidden-fields"]
+    assert legacy["relabeling"] == conn_type["ui-field-behaviour"]["relabeling"]
+    widgets = SppHook.get_connection_form_widgets()
+    assert widgets == {} or set(widgets) == set(CONN_FIELDS)
+
+
+def test_airflow_discovers_the_provider(airflow_db: str) -> None:
+    from airflow.providers_manager import ProvidersManager
+
+    manager = ProvidersManager()
+    assert "airflow-provider-spp" in manager.providers
+    assert manager.hooks["spp"].hook_class_name == "airflow_provider_spp.hooks.spp.SppHook"
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "import airflow_provider_spp",
+        "from airflow_provider_spp.operators.order_messages import CreateOrderMessageOperator",
+        "from airflow_provider_spp.notifications.spp import SppOrderMessageNotifier",
+    ],
+)
+def test_parsing_a_dag_file_does_not_import_http_or_server_libraries(statement: str, tmp_path) -> None:
+    code = f"{statement}\nimport json, sys\nprint(json.dumps(sorted({{m.split('.')[0] for m in sys.modules}})))"
+    env = {**os.environ, "AIRFLOW_HOME": str(tmp_path), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    loaded = json.loads(result.stdout.strip().splitlines()[-1])
+    assert "airflow_provider_spp" in loaded
+    for heavy in ("requests", "requests_toolbelt", "fastapi", "uvicorn", "aiohttp", "slack_sdk"):
+        assert heavy not in loaded, heavy
