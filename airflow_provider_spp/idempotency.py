@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 #: Key under which the record lives in the task instance's ``task_state_store``.
 LEDGER_KEY = "airflow_provider_spp.order_message"
@@ -64,12 +67,20 @@ class PostLedger:
         """The record an earlier try (or this one) left, if any."""
         if self._store is None:
             return None
-        return PostRecord.from_json(self._store.get(LEDGER_KEY))
+        try:
+            return PostRecord.from_json(self._store.get(LEDGER_KEY))
+        except Exception as err:
+            log.warning("Could not read the task state store (%s); looking at the order's messages instead", err)
+            return None
 
     def save(self, record: PostRecord) -> None:
         """Persist the record before the POST goes out, and again once SPP gave the message ID."""
-        if self._store is not None:
+        if self._store is None:
+            return
+        try:
             self._store.set(LEDGER_KEY, record.as_json())
+        except Exception as err:
+            log.warning("Could not write the task state store (%s); a retry will look at the order instead", err)
 
 
 def utcnow() -> datetime:

@@ -190,3 +190,12 @@ def test_drop_before_creation_is_posted_by_the_retry(
     assert _xcom(dag_run, "post") == stored.id
     assert [r["method"] for r in spp_sandbox.requests()] == ["POST", "GET", "POST"]
     assert json.loads(json.dumps(_posts(spp_sandbox)[1]["json"])) == {"message": "Exactly once, please"}
+
+
+def test_failure_notifier_posts_a_staff_only_alert(dagbag: Any, spp_conn: Any) -> None:
+    dag_run = dagbag.get_dag("spp_test_notifier").test()
+    assert dag_run.state == "failed"
+    (alert,) = spp_conn.messages()
+    assert alert.order_id == 1002
+    assert alert.staff_only is True
+    assert alert.message == "Task load_rankings failed in spp_test_notifier: upstream API returned nothing"

@@ -7,7 +7,7 @@ import random
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote, urlsplit
@@ -298,8 +298,9 @@ class SppHook(BaseHook):
         """Find a message with this text (and sender/visibility, when given) created since a moment."""
         wanted = order_message_request(order, message, user_id=user_id, staff_only=staff_only)
         text = _normalized_text(wanted.message)
+        since = _as_utc(created_since)
         for candidate in self.list_order_messages(wanted.order):
-            if candidate.created_at is not None and candidate.created_at < created_since:
+            if candidate.created_at is not None and _as_utc(candidate.created_at) < since:
                 return None
             if (
                 candidate.message is not None
@@ -510,6 +511,11 @@ class SppHook(BaseHook):
                 status_code=response.status_code,
                 request_id=request_id,
             ) from None
+
+
+def _as_utc(moment: datetime) -> datetime:
+    """Make a timestamp comparable: one without an offset is taken as UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _normalized_text(text: str) -> str:

@@ -10,6 +10,7 @@ from typing import Any
 import pendulum
 from airflow.sdk import DAG, task
 
+from airflow_provider_spp.notifications.spp import SppOrderMessageNotifier
 from airflow_provider_spp.operators.order_messages import CreateOrderMessageOperator
 
 START = pendulum.datetime(2026, 1, 1, tz="UTC")
@@ -113,3 +114,15 @@ with DAG("spp_test_canary", schedule=None, start_date=START, default_args={"spp_
     CreateOrderMessageOperator(
         task_id="bad_conn", order="E4A269FC", message="Canary run: insecure", spp_conn_id="spp_canary_insecure"
     )
+
+with DAG("spp_test_notifier", schedule=None, start_date=START):
+
+    @task(
+        on_failure_callback=SppOrderMessageNotifier(
+            order="B7C3D2A1", message="Task {{ ti.task_id }} failed in {{ dag.dag_id }}: {{ exception }}"
+        )
+    )
+    def load_rankings() -> None:
+        raise RuntimeError("upstream API returned nothing")
+
+    load_rankings()
