@@ -72,11 +72,11 @@ class CreateOrderMessageOperator(BaseOperator):
         self.deduplicate = deduplicate
 
     @contextmanager
-    def _only_message_reads_files(self, fields: Iterable[str]) -> Iterator[list[str]]:
-        """Within the block, template_ext applies to nothing, so only ``message`` can name a file."""
+    def _template_files_disabled(self) -> Iterator[None]:
+        """Within the block no value is read as a template file, whatever its extension."""
         self.template_ext = ()
         try:
-            yield [f for f in fields if f not in TEMPLATE_FILE_FIELDS]
+            yield
         finally:
             del self.template_ext
 
@@ -96,14 +96,16 @@ class CreateOrderMessageOperator(BaseOperator):
         jinja_env: jinja2.Environment,
         seen_oids: set[int],
     ) -> None:
+        """Render each field in declared order; only ``message`` may name a template file."""
         if parent is not self:
             super()._do_render_template_fields(parent, template_fields, context, jinja_env, seen_oids)
             return
-        fields = list(template_fields)
-        file_fields = [f for f in fields if f in TEMPLATE_FILE_FIELDS]
-        super()._do_render_template_fields(parent, file_fields, context, jinja_env, seen_oids)
-        with self._only_message_reads_files(fields) as inline_fields:
-            super()._do_render_template_fields(parent, inline_fields, context, jinja_env, seen_oids)
+        for field in template_fields:
+            if field in TEMPLATE_FILE_FIELDS:
+                super()._do_render_template_fields(parent, [field], context, jinja_env, seen_oids)
+            else:
+                with self._template_files_disabled():
+                    super()._do_render_template_fields(parent, [field], context, jinja_env, seen_oids)
 
     def execute(self, context: Context) -> int:
         """Validate, post once (or find the earlier try's post), and return the message ID."""
