@@ -6,7 +6,7 @@ import io
 import mimetypes
 import os
 import pathlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any
@@ -122,11 +122,11 @@ class _SizedStream(io.RawIOBase):
 
     @property
     def len(self) -> int:
-        """Bytes left to read."""
+        """Offset of the stream's end (the encoder subtracts ``tell()`` itself to get what is left)."""
         here = self._raw.tell()
         end = self._raw.seek(0, io.SEEK_END)
         self._raw.seek(here)
-        return int(end - here)
+        return int(end)
 
     def readable(self) -> bool:
         return True
@@ -166,7 +166,11 @@ def prepare_attachments(attachments: Iterable[AttachmentLike] | None) -> list[At
     """Check every attachment before any request, so a missing file never leaves a half-posted message."""
     if attachments is None:
         return []
-    if isinstance(attachments, str | bytes | os.PathLike) or not isinstance(attachments, Iterable):
+    if (
+        isinstance(attachments, str | bytes | os.PathLike | Mapping)
+        or hasattr(attachments, "read")
+        or not isinstance(attachments, Iterable)
+    ):
         raise SppInputError(
             f"attachments must be a list of files, got {type(attachments).__name__}; "
             "wrap a single file in a list: attachments=[path]"

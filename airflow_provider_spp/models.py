@@ -251,7 +251,7 @@ class OrderMessageRequest(BaseModel):
         """An order ID (int) or order number (str), never blank."""
         if isinstance(value, int) and not isinstance(value, bool) and value > 0:
             return str(value)
-        if isinstance(value, str) and value.strip():
+        if isinstance(value, str) and value.strip().strip("."):
             return value.strip()
         raise ValueError(f"order must be an order ID or order number such as 'E4A269FC', got {value!r}")
 

@@ -37,8 +37,6 @@ from airflow_provider_spp.hooks.spp import (
         ("E4A269FC", "E4A269FC"),
         (1001, "1001"),
         ("a/b", "a%2Fb"),
-        ("..", "%2E%2E"),
-        (".", "%2E"),
         ("../../admin", "..%2F..%2Fadmin"),
         ("a b?c#d", "a%20b%3Fc%23d"),
         ("é", "%C3%A9"),
@@ -46,6 +44,12 @@ from airflow_provider_spp.hooks.spp import (
 )
 def test_path_segment_is_exactly_one_segment(value: str | int, expected: str) -> None:
     assert path_segment(value) == expected
+
+
+@pytest.mark.parametrize("value", ["..", ".", "...", ""])
+def test_dot_only_segments_are_refused(value: str) -> None:
+    with pytest.raises(SppInputError, match="cannot be a path segment"):
+        path_segment(value)
 
 
 def test_retry_after_seconds_and_http_date() -> None:

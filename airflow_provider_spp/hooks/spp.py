@@ -60,10 +60,10 @@ def order_message_request(
 
 
 def path_segment(value: str | int) -> str:
-    """Percent-encode a value as exactly one URL path segment ('a/b' -> 'a%2Fb'; '..' cannot climb)."""
+    """Percent-encode a value as exactly one URL path segment ('a/b' -> 'a%2Fb')."""
     text = str(value)
-    if text.strip(".") == "":
-        return text.replace(".", "%2E")
+    if not text.strip("."):
+        raise SppInputError(f"{text!r} cannot be a path segment: it would climb out of the API path")
     return quote(text, safe="")
 
 
