@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from airflow_provider_spp.exceptions import SppConfigError
+from airflow_provider_spp.models import boolean_from
 
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_MAX_RETRIES = 3
@@ -18,8 +19,6 @@ DEFAULT_RETRY_BACKOFF = 1.0
 
 _API_VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _TOKEN_FORBIDDEN = re.compile(r"[\s\x00-\x1f\x7f]")
-_TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
-_FALSE_WORDS = frozenset({"0", "false", "no", "off", ""})
 
 
 @dataclass(frozen=True)
@@ -88,12 +87,9 @@ def normalize_workspace_url(host: str | None, port: int | None = None, *, allow_
 
 def _as_bool(name: str, value: Any) -> bool:
     """Coerce an extra that may arrive as a string from a connection URI."""
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int) and value in (0, 1):
-        return bool(value)
-    if isinstance(value, str) and value.strip().lower() in _TRUE_WORDS | _FALSE_WORDS:
-        return value.strip().lower() in _TRUE_WORDS
+    parsed = False if isinstance(value, str) and not value.strip() else boolean_from(value)
+    if parsed is not None:
+        return parsed
     raise SppConfigError(f"The SPP connection extra {name!r} must be true or false, got {value!r}")
 
 
@@ -150,7 +146,7 @@ def settings_from_connection(
     allow_insecure_http = _as_bool("allow_insecure_http", extra.get("allow_insecure_http", False))
     verify_extra = extra.get("verify", True)
     verify: bool | str
-    if isinstance(verify_extra, str) and verify_extra.strip().lower() not in _TRUE_WORDS | _FALSE_WORDS:
+    if isinstance(verify_extra, str) and verify_extra.strip() and boolean_from(verify_extra) is None:
         verify = verify_extra.strip()  # a CA bundle path
     else:
         verify = _as_bool("verify", verify_extra)

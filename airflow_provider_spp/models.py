@@ -235,6 +235,17 @@ _TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 _FALSE_WORDS = frozenset({"0", "false", "no", "off"})
 
 
+def boolean_from(value: Any) -> bool | None:
+    """Read True/False, 1/0 or the words true/false, yes/no, on/off; None when it is none of them."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in _TRUE_WORDS | _FALSE_WORDS:
+        return value.strip().lower() in _TRUE_WORDS
+    return None
+
+
 class OrderMessageRequest(BaseModel):
     """What a caller asks to post; validated before any request so mistakes cost no HTTP call."""
 
@@ -281,13 +292,12 @@ class OrderMessageRequest(BaseModel):
     @classmethod
     def _staff_only_is_boolean(cls, value: Any) -> bool | None:
         """True/False, 1/0, or the words true/false, yes/no, on/off."""
-        if value is None or isinstance(value, bool):
-            return value
-        if isinstance(value, int) and value in (0, 1):
-            return bool(value)
-        if isinstance(value, str) and value.strip().lower() in _TRUE_WORDS | _FALSE_WORDS:
-            return value.strip().lower() in _TRUE_WORDS
-        raise ValueError(f"staff_only must be a boolean, got {value!r}")
+        if value is None:
+            return None
+        parsed = boolean_from(value)
+        if parsed is None:
+            raise ValueError(f"staff_only must be a boolean, got {value!r}")
+        return parsed
 
     def json_body(self) -> dict[str, Any]:
         """The JSON body SPP expects, leaving out what the caller did not set."""
