@@ -6,6 +6,7 @@ import email.utils
 import io
 import time
 from contextlib import ExitStack
+from typing import Any
 
 import pytest
 
@@ -190,3 +191,57 @@ def test_hook_repr_and_defaults() -> None:
     assert SppHook.default_conn_name == "spp_default"
     behaviour = SppHook.get_ui_field_behaviour()
     assert behaviour["relabeling"] == {"host": "Workspace URL", "password": "API token"}
+
+
+def _response(status: int, body: bytes, headers: dict[str, str] | None = None) -> Any:
+    import requests
+
+    response = requests.Response()
+    response.status_code = status
+    response._content = body
+    response.headers.update({"Content-Type": "application/json", "X-Api-Identifier": "req-1", **(headers or {})})
+    response.url = "https://example.spp.co/api/order_messages/E4A269FC"
+    return response
+
+
+def test_a_data_wrapper_is_accepted_and_a_bare_body_too() -> None:
+    from airflow_provider_spp.models import MessageResource
+
+    wrapped = SppHook._parse(MessageResource, _response(201, b'{"data": {"id": 9, "message": "hi"}}'))
+    bare = SppHook._parse(MessageResource, _response(201, b'{"id": 9, "message": "hi"}'))
+    assert wrapped == bare
+    assert wrapped.id == 9
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        (b"<html>oops</html>", "body is not JSON"),
+        (b'{"data": {"message": "no id"}}', "not a MessageResource"),
+        (b"[]", "not a MessageResource"),
+    ],
+)
+def test_a_2xx_that_is_not_a_message_is_a_clear_error(body: bytes, fragment: str) -> None:
+    from airflow_provider_spp.models import MessageResource
+
+    with pytest.raises(SppUnexpectedResponseError, match=fragment) as caught:
+        SppHook._parse(MessageResource, _response(201, body))
+    assert caught.value.request_id == "req-1"
+    assert "request id req-1" in str(caught.value)
+
+
+def test_laravel_error_bodies_are_quoted_with_their_field_errors() -> None:
+    body = b'{"message": "The message field is required.", "errors": {"message": ["The message field is required."]}}'
+    with pytest.raises(SppValidationError) as caught:
+        SppHook._raise_for_status(_response(422, body), "POST", "/api/order_messages/E4A269FC")
+    err = caught.value
+    assert (err.status_code, err.request_id, err.server_message) == (422, "req-1", "The message field is required.")
+    assert err.errors == {"message": ["The message field is required."]}
+    assert "message: The message field is required." in str(err)
+
+
+def test_rate_limit_carries_retry_after() -> None:
+    with pytest.raises(SppRateLimitError) as caught:
+        SppHook._raise_for_status(_response(429, b"Too Many Attempts.", {"Retry-After": "7"}), "GET", "/api/orders")
+    assert caught.value.retry_after == 7.0
+    assert caught.value.server_message is None  # a non-JSON body is not quoted: it may carry anything
