@@ -853,3 +853,18 @@ def test_the_token_never_shows_in_reprs_errors_or_logs(
         assert "wrong-token-value" not in text
     # ...while the token did go to the sandbox, as a header, where it belongs.
     assert logged(spp_sandbox)[0]["headers"]["authorization"] == f"Bearer {token}"
+
+
+def test_uri_form_connection_with_string_extras_works(
+    spp_sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from urllib.parse import quote
+
+    uri = f"spp://:{spp_sandbox.token}@{quote(spp_sandbox.url, safe='')}?timeout=5&max_retries=1&api_version=2024-03-05"
+    monkeypatch.setenv("AIRFLOW_CONN_SPP_URI_FORM", uri)
+    hook = SppHook("spp_uri_form")
+    created = hook.create_order_message("E4A269FC", "Sent through a URI connection")
+    assert (hook.settings.base_url, hook.settings.timeout, hook.settings.max_retries) == (spp_sandbox.url, 5.0, 1)
+    (request,) = logged(spp_sandbox, "POST")
+    assert request["headers"]["x-api-version"] == "2024-03-05"
+    assert [m.id for m in spp_sandbox.messages()] == [created.id]
