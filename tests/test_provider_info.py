@@ -45,10 +45,13 @@ def test_hook_classmethods_match_the_declared_form() -> None:
 
 def test_airflow_discovers_the_provider(airflow_db: str) -> None:
     from airflow.providers_manager import ProvidersManager
+    from airflow.sdk.providers_manager_runtime import ProvidersManagerTaskRuntime
 
-    manager = ProvidersManager()
-    assert "airflow-provider-spp" in manager.providers
-    assert manager.hooks["spp"].hook_class_name == "airflow_provider_spp.hooks.spp.SppHook"
+    assert "airflow-provider-spp" in ProvidersManager().providers
+    hook_info = ProvidersManagerTaskRuntime().hooks["spp"]
+    assert hook_info is not None
+    assert hook_info.hook_class_name == "airflow_provider_spp.hooks.spp.SppHook"
+    assert hook_info.connection_id_attribute_name == "spp_conn_id"
 
 
 @pytest.mark.parametrize(
