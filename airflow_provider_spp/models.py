@@ -246,6 +246,15 @@ def boolean_from(value: Any) -> bool | None:
     return None
 
 
+def order_reference(value: Any) -> str:
+    """An order ID (positive int) or order number (non-blank str) as the text that goes in the URL."""
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return str(value)
+    if isinstance(value, str) and value.strip().strip("."):
+        return value.strip()
+    raise ValueError(f"order must be an order ID or order number such as 'E4A269FC', got {value!r}")
+
+
 class OrderMessageRequest(BaseModel):
     """What a caller asks to post; validated before any request so mistakes cost no HTTP call."""
 
@@ -260,11 +269,7 @@ class OrderMessageRequest(BaseModel):
     @classmethod
     def _order_is_an_id_or_number(cls, value: Any) -> str:
         """An order ID (int) or order number (str), never blank."""
-        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-            return str(value)
-        if isinstance(value, str) and value.strip().strip("."):
-            return value.strip()
-        raise ValueError(f"order must be an order ID or order number such as 'E4A269FC', got {value!r}")
+        return order_reference(value)
 
     @field_validator("message", mode="before")
     @classmethod

@@ -55,3 +55,67 @@ def test_rendering_follows_field_order_and_leaves_attachment_files_unread(templa
     assert operator.user_id == "42"
     assert operator.attachments == [str(template_dir / "report.md"), "Dana.csv"]
     assert operator.template_ext == (".txt", ".md", ".j2", ".html")
+
+
+class _RecordingStore:
+    """Stands in for Airflow's task_state_store, keeping values in a dict."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, object] = {}
+
+    def get(self, key: str, default: object = None) -> object:
+        return self.values.get(key, default)
+
+    def set(self, key: str, value: object) -> None:
+        self.values[key] = value
+
+
+def _context(try_number: int, run_started: object, store: object = None) -> dict[str, object]:
+    from types import SimpleNamespace
+
+    context: dict[str, object] = {
+        "ti": SimpleNamespace(try_number=try_number, start_date=None),
+        "dag_run": SimpleNamespace(start_date=run_started),
+    }
+    if store is not None:
+        context["task_state_store"] = store
+    return context
+
+
+@pytest.mark.integration
+def test_without_a_state_store_a_retry_looks_back_to_the_run_start(spp_sandbox, spp_sandbox_conn) -> None:
+    from airflow_provider_spp.hooks.spp import SppHook
+
+    run_started = pendulum.now("UTC").subtract(minutes=1)
+    earlier = SppHook().create_order_message("E4A269FC", "Sent by try 1")
+    operator = CreateOrderMessageOperator(task_id="post", order="E4A269FC", message="Sent by try 1")
+    assert operator.execute(_context(2, run_started)) == earlier.id  # type: ignore[arg-type]
+    assert [r["method"] for r in spp_sandbox.requests()] == ["POST", "GET"]
+    assert len(spp_sandbox.messages()) == 1
+    assert operator.execute(_context(1, run_started)) != earlier.id  # type: ignore[arg-type]
+    assert len(spp_sandbox.messages()) == 2
+
+
+@pytest.mark.integration
+def test_the_state_store_records_the_first_try_and_the_message_id(spp_sandbox, spp_sandbox_conn) -> None:
+    from airflow_provider_spp.idempotency import LEDGER_KEY
+
+    store = _RecordingStore()
+    operator = CreateOrderMessageOperator(task_id="post", order="B7C3D2A1", message="Recorded")
+    message_id = operator.execute(_context(1, None, store))  # type: ignore[arg-type]
+    record = store.values[LEDGER_KEY]
+    assert isinstance(record, dict)
+    assert (record["order"], record["message_id"]) == ("B7C3D2A1", message_id)
+    assert pendulum.parse(record["first_attempt_at"]) <= pendulum.now("UTC")  # type: ignore[operator]
+    assert operator.execute(_context(2, None, store)) == message_id  # type: ignore[arg-type]
+    assert [r["method"] for r in spp_sandbox.requests()] == ["POST"]
+
+
+def test_page_size_is_checked_before_any_request(spp_sandbox, spp_sandbox_conn) -> None:
+    from airflow_provider_spp.exceptions import SppInputError
+    from airflow_provider_spp.hooks.spp import SppHook
+
+    for bad in (0, 101, True, "10"):
+        with pytest.raises(SppInputError, match="per_page must be an integer from 1 to 100"):
+            next(SppHook().list_order_messages("E4A269FC", per_page=bad))  # type: ignore[arg-type]
+    assert spp_sandbox.requests() == []

@@ -26,7 +26,14 @@ from airflow_provider_spp.exceptions import (
     SppUnexpectedResponseError,
     api_error_class,
 )
-from airflow_provider_spp.models import MessagePage, MessageResource, Order, OrderMessageRequest, OrderPage
+from airflow_provider_spp.models import (
+    MessagePage,
+    MessageResource,
+    Order,
+    OrderMessageRequest,
+    OrderPage,
+    order_reference,
+)
 
 if TYPE_CHECKING:
     import requests
@@ -59,6 +66,21 @@ def order_message_request(
         )
     except ValidationError as err:
         raise SppInputError(f"Invalid SPP order message: {_validation_problems(err)}") from None
+
+
+def _order(order: str | int) -> str:
+    """Validate an order ID or number on its own, as SppInputError."""
+    try:
+        return order_reference(order)
+    except ValueError as err:
+        raise SppInputError(str(err)) from None
+
+
+def _page_size(per_page: int) -> int:
+    """SPP pages hold 1 to 100 items."""
+    if isinstance(per_page, bool) or not isinstance(per_page, int) or not 1 <= per_page <= 100:
+        raise SppInputError(f"per_page must be an integer from 1 to 100, got {per_page!r}")
+    return per_page
 
 
 def path_segment(value: str | int) -> str:
@@ -295,8 +317,8 @@ class SppHook(BaseHook):
 
     def list_order_messages(self, order: str | int, *, per_page: int = 100) -> Iterator[MessageResource]:
         """Yield an order's messages newest first, following ``links.next`` across pages."""
-        url = self._url("api", "order_messages", order_message_request(order, "-").order)
-        for page in self._pages(url, {"limit": per_page}, MessagePage):
+        url = self._url("api", "order_messages", _order(order))
+        for page in self._pages(url, {"limit": _page_size(per_page)}, MessagePage):
             yield from page.data
 
     def find_order_message(
@@ -332,12 +354,12 @@ class SppHook(BaseHook):
 
     def get_order(self, order: str | int) -> Order:
         """Retrieve one order by ID or order number."""
-        url = self._url("api", "orders", order_message_request(order, "-").order)
+        url = self._url("api", "orders", _order(order))
         return self._parse(Order, self._request("GET", url))
 
     def list_orders(self, *, status: str | None = None, sort: str = "id:desc", per_page: int = 100) -> Iterator[Order]:
         """Yield the workspace's orders (optionally of one status), across pages."""
-        params: dict[str, Any] = {"limit": per_page, "sort": sort}
+        params: dict[str, Any] = {"limit": _page_size(per_page), "sort": sort}
         if status is not None:
             params["filters[status][$eq]"] = status
         for page in self._pages(self._url("api", "orders"), params, OrderPage):
