@@ -177,7 +177,9 @@ def prepare_attachments(attachments: Iterable[AttachmentLike] | None) -> list[At
         )
     prepared = []
     for item in attachments:
-        if isinstance(item, tuple):
+        if isinstance(item, Attachment):
+            prepared.append(item)
+        elif isinstance(item, tuple):
             if len(item) != 2:
                 raise SppInputError(f"Attachment tuple must be (filename, content), got {len(item)} items")
             prepared.append(_in_memory_file(*item))

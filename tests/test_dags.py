@@ -199,3 +199,12 @@ def test_failure_notifier_posts_a_staff_only_alert(dagbag: Any, spp_conn: Any) -
     assert alert.order_id == 1002
     assert alert.staff_only is True
     assert alert.message == "Task load_rankings failed in spp_test_notifier: upstream API returned nothing"
+
+
+def test_a_missing_attachment_fails_the_task_before_any_request(dagbag: Any, spp_conn: Any, capfd: Any) -> None:
+    dag_run = dagbag.get_dag("spp_test_missing_attachment").test()
+    assert dag_run.state == "failed"
+    assert dag_run.get_task_instance("post").try_number == 1
+    assert spp_conn.requests() == []
+    out, err = capfd.readouterr()
+    assert "Attachment not found: /nonexistent/report-" in out + err

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.providers.common.compat.sdk import AirflowFailException, BaseOperator
 
+from airflow_provider_spp.attachments import Attachment, AttachmentLike, prepare_attachments
 from airflow_provider_spp.exceptions import SppApiError, SppConfigError, SppInputError, SppTransportError
 from airflow_provider_spp.hooks.spp import SppHook, order_message_request
 from airflow_provider_spp.idempotency import CLOCK_SKEW, PostLedger, PostRecord, utcnow
@@ -20,8 +21,7 @@ if TYPE_CHECKING:
     import jinja2
     from airflow.providers.common.compat.sdk import Context
 
-    from airflow_provider_spp.attachments import AttachmentLike
-    from airflow_provider_spp.models import OrderMessageRequest
+    from airflow_provider_spp.models import MessageResource, OrderMessageRequest
 
 #: The only field that may name a template file; attachments are sent as they are, never rendered.
 TEMPLATE_FILE_FIELDS = ("message",)
@@ -111,11 +111,12 @@ class CreateOrderMessageOperator(BaseOperator):
         """Validate, post once (or find the earlier try's post), and return the message ID."""
         try:
             request = order_message_request(self.order, self.message, user_id=self.user_id, staff_only=self.staff_only)
+            attachments = prepare_attachments(self.attachments)
         except SppInputError as err:
             raise AirflowFailException(str(err)) from err
         hook = SppHook(spp_conn_id=self.spp_conn_id, api_version=self.api_version)
         try:
-            message_id = self._post_once(hook, request, context)
+            message_id = self._post_once(hook, request, attachments, context)
         except (SppConfigError, SppInputError) as err:
             raise AirflowFailException(str(err)) from err
         except SppApiError as err:
@@ -127,7 +128,9 @@ class CreateOrderMessageOperator(BaseOperator):
         self.log.info("Message %d is on SPP order %s", message_id, request.order)
         return message_id
 
-    def _post_once(self, hook: SppHook, request: OrderMessageRequest, context: Context) -> int:
+    def _post_once(
+        self, hook: SppHook, request: OrderMessageRequest, attachments: list[Attachment], context: Context
+    ) -> int:
         """Post unless an earlier try of this task instance already did; return the message ID."""
         ledger = PostLedger(context) if self.deduplicate else PostLedger({})
         record = ledger.load()
@@ -160,11 +163,11 @@ class CreateOrderMessageOperator(BaseOperator):
                 return earlier.id
         record = record or PostRecord(order=request.order, first_attempt_at=utcnow())
         ledger.save(record)
-        created = self._create(hook, request)
+        created = self._create(hook, request, attachments)
         self._remember(ledger, record, request, created.id)
         return created.id
 
-    def _create(self, hook: SppHook, request: OrderMessageRequest) -> Any:
+    def _create(self, hook: SppHook, request: OrderMessageRequest, attachments: list[Attachment]) -> MessageResource:
         """The POST itself; a lost answer is reported so the next try knows to look first."""
         try:
             return hook.create_order_message(
@@ -172,7 +175,7 @@ class CreateOrderMessageOperator(BaseOperator):
                 request.message,
                 user_id=request.user_id,
                 staff_only=request.staff_only,
-                attachments=self.attachments,
+                attachments=attachments,
             )
         except (SppTransportError, SppApiError) as err:
             if err.outcome_unknown and self.deduplicate:

@@ -126,3 +126,13 @@ with DAG("spp_test_notifier", schedule=None, start_date=START):
         raise RuntimeError("upstream API returned nothing")
 
     load_rankings()
+
+with DAG("spp_test_missing_attachment", schedule=None, start_date=START):
+    CreateOrderMessageOperator(
+        task_id="post",
+        order="E4A269FC",
+        message="The report is attached",
+        attachments=["/nonexistent/report-{{ ds }}.pdf"],
+        retries=3,
+        retry_delay=timedelta(0),
+    )
