@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import pathlib
+from urllib.parse import unquote
 from typing import Any
 
 import pytest
@@ -208,3 +209,31 @@ def test_a_missing_attachment_fails_the_task_before_any_request(dagbag: Any, spp
     assert spp_conn.requests() == []
     out, err = capfd.readouterr()
     assert "Attachment not found: /nonexistent/report-" in out + err
+
+
+@pytest.fixture(scope="module")
+def example_dagbag(airflow_db: str) -> Any:
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(str(REPO / "example_dags"))
+
+
+def test_bulk_reminders_example_posts_one_reminder_per_matching_order(example_dagbag: Any, spp_conn: Any) -> None:
+    dag_run = run_dag(example_dagbag.get_dag("spp_bulk_reminders"), run_conf={"status": "Working"})
+    assert dag_run.state == "success"
+    stored = sorted((m.order_id, m.message) for m in spp_conn.messages())
+    assert [order_id for order_id, _ in stored] == [1001, 1004]
+    assert stored[0][1].startswith("Hi! To keep order E4A269FC moving we still need your login details.")
+    orders_query = next(r["query"] for r in spp_conn.requests() if r["path"] == "/api/orders")
+    assert "filters[status][$eq]=Working" in unquote(orders_query)
+
+
+def test_pipeline_alerts_example_posts_a_staff_only_note_with_the_file(example_dagbag: Any, spp_conn: Any) -> None:
+    dag_run = run_dag(example_dagbag.get_dag("spp_pipeline_alerts"))
+    assert dag_run.state == "success"
+    (note,) = spp_conn.messages()
+    assert (note.order_id, note.staff_only) == (1002, True)
+    (upload,) = note.files
+    rankings = pathlib.Path(_xcom(dag_run, "load_keyword_rankings"))
+    assert upload.filename == rankings.name
+    assert upload.sha256 == hashlib.sha256(rankings.read_bytes()).hexdigest()
