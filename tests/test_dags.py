@@ -6,8 +6,8 @@ import hashlib
 import json
 import os
 import pathlib
-from urllib.parse import unquote
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 
