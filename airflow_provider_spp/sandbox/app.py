@@ -34,7 +34,7 @@ from airflow_provider_spp.sandbox.bodies import (
 from airflow_provider_spp.sandbox.faults import Fault, RandomFaults
 from airflow_provider_spp.sandbox.middleware import BODY_STATE_KEY, SandboxMiddleware, raw_path
 from airflow_provider_spp.sandbox.resources import message_resource, order_resource, page_params, paginate
-from airflow_provider_spp.sandbox.store import NewFile, SandboxStore
+from airflow_provider_spp.sandbox.store import SandboxStore
 
 DEFAULT_API_VERSION = "2024-03-05"
 _ORDER_MODEL = "App\\Models\\Order"
@@ -194,7 +194,7 @@ def _api_router(store: SandboxStore, token: str) -> APIRouter:
             message=valid.message,
             user_id=valid.user_id,
             staff_only=bool(valid.staff_only),
-            files=[NewFile(p.field, p.filename, p.content_type, p.data) for p in valid.attachments],
+            files=valid.attachments,
         )
         current = store.order(str(order["id"])) or order
         resource = message_resource(created, current, store.users(), _base_url(request))

@@ -14,7 +14,6 @@ Faithful to Laravel where it matters to a client:
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 from collections.abc import AsyncGenerator, Callable
@@ -24,18 +23,10 @@ from typing import Any
 from starlette.datastructures import Headers, UploadFile
 from starlette.formparsers import FormParser, MultiPartException, MultiPartParser
 
+from airflow_provider_spp.sandbox.store import NewFile
+
 _MAX_PART_SIZE = 16 * 1024 * 1024
 _INDEXED = re.compile(r"^(?P<name>[^\[\]]+)\[(?P<index>\d*)\]$")
-
-
-@dataclass(frozen=True)
-class UploadedPart:
-    """A file part of a multipart body."""
-
-    field: str
-    filename: str | None
-    content_type: str | None
-    data: bytes = dataclasses.field(repr=False)
 
 
 @dataclass(frozen=True)
@@ -47,7 +38,7 @@ class ParsedBody:
     size: int = 0
     json: Any = None
     fields: tuple[tuple[str, str], ...] = ()
-    files: tuple[UploadedPart, ...] = ()
+    files: tuple[NewFile, ...] = ()
     #: Why the body could not be parsed (it then counts as empty input, as in PHP).
     error: str | None = None
     #: The first bytes of a body that is neither JSON nor a form, for the request log.
@@ -95,12 +86,12 @@ async def parse_body(headers: Headers, body: bytes) -> ParsedBody:
         except (MultiPartException, ValueError, KeyError) as err:
             return ParsedBody("multipart", len(body), error=f"invalid multipart body: {getattr(err, 'message', err)}")
         fields: list[tuple[str, str]] = []
-        files: list[UploadedPart] = []
+        files: list[NewFile] = []
         for name, value in form.multi_items():
             if isinstance(value, UploadFile):
                 data = await value.read()
                 await value.close()
-                files.append(UploadedPart(name, value.filename, value.content_type, data))
+                files.append(NewFile(name, value.filename, value.content_type, data))
             else:
                 fields.append((name, value))
         return ParsedBody("multipart", len(body), fields=tuple(fields), files=tuple(files))
@@ -175,7 +166,7 @@ class MessageInput:
     message: str
     user_id: int | None = None
     staff_only: bool | None = None
-    attachments: tuple[UploadedPart, ...] = ()
+    attachments: tuple[NewFile, ...] = ()
 
 
 def _as_integer(value: Any) -> int | None:
@@ -225,14 +216,14 @@ def validate_message(data: dict[str, Any], user_exists: Callable[[int], bool]) -
         if staff_only is None:
             errors["staff_only"] = ["The staff only field must be true or false."]
 
-    attachments: list[UploadedPart] = []
+    attachments: list[NewFile] = []
     raw = data.get("attachments")
     if raw is not None:
         if not isinstance(raw, list):
             errors["attachments"] = ["The attachments field must be an array."]
         else:
             for index, item in enumerate(raw):
-                if isinstance(item, UploadedPart):
+                if isinstance(item, NewFile):
                     attachments.append(item)
                 else:
                     errors[f"attachments.{index}"] = [f"The attachments.{index} field must be a file."]
