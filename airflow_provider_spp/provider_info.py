@@ -9,7 +9,7 @@ UI_FIELD_BEHAVIOUR: dict[str, Any] = {
     "relabeling": {"host": "Workspace URL", "password": "API token"},
     "placeholders": {
         "host": "https://example.spp.co",
-        "password": "Your SPP API token (Settings > API)",
+        "password": "An API token of your SPP workspace",
         "api_version": "2024-03-05",
         "timeout": "30",
         "max_retries": "3",

@@ -70,3 +70,17 @@ def test_parsing_a_dag_file_does_not_import_http_or_server_libraries(statement: 
     assert "airflow_provider_spp" in loaded
     for heavy in ("requests", "requests_toolbelt", "fastapi", "uvicorn", "aiohttp", "slack_sdk"):
         assert heavy not in loaded, heavy
+
+
+def test_airflow_ui_builds_the_connection_form_from_provider_info(airflow_db: str) -> None:
+    from airflow.api_fastapi.core_api.services.ui.connections import HookMetaService
+
+    (meta,) = [m for m in HookMetaService.hook_meta_data() if m.connection_type == "spp"]
+    fields = meta.standard_fields
+    assert fields is not None
+    assert (fields.host.title, fields.host.placeholder) == ("Workspace URL", "https://example.spp.co")
+    assert fields.password.title == "API token"
+    assert fields.login.hidden
+    assert fields.port.hidden
+    assert set(meta.extra_fields) == set(CONN_FIELDS)
+    assert meta.extra_fields["timeout"]["value"] == 30
