@@ -121,3 +121,10 @@ def test_the_token_is_not_in_reprs_or_exception_text(canary_conns: Any) -> None:
     joined = "\n".join(texts)
     assert CANARY not in joined
     assert CANARY_REJECTED not in joined
+
+
+def test_the_token_is_registered_with_airflows_secrets_masker(canary_conns: Any) -> None:
+    from airflow.providers.common.compat.sdk import redact
+
+    assert SppHook("spp_canary").settings.token == CANARY
+    assert redact(f"Authorization: Bearer {CANARY}") == "Authorization: Bearer ***"
