@@ -20,10 +20,12 @@ class SppInputError(SppError, ValueError):
 class SppTransportError(SppError):
     """The request failed below HTTP: host unreachable, timeout, connection dropped."""
 
-    def __init__(self, message: str, *, request_sent: bool) -> None:
+    def __init__(self, message: str, *, request_sent: bool, retryable: bool = True) -> None:
         super().__init__(message)
         #: False only when the request certainly never reached the server (connect failed).
         self.request_sent = request_sent
+        #: False when trying again cannot help (a TLS certificate that does not verify).
+        self.retryable = retryable
 
     @property
     def outcome_unknown(self) -> bool:

@@ -868,3 +868,24 @@ def test_uri_form_connection_with_string_extras_works(
     (request,) = logged(spp_sandbox, "POST")
     assert request["headers"]["x-api-version"] == "2024-03-05"
     assert [m.id for m in spp_sandbox.messages()] == [created.id]
+
+
+def test_a_tls_failure_is_reported_once_and_not_retried(
+    spp_sandbox: SandboxServer, make_hook: HookFactory, hook_warnings: Callable[[], list[str]]
+) -> None:
+    hook = make_hook(host=spp_sandbox.url.replace("http://", "https://"))
+    with pytest.raises(SppTransportError, match="TLS handshake failed") as caught:
+        hook.create_order_message("E4A269FC", "over https to a plain-http port")
+    assert caught.value.request_sent is False
+    assert caught.value.retryable is False
+    assert hook_warnings() == []
+    assert spp_sandbox.messages() == []
+
+
+def test_an_error_after_a_followed_redirect_names_the_path_that_answered(
+    spp_sandbox: SandboxServer, spp_sandbox_other_host: SandboxServer, make_hook: HookFactory
+) -> None:
+    hook = make_hook()
+    target = f"{spp_sandbox_other_host.url}/api/orders"
+    with pytest.raises(SppAuthError, match="GET /api/orders failed with 401"):
+        hook._request("GET", f"{spp_sandbox.url}/_sandbox/redirect?to={target}")

@@ -101,6 +101,7 @@ def _api_error(status: int) -> SppApiError:
         (_api_error(422), False, False),
         (SppTransportError("connect refused", request_sent=False), True, True),
         (SppTransportError("read timeout", request_sent=True), False, True),
+        (SppTransportError("tls handshake", request_sent=False, retryable=False), False, False),
         (SppUnexpectedResponseError("bad body", status_code=201), False, False),
     ],
 )

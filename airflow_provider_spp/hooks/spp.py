@@ -132,13 +132,20 @@ def _transport_error(err: Exception, method: str, path: str) -> SppTransportErro
         isinstance(err, requests.exceptions.ConnectionError)
         and isinstance(getattr(reason, "reason", None), NewConnectionError | ConnectTimeoutError | NameResolutionError)
     )
+    tls_failed = isinstance(err, requests.exceptions.SSLError)
     if isinstance(err, requests.exceptions.ReadTimeout):
         detail = "no answer within the timeout"
+    elif tls_failed:
+        detail = "the TLS handshake failed (check the certificate, or the connection's verify extra)"
     elif not_sent:
         detail = "could not connect"
     else:
         detail = "the connection broke before the answer arrived"
-    return SppTransportError(f"SPP {method} {path} failed: {detail} ({type(err).__name__})", request_sent=not not_sent)
+    return SppTransportError(
+        f"SPP {method} {path} failed: {detail} ({type(err).__name__})",
+        request_sent=not not_sent,
+        retryable=not tls_failed,
+    )
 
 
 class _BearerAuth:
@@ -452,7 +459,7 @@ class SppHook(BaseHook):
                     )
                 except requests.RequestException as err:
                     raise _transport_error(err, method, path) from None
-            self._raise_for_status(response, method, path)
+            self._raise_for_status(response, method, urlsplit(response.url).path or path)
             return response
 
         settings = self.settings
@@ -561,7 +568,7 @@ def _normalized_text(text: str) -> str:
 def _should_retry(err: BaseException, *, idempotent: bool) -> bool:
     """Retry only what cannot have created anything, unless the call is idempotent."""
     if isinstance(err, SppTransportError):
-        return idempotent or not err.request_sent
+        return err.retryable and (idempotent or not err.request_sent)
     if isinstance(err, SppApiError) and err.retryable:
         if err.status_code in (429, 503):
             return True
