@@ -2,7 +2,8 @@
 
 Each post is one mapped task instance of CreateOrderMessageOperator, run by ``dag.test()`` with Airflow
 retries; the local SPP sandbox fails a share of the POSTs at random (rate limits, 5xx, connections dropped
-before or after the message was created, answers slower than the client's timeout, broken bodies).
+before or after the message was created, answers slower than the client's timeout, requests still being processed after the client gave up,
+broken bodies).
 Afterwards the sandbox's store is the ground truth: every intended message should be there exactly once.
 
     python scripts/fault_matrix.py --posts 200 --rate 0.35 --seed 7
@@ -28,6 +29,7 @@ ALL_FAULTS = (
     "drop_before",
     "drop_after",
     "slow",
+    "slow_commit",
     "malformed_json",
     "missing_id",
 )
@@ -94,6 +96,7 @@ def run_matrix(
                 deduplicate=deduplicate,
                 retries=8,
                 retry_delay=timedelta(0),
+                lost_answer_wait=1.5,
             ).expand_kwargs([{"order": ORDERS[i % len(ORDERS)], "message": text} for i, text in enumerate(texts)])
         started = time.monotonic()
         dag_run = run_dag(dag)

@@ -7,6 +7,7 @@ import pathlib
 import pendulum
 import pytest
 
+from airflow_provider_spp.idempotency import text_digest
 from airflow_provider_spp.operators.order_messages import CreateOrderMessageOperator
 
 
@@ -105,8 +106,10 @@ def test_the_state_store_records_the_first_try_and_the_message_id(spp_sandbox, s
     message_id = operator.execute(_context(1, None, store))  # type: ignore[arg-type]
     record = store.values[LEDGER_KEY]
     assert isinstance(record, dict)
-    assert (record["order"], record["message_id"]) == ("B7C3D2A1", message_id)
-    assert pendulum.parse(record["first_attempt_at"]) <= pendulum.now("UTC")  # type: ignore[operator]
+    assert (record["order"], record["message_id"], record["maybe_created"]) == ("B7C3D2A1", message_id, False)
+    assert record["digest"] == text_digest("Recorded")
+    assert "Recorded" not in str(record)
+    assert pendulum.parse(record["first_sent_at"]) <= pendulum.now("UTC")  # type: ignore[operator]
     assert operator.execute(_context(2, None, store)) == message_id  # type: ignore[arg-type]
     assert [r["method"] for r in spp_sandbox.requests()] == ["POST"]
 
@@ -119,3 +122,98 @@ def test_page_size_is_checked_before_any_request(spp_sandbox, spp_sandbox_conn) 
         with pytest.raises(SppInputError, match="per_page must be an integer from 1 to 100"):
             next(SppHook().list_order_messages("E4A269FC", per_page=bad))  # type: ignore[arg-type]
     assert spp_sandbox.requests() == []
+
+
+def _post(store: _RecordingStore, try_number: int, message: str, order: str = "E4A269FC", **kwargs: object) -> int:
+    kwargs.setdefault("lost_answer_wait", 0)
+    operator = CreateOrderMessageOperator(task_id="post", order=order, message=message, **kwargs)  # type: ignore[arg-type]
+    return operator.execute(_context(try_number, None, store))  # type: ignore[arg-type]
+
+
+@pytest.mark.integration
+def test_a_changed_message_after_a_successful_post_is_posted(spp_sandbox, spp_sandbox_conn) -> None:
+    store = _RecordingStore()
+    first = _post(store, 1, "Total: 10 EUR")
+    corrected = _post(store, 2, "Total: 12 EUR (corrected)")
+    assert corrected != first
+    assert [m.message for m in spp_sandbox.messages()] == ["Total: 10 EUR", "Total: 12 EUR (corrected)"]
+    assert _post(store, 3, "Total: 12 EUR (corrected)") == corrected
+    assert len(spp_sandbox.messages()) == 2
+
+
+@pytest.mark.integration
+def test_a_retry_finds_the_lost_post_even_if_its_text_renders_differently(spp_sandbox, spp_sandbox_conn) -> None:
+    from airflow_provider_spp.exceptions import SppTransportError
+
+    store = _RecordingStore()
+    spp_sandbox.add_fault("drop_after", method="POST")
+    with pytest.raises(SppTransportError):
+        _post(store, 1, "Report generated at 10:00:01")
+    (stored,) = spp_sandbox.messages()
+    assert _post(store, 2, "Report generated at 10:05:02") == stored.id
+    assert len(spp_sandbox.messages()) == 1
+
+
+@pytest.mark.integration
+def test_a_retry_after_a_certain_failure_never_adopts_another_tasks_message(spp_sandbox, spp_sandbox_conn) -> None:
+    from airflow_provider_spp.exceptions import SppServerError
+
+    text = "New files were uploaded to your order."
+    other_task = _post(_RecordingStore(), 1, text)
+    store = _RecordingStore()
+    spp_sandbox.add_fault("server_error", method="POST")
+    with pytest.raises(SppServerError):
+        _post(store, 1, text)
+    own = _post(store, 2, text)
+    assert own != other_task
+    assert [m.message for m in spp_sandbox.messages()] == [text, text]
+
+
+@pytest.mark.integration
+def test_a_retry_waits_for_a_request_the_server_was_still_processing(
+    spp_sandbox, spp_sandbox_conn, monkeypatch
+) -> None:
+    import json
+
+    from airflow_provider_spp.exceptions import SppTransportError
+
+    monkeypatch.setenv("AIRFLOW_CONN_SPP_DEFAULT", spp_sandbox.connection_json(timeout=0.3, retry_backoff=0.01))
+    store = _RecordingStore()
+    spp_sandbox.add_fault("slow_commit", method="POST", delay=1.0)
+    with pytest.raises(SppTransportError):
+        _post(store, 1, "Committed late", lost_answer_wait=1.5)
+    assert spp_sandbox.messages() == []
+    operator = CreateOrderMessageOperator(
+        task_id="post", order="E4A269FC", message="Committed late", lost_answer_wait=1.5
+    )
+    found = operator.execute(_context(2, None, store))  # type: ignore[arg-type]
+    (stored,) = spp_sandbox.messages()
+    assert found == stored.id
+    assert json.dumps(store.values).count(str(found)) >= 1
+
+
+def test_an_inline_message_ending_like_a_file_name_is_rendered_inline(template_dir: pathlib.Path) -> None:
+    operator = _operator(template_dir, order="E4A269FC", message="Your report is ready, see summary.md")
+    operator.resolve_template_files()
+    operator.render_template_fields({"params": {}, "task": operator})  # type: ignore[arg-type]
+    assert operator.message == "Your report is ready, see summary.md"
+
+
+def test_order_and_message_stay_text_on_a_native_dag(template_dir: pathlib.Path) -> None:
+    from airflow.sdk import DAG
+
+    with DAG(
+        "unit_native",
+        schedule=None,
+        start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+        render_template_as_native_obj=True,
+        params={"order": "12345E67", "total": 42, "user": 7},
+    ) as dag:
+        operator = CreateOrderMessageOperator(
+            task_id="post", order="{{ params.order }}", message="{{ params.total }}", user_id="{{ params.user }}"
+        )
+    context = {"params": dag.params, "task": operator}
+    operator.render_template_fields(context)  # type: ignore[arg-type]
+    assert operator.order == "12345E67"
+    assert operator.message == "42"
+    assert operator.user_id == 7

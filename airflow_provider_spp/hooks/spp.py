@@ -26,6 +26,7 @@ from airflow_provider_spp.exceptions import (
     SppUnexpectedResponseError,
     api_error_class,
 )
+from airflow_provider_spp.idempotency import is_same_post, text_digest
 from airflow_provider_spp.models import (
     MessagePage,
     MessageResource,
@@ -339,17 +340,33 @@ class SppHook(BaseHook):
     ) -> MessageResource | None:
         """Find a message with this text (and sender/visibility, when given) created since a moment."""
         wanted = order_message_request(order, message, user_id=user_id, staff_only=staff_only)
-        text = _normalized_text(wanted.message)
+        digest = text_digest(wanted.message)
+        return self.find_order_message_where(
+            wanted.order,
+            lambda candidate: is_same_post(candidate, digest, wanted.user_id, wanted.staff_only),
+            created_since=created_since,
+        )
+
+    def find_order_message_where(
+        self, order: str | int, matches: Callable[[MessageResource], bool], *, created_since: datetime
+    ) -> MessageResource | None:
+        """The newest message of an order, created since a moment, for which ``matches`` is true.
+
+        Pages are read until a message older than the moment shows up in a list seen to be newest
+        first; a list in any other order is read to its end.
+        """
         since = _as_utc(created_since)
-        for candidate in self.list_order_messages(wanted.order):
+        previous_id: int | None = None
+        newest_first: bool | None = None
+        for candidate in self.list_order_messages(order):
+            if previous_id is not None and newest_first is None and candidate.id != previous_id:
+                newest_first = candidate.id < previous_id
+            previous_id = candidate.id
             if candidate.created_at is not None and _as_utc(candidate.created_at) < since:
-                return None
-            if (
-                candidate.message is not None
-                and _normalized_text(candidate.message) == text
-                and (wanted.user_id is None or candidate.user_id in (None, wanted.user_id))
-                and (wanted.staff_only is None or candidate.staff_only in (None, wanted.staff_only))
-            ):
+                if newest_first:
+                    return None
+                continue
+            if matches(candidate):
                 return candidate
         return None
 
@@ -558,11 +575,6 @@ class SppHook(BaseHook):
 def _as_utc(moment: datetime) -> datetime:
     """Make a timestamp comparable: one without an offset is taken as UTC."""
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
-def _normalized_text(text: str) -> str:
-    """Compare message texts the way a server stores them: line endings and outer blanks aside."""
-    return text.replace("\r\n", "\n").strip()
 
 
 def _should_retry(err: BaseException, *, idempotent: bool) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Iterable, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -13,7 +14,7 @@ from airflow.providers.common.compat.sdk import AirflowFailException, BaseOperat
 from airflow_provider_spp.attachments import Attachment, AttachmentLike, prepare_attachments
 from airflow_provider_spp.exceptions import SppApiError, SppConfigError, SppInputError, SppTransportError
 from airflow_provider_spp.hooks.spp import SppHook, order_message_request
-from airflow_provider_spp.idempotency import CLOCK_SKEW, PostLedger, PostRecord, utcnow
+from airflow_provider_spp.idempotency import CLOCK_SKEW, PostLedger, PostRecord, is_same_post, text_digest, utcnow
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
 
 #: The only field that may name a template file; attachments are sent as they are, never rendered.
 TEMPLATE_FILE_FIELDS = ("message",)
+#: Fields rendered to text even under ``render_template_as_native_obj`` ("12345E67" is an order number).
+TEXT_FIELDS = ("order", "message")
 
 
 class CreateOrderMessageOperator(BaseOperator):
@@ -41,6 +44,8 @@ class CreateOrderMessageOperator(BaseOperator):
     :param api_version: Sent as ``X-Api-Version``; overrides the connection's.
     :param deduplicate: On a retry, return the message an earlier try already posted instead of posting
         again (found through the task state store, else by looking at the order's recent messages).
+    :param lost_answer_wait: Seconds to give SPP, after a POST whose answer was lost, to finish that
+        request before a retry looks for its message (default 30).
     """
 
     template_fields: Sequence[str] = ("order", "message", "user_id", "staff_only", "attachments")
@@ -59,6 +64,7 @@ class CreateOrderMessageOperator(BaseOperator):
         spp_conn_id: str = SppHook.default_conn_name,
         api_version: str | None = None,
         deduplicate: bool = True,
+        lost_answer_wait: float = 30.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -70,18 +76,38 @@ class CreateOrderMessageOperator(BaseOperator):
         self.spp_conn_id = spp_conn_id
         self.api_version = api_version
         self.deduplicate = deduplicate
+        self.lost_answer_wait = lost_answer_wait
+
+    def _names_a_template_file(self, value: Any) -> bool:
+        """A value is read as a template file only if it looks like a file name: no spaces, a template ext."""
+        extensions = tuple(type(self).template_ext)
+        return isinstance(value, str) and value.endswith(extensions) and not any(c.isspace() for c in value)
 
     @contextmanager
-    def _template_files_disabled(self) -> Iterator[None]:
-        """Within the block no value is read as a template file, whatever its extension."""
-        self.template_ext = ()
+    def _rendering(self, *, template_files: bool, as_text: bool) -> Iterator[None]:
+        """Within the block, maybe read no template files, and maybe render to text even on a native DAG."""
+        overrides: dict[str, Any] = {}
+        if not template_files:
+            overrides["template_ext"] = ()
+        if as_text:
+            overrides["render_template_as_native_obj"] = False
+        saved = {name: self.__dict__[name] for name in overrides if name in self.__dict__}
+        for name, value in overrides.items():
+            setattr(self, name, value)
         try:
             yield
         finally:
-            del self.template_ext
+            for name in overrides:
+                if name in saved:
+                    setattr(self, name, saved[name])
+                else:
+                    delattr(self, name)
 
     def resolve_template_files(self) -> None:
-        """Load ``message`` from its template file; leave attachment paths alone."""
+        """Load ``message`` from its template file when it names one; leave attachment paths alone."""
+        if not self._names_a_template_file(self.message):
+            self.prepare_template()
+            return
         self.template_fields = TEMPLATE_FILE_FIELDS
         try:
             super().resolve_template_files()
@@ -100,12 +126,21 @@ class CreateOrderMessageOperator(BaseOperator):
         if parent is not self:
             super()._do_render_template_fields(parent, template_fields, context, jinja_env, seen_oids)
             return
+        text_env = self._text_template_env(jinja_env)
         for field in template_fields:
-            if field in TEMPLATE_FILE_FIELDS:
-                super()._do_render_template_fields(parent, [field], context, jinja_env, seen_oids)
-            else:
-                with self._template_files_disabled():
-                    super()._do_render_template_fields(parent, [field], context, jinja_env, seen_oids)
+            reads_file = field in TEMPLATE_FILE_FIELDS and self._names_a_template_file(getattr(self, field, None))
+            as_text = field in TEXT_FIELDS
+            with self._rendering(template_files=reads_file, as_text=as_text):
+                env = text_env if as_text else jinja_env
+                super()._do_render_template_fields(parent, [field], context, env, seen_oids)
+
+    def _text_template_env(self, jinja_env: jinja2.Environment) -> jinja2.Environment:
+        """The DAG's template environment, but rendering to text even when the DAG renders native objects."""
+        from jinja2.nativetypes import NativeEnvironment
+
+        if isinstance(jinja_env, NativeEnvironment) and self.has_dag():
+            return self.dag.get_template_env(force_sandboxed=True)
+        return jinja_env
 
     def execute(self, context: Context) -> int:
         """Validate, post once (or find the earlier try's post), and return the message ID."""
@@ -132,45 +167,46 @@ class CreateOrderMessageOperator(BaseOperator):
         self, hook: SppHook, request: OrderMessageRequest, attachments: list[Attachment], context: Context
     ) -> int:
         """Post unless an earlier try of this task instance already did; return the message ID."""
-        ledger = PostLedger(context) if self.deduplicate else PostLedger({})
+        ledger = PostLedger(context if self.deduplicate else {})
         record = ledger.load()
-        if record is not None and record.order != request.order:
-            record = None
         if record is not None and record.message_id is not None:
-            self.log.info(
-                "An earlier try already posted message %d to order %s; not posting it again",
-                record.message_id,
-                request.order,
-            )
-            return record.message_id
-        since = record.first_attempt_at if record else self._earlier_try_window(context)
-        if since is not None:
-            earlier = hook.find_order_message(
-                request.order,
-                request.message,
-                created_since=since - CLOCK_SKEW,
-                user_id=request.user_id,
-                staff_only=request.staff_only,
-            )
-            if earlier is not None:
+            if record.describes(request):
                 self.log.info(
-                    "Found message %d on order %s, posted by an earlier try whose answer was lost; "
-                    "not posting it again",
-                    earlier.id,
+                    "An earlier try already posted message %d to order %s; not posting it again",
+                    record.message_id,
                     request.order,
                 )
-                self._remember(ledger, record, request, earlier.id)
-                return earlier.id
-        record = record or PostRecord(order=request.order, first_attempt_at=utcnow())
+                return record.message_id
+            self.log.info("The message differs from the one this task posted before; posting the new one")
+            record = None
+        if record is not None and record.maybe_created:
+            earlier = self._find_earlier_post(hook, record)
+        else:
+            earlier = self._find_without_ledger(hook, request, context) if record is None else None
+        if earlier is not None:
+            self.log.info(
+                "Found message %d on order %s, posted by an earlier try whose answer was lost; not posting it again",
+                earlier.id,
+                record.order if record else request.order,
+            )
+            if record is not None:
+                ledger.save(dataclasses.replace(record, maybe_created=False, message_id=earlier.id))
+            return earlier.id
+        now = utcnow()
+        if record is not None and record.describes(request):
+            record = record.sending_again(now)
+        else:
+            record = PostRecord(
+                order=request.order,
+                digest=text_digest(request.message),
+                user_id=request.user_id,
+                staff_only=request.staff_only,
+                first_sent_at=now,
+                last_sent_at=now,
+            )
         ledger.save(record)
-        created = self._create(hook, request, attachments)
-        self._remember(ledger, record, request, created.id)
-        return created.id
-
-    def _create(self, hook: SppHook, request: OrderMessageRequest, attachments: list[Attachment]) -> MessageResource:
-        """The POST itself; a lost answer is reported so the next try knows to look first."""
         try:
-            return hook.create_order_message(
+            created = hook.create_order_message(
                 request.order,
                 request.message,
                 user_id=request.user_id,
@@ -178,13 +214,44 @@ class CreateOrderMessageOperator(BaseOperator):
                 attachments=attachments,
             )
         except (SppTransportError, SppApiError) as err:
-            if err.outcome_unknown and self.deduplicate:
+            if err.outcome_unknown:
                 self.log.warning(
-                    "SPP may have created the message although the answer was lost (%s); "
-                    "the next try will look for it before posting",
+                    "SPP may have created the message although its answer was lost (%s); "
+                    "a retry will look for it before posting",
                     err,
                 )
+            else:
+                ledger.save(dataclasses.replace(record, maybe_created=False))
             raise
+        ledger.save(dataclasses.replace(record, maybe_created=False, message_id=created.id))
+        return created.id
+
+    def _find_earlier_post(self, hook: SppHook, record: PostRecord) -> MessageResource | None:
+        """Look for the message an earlier try sent, once SPP had time to finish that request."""
+        wait = (record.last_sent_at - utcnow()).total_seconds() + self.lost_answer_wait
+        if wait > 0:
+            self.log.info("Giving SPP %.1f s to finish the earlier try's request before looking for its message", wait)
+            time.sleep(wait)
+        return hook.find_order_message_where(
+            record.order,
+            lambda candidate: is_same_post(candidate, record.digest, record.user_id, record.staff_only),
+            created_since=record.first_sent_at - CLOCK_SKEW,
+        )
+
+    def _find_without_ledger(
+        self, hook: SppHook, request: OrderMessageRequest, context: Context
+    ) -> MessageResource | None:
+        """Without a task state store, a retry looks for its message among those since the run started."""
+        since = self._earlier_try_window(context)
+        if since is None:
+            return None
+        return hook.find_order_message(
+            request.order,
+            request.message,
+            created_since=since - CLOCK_SKEW,
+            user_id=request.user_id,
+            staff_only=request.staff_only,
+        )
 
     def _earlier_try_window(self, context: Context) -> datetime | None:
         """Without a stored record, a retry looks for its message among those since the run started."""
@@ -196,9 +263,3 @@ class CreateOrderMessageOperator(BaseOperator):
         dag_run = context.get("dag_run")
         started = getattr(dag_run, "start_date", None) or getattr(ti, "start_date", None)
         return started if isinstance(started, datetime) else None
-
-    @staticmethod
-    def _remember(ledger: PostLedger, record: PostRecord | None, request: OrderMessageRequest, message_id: int) -> None:
-        """Store the message ID so a later try of this task instance returns it without any request."""
-        base = record or PostRecord(order=request.order, first_attempt_at=utcnow())
-        ledger.save(dataclasses.replace(base, message_id=message_id))

@@ -45,6 +45,9 @@ class FaultKind(StrEnum):
     DROP_AFTER = "drop_after"
     #: The request is processed, then the normal response is sent only after ``delay`` seconds.
     SLOW = "slow"
+    #: The request waits ``delay`` seconds before it is processed (stored), then is answered normally:
+    #: a server still working on a request after the client gave up on it.
+    SLOW_COMMIT = "slow_commit"
     #: The request is processed, then the normal status with a truncated JSON body.
     MALFORMED_JSON = "malformed_json"
     #: The request is processed, then the normal status with a valid JSON body that lacks ``"id"``.
@@ -147,7 +150,7 @@ class Fault:
     path_prefix: str | None = None
     #: Retry-After seconds (rate_limit defaults to 1; unavailable sends it only when set).
     retry_after: int | None = None
-    #: Seconds a ``slow`` fault waits before answering (default 2.0).
+    #: Seconds a ``slow`` fault waits before answering, or a ``slow_commit`` one before processing (default 2.0).
     delay: float | None = None
 
     def __post_init__(self) -> None:

@@ -223,6 +223,10 @@ class SandboxMiddleware:
             await self._answer(send, index, *_canned(fault), api_headers)
             return
 
+        if fault.kind is FaultKind.SLOW_COMMIT:
+            await self._sleep(fault.delay if fault.delay is not None else DEFAULT_SLOW_DELAY)
+            await self.app(scope, replay, self._decorating(send, api_headers, partial(self._log_status, index)))
+            return
         captured = _Captured()
         await self.app(scope, replay, captured.send)
         if fault.kind is FaultKind.DROP_AFTER:

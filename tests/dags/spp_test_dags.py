@@ -82,7 +82,12 @@ with DAG("spp_test_unknown_order", schedule=None, start_date=START):
 
 with DAG("spp_test_retry_dedup", schedule=None, start_date=START):
     CreateOrderMessageOperator(
-        task_id="post", order="E4A269FC", message="Exactly once, please", retries=3, retry_delay=timedelta(0)
+        task_id="post",
+        order="E4A269FC",
+        message="Exactly once, please",
+        retries=3,
+        retry_delay=timedelta(0),
+        lost_answer_wait=2,
     )
 
 with DAG("spp_test_retry_no_dedup", schedule=None, start_date=START):
