@@ -37,7 +37,7 @@ class SppConnectionSettings:
 
 def is_loopback_host(hostname: str) -> bool:
     """Whether the host is this machine (127.0.0.0/8, ::1, localhost): the only place plain http is safe."""
-    if hostname.lower() in ("localhost", "localhost.localdomain") or hostname.lower().endswith(".localhost"):
+    if hostname.lower() in ("localhost", "localhost.localdomain"):
         return True
     try:
         return ipaddress.ip_address(hostname.strip("[]")).is_loopback
@@ -127,8 +127,8 @@ def _check_token(password: str | None) -> str:
         raise SppConfigError(
             "The SPP connection has no API token: put it in the connection's password (API token) field"
         )
-    if _TOKEN_FORBIDDEN.search(token):
-        raise SppConfigError("The SPP API token contains spaces or control characters; check the copy-paste")
+    if _TOKEN_FORBIDDEN.search(token) or not token.isascii() or not token.isprintable():
+        raise SppConfigError("The SPP API token contains spaces, control or non-ASCII characters; check the copy-paste")
     return token
 
 

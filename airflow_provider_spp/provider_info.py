@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 UI_FIELD_BEHAVIOUR: dict[str, Any] = {
-    "hidden_fields": ["login", "port", "schema", "extra"],
+    "hidden_fields": ["login", "port", "schema"],
     "relabeling": {"host": "Workspace URL", "password": "API token"},
     "placeholders": {
         "host": "https://example.spp.co",
@@ -32,9 +32,19 @@ CONN_FIELDS: dict[str, Any] = {
         "description": "Retries of rate-limited (429) or unavailable (503) calls. A POST is never re-sent blindly.",
         "schema": {"type": ["integer", "null"], "default": 3, "minimum": 0},
     },
+    "retry_max_time": {
+        "label": "Retry time cap (seconds)",
+        "description": "Give up retrying a call after this long in total.",
+        "schema": {"type": ["number", "null"], "default": 120, "minimum": 0},
+    },
+    "retry_backoff": {
+        "label": "Retry backoff base (seconds)",
+        "description": "First wait between retries; it doubles each time (with jitter) unless SPP sends Retry-After.",
+        "schema": {"type": ["number", "null"], "default": 1, "minimum": 0},
+    },
     "verify": {
         "label": "Verify TLS certificates",
-        "description": "Leave on unless you know why it must be off.",
+        "description": "Leave on unless you know why it must be off. A CA bundle path can go in the extra JSON.",
         "schema": {"type": ["boolean", "null"], "default": True},
     },
     "allow_insecure_http": {

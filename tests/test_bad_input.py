@@ -174,7 +174,9 @@ CASES = [
     pytest.param(config("must not contain credentials", host="http://user:pw@127.0.0.1:9"), id="conn-userinfo"),
     pytest.param(config("has no API token", password=None), id="conn-no-token"),
     pytest.param(config("has no API token", password="   "), id="conn-blank-token"),
-    pytest.param(config("spaces or control characters", password="spp-token\nX-Injected: 1"), id="conn-token-newline"),
+    pytest.param(
+        config("spaces, control or non-ASCII characters", password="spp-token\nX-Injected: 1"), id="conn-token-newline"
+    ),
     pytest.param(config("api_version must be a short token", api_version="2024-03-05\r\nX-Injected: 1"), id="ver-arg"),
     pytest.param(config("api_version must be a short token", extra={"api_version": "2024-03-05\nX-A: 1"}), id="ver-x"),
     pytest.param(config("api_version must be a short token", extra={"api_version": "2024 03 05"}), id="ver-space"),

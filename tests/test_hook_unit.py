@@ -246,3 +246,42 @@ def test_rate_limit_carries_retry_after() -> None:
         SppHook._raise_for_status(_response(429, b"Too Many Attempts.", {"Retry-After": "7"}), "GET", "/api/orders")
     assert caught.value.retry_after == 7.0
     assert caught.value.server_message is None  # a non-JSON body is not quoted: it may carry anything
+
+
+def test_an_ascending_message_list_is_read_to_the_end() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from airflow_provider_spp.models import MessageResource
+
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    oldest_first = [MessageResource(id=i, message=f"m{i}", created_at=start + timedelta(days=i)) for i in range(1, 6)]
+
+    class ListedHook(SppHook):
+        def list_order_messages(self, order: str | int, *, per_page: int = 100):  # type: ignore[override]
+            yield from self.listing
+
+    hook = ListedHook()
+    hook.listing = oldest_first  # type: ignore[attr-defined]
+    since = start + timedelta(days=4)
+    assert hook.find_order_message_where("E4A269FC", lambda m: m.message == "m5", created_since=since).id == 5
+    hook.listing = list(reversed(oldest_first))  # type: ignore[attr-defined]
+    assert hook.find_order_message_where("E4A269FC", lambda m: m.message == "m1", created_since=since) is None
+    seen: list[int] = []
+    hook.find_order_message_where("E4A269FC", lambda m: seen.append(m.id) or False, created_since=since)
+    assert seen == [5, 4]
+
+
+@pytest.mark.parametrize(
+    ("link", "expected"),
+    [
+        ("https://x.spp.co/api/order_messages/1?page=2", "https://x.spp.co/api/order_messages/1?page=2&limit=100"),
+        (
+            "https://x.spp.co/api/order_messages/1?page=2&limit=10",
+            "https://x.spp.co/api/order_messages/1?page=2&limit=10",
+        ),
+    ],
+)
+def test_next_links_keep_the_page_size(link: str, expected: str) -> None:
+    from airflow_provider_spp.hooks.spp import _keep_page_size
+
+    assert _keep_page_size(link, {"limit": 100}) == expected

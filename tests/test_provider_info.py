@@ -30,7 +30,15 @@ def test_connection_type_declares_the_form() -> None:
     behaviour = conn_type["ui-field-behaviour"]
     assert {"login", "port", "schema"} <= set(behaviour["hidden-fields"])
     assert behaviour["relabeling"] == {"host": "Workspace URL", "password": "API token"}
-    assert set(conn_type["conn-fields"]) == {"api_version", "timeout", "max_retries", "verify", "allow_insecure_http"}
+    assert set(conn_type["conn-fields"]) == {
+        "api_version",
+        "timeout",
+        "max_retries",
+        "retry_max_time",
+        "retry_backoff",
+        "verify",
+        "allow_insecure_http",
+    }
     assert conn_type["conn-fields"] == CONN_FIELDS
 
 

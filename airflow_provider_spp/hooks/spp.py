@@ -10,7 +10,7 @@ from contextlib import ExitStack
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import quote, urlsplit
+from urllib.parse import parse_qs, quote, urlencode, urlsplit, urlunsplit
 
 from airflow.providers.common.compat.sdk import BaseHook
 from pydantic import BaseModel, ValidationError
@@ -240,6 +240,18 @@ class SppHook(BaseHook):
                 widget=BS3TextFieldWidget(),
                 default=3,
             ),
+            "retry_max_time": IntegerField(
+                lazy_gettext("Retry time cap (seconds)"),
+                validators=[Optional(), NumberRange(min=0)],
+                widget=BS3TextFieldWidget(),
+                default=120,
+            ),
+            "retry_backoff": IntegerField(
+                lazy_gettext("Retry backoff base (seconds)"),
+                validators=[Optional(), NumberRange(min=0)],
+                widget=BS3TextFieldWidget(),
+                default=1,
+            ),
             "verify": BooleanField(lazy_gettext("Verify TLS certificates"), default=True),
             "allow_insecure_http": BooleanField(lazy_gettext("Allow plain http to a remote host"), default=False),
         }
@@ -438,7 +450,7 @@ class SppHook(BaseHook):
             if link in seen:
                 return
             seen.add(link)
-            next_url, query = link, None
+            next_url, query = _keep_page_size(link, params), None
 
     def _request(
         self,
@@ -570,6 +582,15 @@ class SppHook(BaseHook):
                 status_code=response.status_code,
                 request_id=request_id,
             ) from None
+
+
+def _keep_page_size(link: str, params: dict[str, Any]) -> str:
+    """Laravel leaves the query out of ``links.next`` unless told otherwise: put ``limit`` back."""
+    parts = urlsplit(link)
+    if "limit" not in params or "limit" in parse_qs(parts.query):
+        return link
+    query = "&".join(filter(None, [parts.query, urlencode({"limit": params["limit"]})]))
+    return urlunsplit(parts._replace(query=query))
 
 
 def _as_utc(moment: datetime) -> datetime:
