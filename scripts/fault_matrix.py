@@ -2,8 +2,8 @@
 
 Each post is one mapped task instance of CreateOrderMessageOperator, run by ``dag.test()`` with Airflow
 retries; the local SPP sandbox fails a share of the POSTs at random (rate limits, 5xx, connections dropped
-before or after the message was created, answers slower than the client's timeout, requests still being processed after the client gave up,
-broken bodies).
+before or after the message was created, answers slower than the client's timeout, requests still being
+processed after the client gave up, broken bodies).
 Afterwards the sandbox's store is the ground truth: every intended message should be there exactly once.
 
     python scripts/fault_matrix.py --posts 200 --rate 0.35 --seed 7

@@ -23,13 +23,8 @@ from airflow_provider_spp.exceptions import (
     SppValidationError,
     api_error_class,
 )
-from airflow_provider_spp.hooks.spp import (
-    SppHook,
-    _should_retry,
-    order_message_request,
-    parse_retry_after,
-    path_segment,
-)
+from airflow_provider_spp.hooks.spp import SppHook, order_message_request
+from airflow_provider_spp.transport import backoff_wait, keep_page_size, parse_retry_after, path_segment, should_retry
 
 
 @pytest.mark.parametrize(
@@ -108,8 +103,8 @@ def _api_error(status: int) -> SppApiError:
 def test_a_post_is_only_retried_when_nothing_can_have_been_created(
     error: Exception, post_retried: bool, get_retried: bool
 ) -> None:
-    assert _should_retry(error, idempotent=False) is post_retried
-    assert _should_retry(error, idempotent=True) is get_retried
+    assert should_retry(error, idempotent=False) is post_retried
+    assert should_retry(error, idempotent=True) is get_retried
 
 
 def test_outcome_unknown_flags() -> None:
@@ -282,6 +277,11 @@ def test_an_ascending_message_list_is_read_to_the_end() -> None:
     ],
 )
 def test_next_links_keep_the_page_size(link: str, expected: str) -> None:
-    from airflow_provider_spp.hooks.spp import _keep_page_size
+    assert keep_page_size(link, {"limit": 100}) == expected
 
-    assert _keep_page_size(link, {"limit": 100}) == expected
+
+@pytest.mark.parametrize(("attempt", "low", "high"), [(1, 0.5, 1.0), (2, 1.0, 2.0), (3, 2.0, 4.0), (10, 15.0, 30.0)])
+def test_backoff_grows_with_jitter_and_a_cap(attempt: int, low: float, high: float) -> None:
+    waits = [backoff_wait(attempt, 1.0) for _ in range(200)]
+    assert all(low <= wait <= high for wait in waits)
+    assert len(set(waits)) > 1

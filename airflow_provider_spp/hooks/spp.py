@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import email.utils
-import random
-import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import parse_qs, quote, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from airflow.providers.common.compat.sdk import BaseHook
 from pydantic import BaseModel, ValidationError
@@ -35,6 +32,17 @@ from airflow_provider_spp.models import (
     OrderPage,
     order_reference,
 )
+from airflow_provider_spp.transport import (
+    BearerAuth,
+    backoff_wait,
+    keep_page_size,
+    laravel_error,
+    parse_retry_after,
+    path_segment,
+    should_retry,
+    streaming_adapter_class,
+    transport_error,
+)
 
 if TYPE_CHECKING:
     import requests
@@ -42,10 +50,6 @@ if TYPE_CHECKING:
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
-#: Longest single wait between retries when the server gives no Retry-After.
-MAX_BACKOFF = 30.0
-#: Bytes per write when streaming a request body.
-UPLOAD_BLOCK_SIZE = 64 * 1024
 #: Stop following ``links.next`` after this many pages: a server that loops must not hang a task.
 MAX_PAGES = 1000
 
@@ -82,97 +86,6 @@ def _page_size(per_page: int) -> int:
     if isinstance(per_page, bool) or not isinstance(per_page, int) or not 1 <= per_page <= 100:
         raise SppInputError(f"per_page must be an integer from 1 to 100, got {per_page!r}")
     return per_page
-
-
-def path_segment(value: str | int) -> str:
-    """Percent-encode a value as exactly one URL path segment ('a/b' -> 'a%2Fb')."""
-    text = str(value)
-    if not text.strip("."):
-        raise SppInputError(f"{text!r} cannot be a path segment: it would climb out of the API path")
-    return quote(text, safe="")
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds to wait from a Retry-After header given in seconds or as an HTTP date."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
-def _laravel_error(response: requests.Response) -> tuple[str | None, dict[str, Any]]:
-    """The server's ``message`` and per-field ``errors`` from a Laravel-style JSON error body."""
-    try:
-        body = response.json()
-    except ValueError:
-        return None, {}
-    if not isinstance(body, dict):
-        return None, {}
-    message = body.get("message") or body.get("error")
-    errors = body.get("errors")
-    return (str(message) if message else None), (errors if isinstance(errors, dict) else {})
-
-
-def _transport_error(err: Exception, method: str, path: str) -> SppTransportError:
-    """Classify a requests failure by whether the request can have reached the server."""
-    import requests
-    from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
-
-    reason = err.args[0] if err.args else err
-    not_sent = isinstance(err, requests.exceptions.ConnectTimeout | requests.exceptions.SSLError) or (
-        isinstance(err, requests.exceptions.ConnectionError)
-        and isinstance(getattr(reason, "reason", None), NewConnectionError | ConnectTimeoutError | NameResolutionError)
-    )
-    tls_failed = isinstance(err, requests.exceptions.SSLError)
-    if isinstance(err, requests.exceptions.ReadTimeout):
-        detail = "no answer within the timeout"
-    elif tls_failed:
-        detail = "the TLS handshake failed (check the certificate, or the connection's verify extra)"
-    elif not_sent:
-        detail = "could not connect"
-    else:
-        detail = "the connection broke before the answer arrived"
-    return SppTransportError(
-        f"SPP {method} {path} failed: {detail} ({type(err).__name__})",
-        request_sent=not not_sent,
-        retryable=not tls_failed,
-    )
-
-
-class _BearerAuth:
-    """Adds the bearer token to each request; its repr never shows the token."""
-
-    def __init__(self, token: str) -> None:
-        self._token = token
-
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        request.headers["Authorization"] = f"Bearer {self._token}"
-        return request
-
-    def __repr__(self) -> str:
-        return "_BearerAuth(token=***)"
-
-
-def _streaming_adapter_class() -> type:
-    """An HTTPAdapter that sends streamed bodies in 64 KiB blocks (urllib3's 16 KiB default costs CPU)."""
-    from requests.adapters import HTTPAdapter
-
-    class StreamingAdapter(HTTPAdapter):
-        def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-            kwargs.setdefault("blocksize", UPLOAD_BLOCK_SIZE)
-            super().init_poolmanager(*args, **kwargs)
-
-    return StreamingAdapter
 
 
 class SppHook(BaseHook):
@@ -283,7 +196,7 @@ class SppHook(BaseHook):
             import requests
 
             session = requests.Session()
-            session.auth = _BearerAuth(self.settings.token)
+            session.auth = BearerAuth(self.settings.token)
             session.verify = self.settings.verify
             session.headers.update(
                 {
@@ -293,7 +206,7 @@ class SppHook(BaseHook):
             )
             if self.settings.api_version:
                 session.headers["X-Api-Version"] = self.settings.api_version
-            adapter = _streaming_adapter_class()(pool_connections=4, pool_maxsize=8, max_retries=0)
+            adapter = streaming_adapter_class()(pool_connections=4, pool_maxsize=8, max_retries=0)
             session.mount("https://", adapter)
             session.mount("http://", adapter)
             self._session = session
@@ -450,7 +363,7 @@ class SppHook(BaseHook):
             if link in seen:
                 return
             seen.add(link)
-            next_url, query = _keep_page_size(link, params), None
+            next_url, query = keep_page_size(link, params), None
 
     def _request(
         self,
@@ -487,7 +400,7 @@ class SppHook(BaseHook):
                         allow_redirects=idempotent,
                     )
                 except requests.RequestException as err:
-                    raise _transport_error(err, method, path) from None
+                    raise transport_error(err, method, path) from None
             self._raise_for_status(response, method, urlsplit(response.url).path or path)
             return response
 
@@ -496,7 +409,7 @@ class SppHook(BaseHook):
             stop=stop_after_attempt((settings.max_retries if retries else 0) + 1)
             | stop_before_delay(settings.retry_max_time),
             wait=self._retry_wait,
-            retry=retry_if_exception(lambda err: _should_retry(err, idempotent=idempotent)),
+            retry=retry_if_exception(lambda err: should_retry(err, idempotent=idempotent)),
             before_sleep=lambda state: self._log_retry(state, method, path),
             reraise=True,
         )
@@ -508,8 +421,7 @@ class SppHook(BaseHook):
         retry_after = getattr(err, "retry_after", None)
         if retry_after is not None:
             return float(retry_after)
-        ceiling = min(MAX_BACKOFF, self.settings.retry_backoff * 2 ** (state.attempt_number - 1))
-        return ceiling / 2 + random.uniform(0, ceiling / 2)
+        return backoff_wait(state.attempt_number, self.settings.retry_backoff)
 
     def _log_retry(self, state: RetryCallState, method: str, path: str) -> None:
         """One warning per retry: what failed, the request id, and how long we wait."""
@@ -542,7 +454,7 @@ class SppHook(BaseHook):
                 status_code=status,
                 request_id=request_id,
             )
-        server_message, errors = _laravel_error(response)
+        server_message, errors = laravel_error(response)
         detail = server_message or response.reason or "no message"
         if errors:
             detail += " " + "; ".join(
@@ -584,26 +496,6 @@ class SppHook(BaseHook):
             ) from None
 
 
-def _keep_page_size(link: str, params: dict[str, Any]) -> str:
-    """Laravel leaves the query out of ``links.next`` unless told otherwise: put ``limit`` back."""
-    parts = urlsplit(link)
-    if "limit" not in params or "limit" in parse_qs(parts.query):
-        return link
-    query = "&".join(filter(None, [parts.query, urlencode({"limit": params["limit"]})]))
-    return urlunsplit(parts._replace(query=query))
-
-
 def _as_utc(moment: datetime) -> datetime:
     """Make a timestamp comparable: one without an offset is taken as UTC."""
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
-def _should_retry(err: BaseException, *, idempotent: bool) -> bool:
-    """Retry only what cannot have created anything, unless the call is idempotent."""
-    if isinstance(err, SppTransportError):
-        return err.retryable and (idempotent or not err.request_sent)
-    if isinstance(err, SppApiError) and err.retryable:
-        if err.status_code in (429, 503):
-            return True
-        return idempotent and err.status_code in (502, 504)
-    return False

@@ -1,0 +1,136 @@
+"""HTTP details under SppHook: URL segments, Retry-After, error bodies, transport failures, retry rules."""
+
+from __future__ import annotations
+
+import email.utils
+import random
+import time
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, quote, urlencode, urlsplit, urlunsplit
+
+from airflow_provider_spp.exceptions import SppApiError, SppInputError, SppTransportError
+
+if TYPE_CHECKING:
+    import requests
+
+#: Bytes per write when streaming a request body.
+UPLOAD_BLOCK_SIZE = 64 * 1024
+#: Longest single wait between retries when the server gives no Retry-After.
+MAX_BACKOFF = 30.0
+
+
+def backoff_wait(attempt: int, base: float) -> float:
+    """Exponential backoff with jitter: between half and all of ``base * 2**(attempt-1)``, capped."""
+    ceiling = min(MAX_BACKOFF, base * 2 ** (attempt - 1))
+    return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+
+def path_segment(value: str | int) -> str:
+    """Percent-encode a value as exactly one URL path segment ('a/b' -> 'a%2Fb')."""
+    text = str(value)
+    if not text.strip("."):
+        raise SppInputError(f"{text!r} cannot be a path segment: it would climb out of the API path")
+    return quote(text, safe="")
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a Retry-After header given in seconds or as an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def laravel_error(response: requests.Response) -> tuple[str | None, dict[str, Any]]:
+    """The server's ``message`` and per-field ``errors`` from a Laravel-style JSON error body."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None, {}
+    if not isinstance(body, dict):
+        return None, {}
+    message = body.get("message") or body.get("error")
+    errors = body.get("errors")
+    return (str(message) if message else None), (errors if isinstance(errors, dict) else {})
+
+
+def transport_error(err: Exception, method: str, path: str) -> SppTransportError:
+    """Classify a requests failure by whether the request can have reached the server."""
+    import requests
+    from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
+
+    reason = err.args[0] if err.args else err
+    not_sent = isinstance(err, requests.exceptions.ConnectTimeout | requests.exceptions.SSLError) or (
+        isinstance(err, requests.exceptions.ConnectionError)
+        and isinstance(getattr(reason, "reason", None), NewConnectionError | ConnectTimeoutError | NameResolutionError)
+    )
+    tls_failed = isinstance(err, requests.exceptions.SSLError)
+    if isinstance(err, requests.exceptions.ReadTimeout):
+        detail = "no answer within the timeout"
+    elif tls_failed:
+        detail = "the TLS handshake failed (check the certificate, or the connection's verify extra)"
+    elif not_sent:
+        detail = "could not connect"
+    else:
+        detail = "the connection broke before the answer arrived"
+    return SppTransportError(
+        f"SPP {method} {path} failed: {detail} ({type(err).__name__})",
+        request_sent=not not_sent,
+        retryable=not tls_failed,
+    )
+
+
+class BearerAuth:
+    """Adds the bearer token to each request; its repr never shows the token."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = f"Bearer {self._token}"
+        return request
+
+    def __repr__(self) -> str:
+        return "_BearerAuth(token=***)"
+
+
+def streaming_adapter_class() -> type:
+    """An HTTPAdapter that sends streamed bodies in 64 KiB blocks (urllib3's 16 KiB default costs CPU)."""
+    from requests.adapters import HTTPAdapter
+
+    class StreamingAdapter(HTTPAdapter):
+        def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+            kwargs.setdefault("blocksize", UPLOAD_BLOCK_SIZE)
+            super().init_poolmanager(*args, **kwargs)
+
+    return StreamingAdapter
+
+
+def keep_page_size(link: str, params: dict[str, Any]) -> str:
+    """Laravel leaves the query out of ``links.next`` unless told otherwise: put ``limit`` back."""
+    parts = urlsplit(link)
+    if "limit" not in params or "limit" in parse_qs(parts.query):
+        return link
+    query = "&".join(filter(None, [parts.query, urlencode({"limit": params["limit"]})]))
+    return urlunsplit(parts._replace(query=query))
+
+
+def should_retry(err: BaseException, *, idempotent: bool) -> bool:
+    """Retry only what cannot have created anything, unless the call is idempotent."""
+    if isinstance(err, SppTransportError):
+        return err.retryable and (idempotent or not err.request_sent)
+    if isinstance(err, SppApiError) and err.retryable:
+        if err.status_code in (429, 503):
+            return True
+        return idempotent and err.status_code in (502, 504)
+    return False
