@@ -237,3 +237,18 @@ def test_pipeline_alerts_example_posts_a_staff_only_note_with_the_file(example_d
     rankings = pathlib.Path(_xcom(dag_run, "load_keyword_rankings"))
     assert upload.filename == rankings.name
     assert upload.sha256 == hashlib.sha256(rankings.read_bytes()).hexdigest()
+
+
+def test_a_deferrable_retry_waits_on_the_triggerer_for_a_slow_server(
+    dagbag: Any, spp_sandbox: Any, monkeypatch: pytest.MonkeyPatch, capfd: Any
+) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_SPP_DEFAULT", spp_sandbox.connection_json(timeout=0.5, retry_backoff=0.01))
+    spp_sandbox.add_fault("slow_commit", method="POST", delay=1.5)
+    dag_run = dagbag.get_dag("spp_test_retry_deferred").test()
+    assert dag_run.state == "success"
+    (stored,) = spp_sandbox.messages()
+    assert _xcom(dag_run, "post") == stored.id
+    assert [r["method"] for r in spp_sandbox.requests()] == ["POST", "GET"]
+    out, _ = capfd.readouterr()
+    assert "Deferring" in out
+    assert f"Found message {stored.id} on order E4A269FC" in out

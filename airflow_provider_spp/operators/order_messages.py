@@ -6,10 +6,10 @@ import dataclasses
 import time
 from collections.abc import Iterable, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from airflow.providers.common.compat.sdk import AirflowFailException, BaseOperator
+from airflow.providers.common.compat.sdk import AirflowFailException, BaseOperator, conf
 
 from airflow_provider_spp.attachments import Attachment, AttachmentLike, prepare_attachments
 from airflow_provider_spp.exceptions import SppApiError, SppConfigError, SppInputError, SppTransportError
@@ -46,6 +46,8 @@ class CreateOrderMessageOperator(BaseOperator):
         again (found through the task state store, else by looking at the order's recent messages).
     :param lost_answer_wait: Seconds to give SPP, after a POST whose answer was lost, to finish that
         request before a retry looks for its message (default 30).
+    :param deferrable: Spend that wait deferred on the triggerer instead of sleeping in a worker slot
+        (default: ``[operators] default_deferrable``).
     """
 
     template_fields: Sequence[str] = ("order", "message", "user_id", "staff_only", "attachments")
@@ -65,6 +67,7 @@ class CreateOrderMessageOperator(BaseOperator):
         api_version: str | None = None,
         deduplicate: bool = True,
         lost_answer_wait: float = 30.0,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -77,6 +80,7 @@ class CreateOrderMessageOperator(BaseOperator):
         self.api_version = api_version
         self.deduplicate = deduplicate
         self.lost_answer_wait = lost_answer_wait
+        self.deferrable = deferrable
 
     def _names_a_template_file(self, value: Any) -> bool:
         """A value is read as a template file only if it looks like a file name: no spaces, a template ext."""
@@ -229,6 +233,11 @@ class CreateOrderMessageOperator(BaseOperator):
     def _find_earlier_post(self, hook: SppHook, record: PostRecord) -> MessageResource | None:
         """Look for the message an earlier try sent, once SPP had time to finish that request."""
         wait = (record.last_sent_at - utcnow()).total_seconds() + self.lost_answer_wait
+        if wait > 0 and self.deferrable:
+            from airflow.providers.standard.triggers.temporal import TimeDeltaTrigger
+
+            self.log.info("Deferring %.1f s so SPP can finish the earlier try's request, then looking", wait)
+            self.defer(trigger=TimeDeltaTrigger(timedelta(seconds=wait)), method_name="execute_after_wait")
         if wait > 0:
             self.log.info("Giving SPP %.1f s to finish the earlier try's request before looking for its message", wait)
             time.sleep(wait)
@@ -237,6 +246,10 @@ class CreateOrderMessageOperator(BaseOperator):
             lambda candidate: is_same_post(candidate, record.digest, record.user_id, record.staff_only),
             created_since=record.first_sent_at - CLOCK_SKEW,
         )
+
+    def execute_after_wait(self, context: Context, event: Any = None) -> int:
+        """Resume after the deferred wait: the ledger says where the task stood, so just run again."""
+        return self.execute(context)
 
     def _find_without_ledger(
         self, hook: SppHook, request: OrderMessageRequest, context: Context

@@ -141,3 +141,14 @@ with DAG("spp_test_missing_attachment", schedule=None, start_date=START):
         retries=3,
         retry_delay=timedelta(0),
     )
+
+with DAG("spp_test_retry_deferred", schedule=None, start_date=START):
+    CreateOrderMessageOperator(
+        task_id="post",
+        order="E4A269FC",
+        message="Waited for on the triggerer",
+        retries=3,
+        retry_delay=timedelta(0),
+        lost_answer_wait=2.5,
+        deferrable=True,
+    )
