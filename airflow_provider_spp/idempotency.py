@@ -83,13 +83,25 @@ class PostRecord:
                 digest=str(value["digest"]),
                 user_id=int(value["user_id"]) if value.get("user_id") is not None else None,
                 staff_only=bool(value["staff_only"]) if value.get("staff_only") is not None else None,
-                first_sent_at=_aware(datetime.fromisoformat(str(value["first_sent_at"]))),
-                last_sent_at=_aware(datetime.fromisoformat(str(value["last_sent_at"]))),
+                first_sent_at=as_utc(datetime.fromisoformat(str(value["first_sent_at"]))),
+                last_sent_at=as_utc(datetime.fromisoformat(str(value["last_sent_at"]))),
                 maybe_created=bool(value.get("maybe_created", True)),
                 message_id=int(message_id) if message_id is not None else None,
             )
         except (KeyError, TypeError, ValueError):
             return None
+
+    @classmethod
+    def for_request(cls, request: OrderMessageRequest, now: datetime) -> PostRecord:
+        """A fresh record for a POST of this request going out now."""
+        return cls(
+            order=request.order,
+            digest=text_digest(request.message),
+            user_id=request.user_id,
+            staff_only=request.staff_only,
+            first_sent_at=now,
+            last_sent_at=now,
+        )
 
     def describes(self, request: OrderMessageRequest) -> bool:
         """Whether this record is about the same post: same order, text, sender and visibility."""
@@ -105,9 +117,9 @@ class PostRecord:
         return dataclasses.replace(self, last_sent_at=now, maybe_created=True)
 
 
-def _aware(moment: datetime) -> datetime:
-    """A stored timestamp, taken as UTC when it carries no offset."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+def as_utc(moment: datetime) -> datetime:
+    """Make a timestamp comparable: one without an offset is taken as UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 class PostLedger:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
@@ -23,7 +23,7 @@ from airflow_provider_spp.exceptions import (
     SppUnexpectedResponseError,
     api_error_class,
 )
-from airflow_provider_spp.idempotency import is_same_post, text_digest
+from airflow_provider_spp.idempotency import as_utc, is_same_post, text_digest
 from airflow_provider_spp.models import (
     MessagePage,
     MessageResource,
@@ -280,14 +280,14 @@ class SppHook(BaseHook):
         Pages are read until a message older than the moment shows up in a list seen to be newest
         first; a list in any other order is read to its end.
         """
-        since = _as_utc(created_since)
+        since = as_utc(created_since)
         previous_id: int | None = None
         newest_first: bool | None = None
         for candidate in self.list_order_messages(order):
             if previous_id is not None and newest_first is None and candidate.id != previous_id:
                 newest_first = candidate.id < previous_id
             previous_id = candidate.id
-            if candidate.created_at is not None and _as_utc(candidate.created_at) < since:
+            if candidate.created_at is not None and as_utc(candidate.created_at) < since:
                 if newest_first:
                     return None
                 continue
@@ -494,8 +494,3 @@ class SppHook(BaseHook):
                 status_code=response.status_code,
                 request_id=request_id,
             ) from None
-
-
-def _as_utc(moment: datetime) -> datetime:
-    """Make a timestamp comparable: one without an offset is taken as UTC."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

@@ -14,7 +14,7 @@ from airflow.providers.common.compat.sdk import AirflowFailException, BaseOperat
 from airflow_provider_spp.attachments import Attachment, AttachmentLike, prepare_attachments
 from airflow_provider_spp.exceptions import SppApiError, SppConfigError, SppInputError, SppTransportError
 from airflow_provider_spp.hooks.spp import SppHook, order_message_request
-from airflow_provider_spp.idempotency import CLOCK_SKEW, PostLedger, PostRecord, is_same_post, text_digest, utcnow
+from airflow_provider_spp.idempotency import CLOCK_SKEW, PostLedger, PostRecord, is_same_post, utcnow
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -200,14 +200,7 @@ class CreateOrderMessageOperator(BaseOperator):
         if record is not None and record.describes(request):
             record = record.sending_again(now)
         else:
-            record = PostRecord(
-                order=request.order,
-                digest=text_digest(request.message),
-                user_id=request.user_id,
-                staff_only=request.staff_only,
-                first_sent_at=now,
-                last_sent_at=now,
-            )
+            record = PostRecord.for_request(request, now)
         ledger.save(record)
         try:
             created = hook.create_order_message(
