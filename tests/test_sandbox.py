@@ -6,12 +6,14 @@ import hashlib
 import re
 import selectors
 import signal
+import socket
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from http.client import HTTPConnection
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -97,6 +99,33 @@ def other(other_running: SandboxServer) -> SandboxServer:
 
 def post_message(server: SandboxServer, text: str = "Hello world!", order: str = ORDER, **kw: Any) -> requests.Response:
     return http.post(f"{server.url}/api/order_messages/{order}", json={"message": text}, headers=AUTH, **kw)
+
+
+# -- the connection ---------------------------------------------------------------------------------
+
+
+def test_accepted_connections_send_small_writes_at_once(sandbox: SandboxServer) -> None:
+    """TCP_NODELAY on every accepted socket, as nginx in front of SPP sets it on keep-alive connections.
+
+    The server writes a response as two segments (headers, then body); without TCP_NODELAY the body
+    waits for the client's delayed ACK, about 40 ms on every request after a connection's first.
+    """
+    client = HTTPConnection("127.0.0.1", sandbox.port, timeout=10)
+    try:
+        client.request("GET", "/_sandbox/health")
+        client.getresponse().read()
+        assert client.sock is not None
+        client_port = client.sock.getsockname()[1]
+        assert sandbox._server is not None
+        accepted = [
+            sock
+            for sock in (c.transport.get_extra_info("socket") for c in sandbox._server.server_state.connections)
+            if sock is not None and sock.getpeername()[1] == client_port
+        ]
+        assert len(accepted) == 1
+        assert accepted[0].getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+    finally:
+        client.close()
 
 
 # -- auth, headers, errors ---------------------------------------------------------------------------
