@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench_support import fresh_process
+
 #: Modules whose presence after an import is reported (the expensive ones a DAG file could drag in).
 HEAVY_MODULES = ("requests", "aiohttp", "tenacity", "slack_sdk", "pydantic", "fastapi", "uvicorn")
 
@@ -93,16 +95,6 @@ def child_env(airflow_home: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW__", "AIRFLOW_CONN_", "PYTHON"))}
     env.update({"AIRFLOW_HOME": airflow_home, "AIRFLOW__CORE__LOAD_EXAMPLES": "False"})
     return env
-
-
-def fresh_process(cmd: list[str]) -> list[str]:
-    """``cmd`` behind a forking ``sh``, so the child's ru_maxrss starts from zero.
-
-    Linux folds the pre-exec memory's high-water mark into ru_maxrss at exec; Python starts children
-    with vfork, so a directly started child would report at least *this* process's peak RSS. A shell
-    that forks (``; exit $?`` keeps dash from exec-ing the last command) hands over a tiny one instead.
-    """
-    return ["/bin/sh", "-c", '"$@"; exit $?', "sh", *cmd]
 
 
 def run_once(python: str, target: Target, env: dict[str, str], workdir: Path) -> dict[str, Any]:

@@ -42,23 +42,28 @@ import json
 import os
 import platform
 import resource
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-#: The fake token the sandbox is started with (also in the connections below); never a real one.
-TOKEN = "bench-fake-token"
-#: A seeded sandbox order.
-ORDER = 1001
+from bench_support import (
+    ORDER,
+    TOKEN,
+    bench_connections,
+    free_port,
+    fresh_process,
+    http_json,
+    sandbox_process,
+    server_process,
+)
+
 MESSAGE = "benchmark upload"
 BASELINE_BYTES = 1024
 ALL_CLIENTS = ("ours", "http", "requests", "slack")
@@ -277,54 +282,6 @@ class ClientResults:
     small: list[Run] = field(default_factory=list)
 
 
-def free_port() -> int:
-    """A port nobody listens on right now (should another process take it first, the server start fails loudly)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def http_json(method: str, url: str) -> Any:
-    """A small JSON call to a local admin endpoint (always http://127.0.0.1)."""
-    if not url.startswith("http://127.0.0.1:"):
-        raise ValueError(f"only the local servers are called, not {url!r}")
-    request = urllib.request.Request(url, method=method, data=b"" if method == "POST" else None)  # noqa: S310
-    with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310
-        return json.loads(response.read() or b"null")
-
-
-def _tail(log_path: Path, lines: int = 15) -> str:
-    """The last lines of a server's log (it lives in a temporary directory that is about to go)."""
-    return "\n".join(log_path.read_text(errors="replace").splitlines()[-lines:])
-
-
-@contextlib.contextmanager
-def server_process(cmd: list[str], health_url: str, log_path: Path, env: dict[str, str]) -> Iterator[None]:
-    """Start a server subprocess, wait until ``health_url`` answers, and stop it afterwards."""
-    with log_path.open("ab") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"{Path(cmd[0]).name} exited with {proc.returncode}:\n{_tail(log_path)}")
-            try:
-                http_json("GET", health_url)
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"{Path(cmd[0]).name} did not answer within 60 s:\n{_tail(log_path)}") from None
-                time.sleep(0.1)
-        yield
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 def write_random_file(path: Path, size: int) -> str:
     """Write ``size`` random bytes; returns their SHA-256."""
     digest = hashlib.sha256()
@@ -345,24 +302,7 @@ def child_env(workdir: Path, spp_url: str | None, slack_url: str | None) -> dict
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW__", "AIRFLOW_CONN_"))}
     env.update({"AIRFLOW_HOME": str(workdir / "airflow_home"), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"})
     if spp_url:
-        port = int(spp_url.rsplit(":", 1)[1])
-        env["AIRFLOW_CONN_SPP_BENCH"] = json.dumps(
-            {
-                "conn_type": "spp",
-                "host": spp_url,
-                "password": TOKEN,
-                "extra": {"timeout": TIMEOUT_S, "max_retries": 0},
-            }
-        )
-        env["AIRFLOW_CONN_HTTP_BENCH"] = json.dumps(
-            {
-                "conn_type": "http",
-                "host": "127.0.0.1",
-                "port": port,
-                "schema": "http",
-                "extra": {"Authorization": f"Bearer {TOKEN}", "Accept": "application/json", "timeout": TIMEOUT_S},
-            }
-        )
+        env.update(bench_connections(spp_url, TIMEOUT_S, max_retries=0))
     if slack_url:
         env["AIRFLOW_CONN_SLACK_BENCH"] = json.dumps(
             {"conn_type": "slack", "password": TOKEN, "extra": {"base_url": f"{slack_url}/api/", "timeout": TIMEOUT_S}}
@@ -390,16 +330,6 @@ def reset(client: str, spp_url: str | None, slack_url: str | None) -> None:
         http_json("POST", f"{slack_url}/_stub/reset")
     else:
         http_json("POST", f"{spp_url}/_sandbox/reset")
-
-
-def fresh_process(cmd: list[str]) -> list[str]:
-    """``cmd`` behind a forking ``sh``, so the child's ru_maxrss starts from zero.
-
-    Linux folds the pre-exec memory's high-water mark into ru_maxrss at exec; Python starts children
-    with vfork, so a directly started child would report at least *this* process's peak RSS. A shell
-    that forks (``; exit $?`` keeps dash from exec-ing the last command) hands over a tiny one instead.
-    """
-    return ["/bin/sh", "-c", '"$@"; exit $?', "sh", *cmd]
 
 
 def measure(
@@ -555,7 +485,6 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--clients must be a comma-separated subset of {','.join(ALL_CLIENTS)}")
     if args.size_mib < 1 or args.repeat < 1:
         parser.error("--size-mib and --repeat must be at least 1")
-    sandbox_cmd = Path(args.python).with_name("spp-sandbox")
 
     with tempfile.TemporaryDirectory(prefix="spp-bench-upload-") as tmp, contextlib.ExitStack() as stack:
         workdir = Path(tmp)
@@ -571,10 +500,7 @@ def main(argv: list[str] | None = None) -> int:
         server_env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW__", "AIRFLOW_CONN_"))}
         spp_url = slack_url = None
         if SPP_CLIENTS & set(clients):
-            port = free_port()
-            spp_url = f"http://127.0.0.1:{port}"
-            cmd = [str(sandbox_cmd), "--port", str(port), "--token", TOKEN]
-            stack.enter_context(server_process(cmd, f"{spp_url}/_sandbox/health", workdir / "sandbox.log", server_env))
+            spp_url = stack.enter_context(sandbox_process(args.python, workdir, server_env))
         if "slack" in clients:
             port = free_port()
             slack_url = f"http://127.0.0.1:{port}"

@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import threading
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -213,6 +214,7 @@ class SandboxMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        started = time.perf_counter()
         headers = Headers(scope=scope)
         identifier = str(uuid.uuid4())
         version = headers.get("x-api-version") or self.default_api_version
@@ -234,7 +236,8 @@ class SandboxMiddleware:
 
         if fault is None:
             # Log the status as the response starts: a test may read the log as soon as it has the answer.
-            await self.app(scope, replay, self._decorating(send, api_headers, partial(self._log_status, index)))
+            on_status = partial(self._log_status, index, started)
+            await self.app(scope, replay, self._decorating(send, api_headers, on_status))
             return
         if fault.kind is FaultKind.DROP_BEFORE:
             self.store.update_request(index, dropped=True)
@@ -246,7 +249,8 @@ class SandboxMiddleware:
 
         if fault.kind is FaultKind.SLOW_COMMIT:
             await self._sleep(fault.delay if fault.delay is not None else DEFAULT_SLOW_DELAY)
-            await self.app(scope, replay, self._decorating(send, api_headers, partial(self._log_status, index)))
+            on_status = partial(self._log_status, index, started)
+            await self.app(scope, replay, self._decorating(send, api_headers, on_status))
             return
         captured = _Captured()
         await self.app(scope, replay, captured.send)
@@ -303,12 +307,14 @@ class SandboxMiddleware:
             "fault": fault.kind.value if fault else None,
             "fault_source": fault.source if fault else None,
             "status": None,
+            # ms from the app receiving the request (headers parsed) to its response starting; None under a fault
+            "handling_ms": None,
             "dropped": False,
         }
 
-    def _log_status(self, index: int, status: int) -> None:
-        """Record the status a logged request was answered with."""
-        self.store.update_request(index, status=status)
+    def _log_status(self, index: int, started: float, status: int) -> None:
+        """Record the status a logged request was answered with, and how long the sandbox took to start it."""
+        self.store.update_request(index, status=status, handling_ms=(time.perf_counter() - started) * 1000)
 
     def _decorating(
         self, send: Send, api_headers: list[tuple[bytes, bytes]], on_status: Callable[[int], None] | None
