@@ -263,6 +263,9 @@ def test_json_create_returns_an_unwrapped_message_resource(sandbox: SandboxServe
     assert second.json()["id"] == 2
     stored = sandbox.messages()
     assert [(m.id, m.order_id, m.message) for m in stored] == [(1, ORDER_ID, "Hello world!"), (2, ORDER_ID, "again")]
+    handled = [entry["handling_ms"] for entry in sandbox.requests()]
+    assert len(handled) == 2
+    assert all(isinstance(ms, float) and ms > 0 for ms in handled)  # what benchmarks/per_post.py reports
 
 
 def test_json_create_with_user_and_staff_only_by_order_id(sandbox: SandboxServer) -> None:
