@@ -6,6 +6,8 @@ the table shows medians (and min-max) of:
 
 * process wall time (interpreter start + the import), measured by this script around the subprocess;
 * the import statement alone, timed inside the child with ``time.perf_counter``;
+* the child's CPU time (user + system, interpreter start included): on a shared, loaded machine it
+  moves far less than wall time, because waiting for a CPU does not count;
 * the child's peak RSS (``resource.getrusage(RUSAGE_SELF).ru_maxrss``; the child is started through a
   forking ``sh`` so that figure does not include this script's own peak, see :func:`fresh_process`);
 * which heavy modules the import left in ``sys.modules``.
@@ -73,6 +75,7 @@ with open(_sys.argv[1], "w") as _out:
     _json.dump({{
         "import_s": _import_s,
         "maxrss_kib": _resource.getrusage(_resource.RUSAGE_SELF).ru_maxrss,
+        "cpu_s": sum(_resource.getrusage(_resource.RUSAGE_SELF)[:2]),
         "heavy": [m for m in _heavy if m in _sys.modules],
         "n_modules": len(_sys.modules),
     }}, _out)
@@ -85,6 +88,7 @@ class Samples:
 
     wall_s: list[float] = field(default_factory=list)
     import_s: list[float] = field(default_factory=list)
+    cpu_s: list[float] = field(default_factory=list)
     maxrss_mib: list[float] = field(default_factory=list)
     n_modules: list[int] = field(default_factory=list)
     heavy: set[str] = field(default_factory=set)
@@ -137,9 +141,11 @@ def print_table(results: dict[str, Samples], repeat: int) -> None:
     base = results[BASELINE]
     ours = results[OURS]
     base_wall, base_rss = statistics.median(base.wall_s), statistics.median(base.maxrss_mib)
+    base_cpu = statistics.median(base.cpu_s)
     ours_wall, ours_rss = statistics.median(ours.wall_s), statistics.median(ours.maxrss_mib)
     header = (
         f"{'import':<34} {'process wall ms [min-max]':>26} {'import ms':>9} {'+wall ms':>9} "
+        f"{'CPU ms':>6} {'+CPU ms':>7} "
         f"{'peak RSS MiB':>13} {'+RSS MiB':>9} {'modules':>7} {'ours/peer wall':>14} {'ours/peer RSS':>13}  "
         "heavy modules loaded"
     )
@@ -152,7 +158,8 @@ def print_table(results: dict[str, Samples], repeat: int) -> None:
         reference = target.label == STARTUP  # no ratio: it imports nothing
         print(
             f"{target.label:<34} {spread(s.wall_s, 1000):>26} {statistics.median(s.import_s) * 1000:>9.0f} "
-            f"{(wall - base_wall) * 1000:>+9.0f} {rss:>13.1f} {rss - base_rss:>+9.1f} "
+            f"{(wall - base_wall) * 1000:>+9.0f} {statistics.median(s.cpu_s) * 1000:>6.0f} "
+            f"{(statistics.median(s.cpu_s) - base_cpu) * 1000:>+7.0f} {rss:>13.1f} {rss - base_rss:>+9.1f} "
             f"{statistics.median(s.n_modules):>7.0f} {'-' if reference else ratio(ours_wall, wall):>14} "
             f"{'-' if reference else ratio(ours_rss, rss):>13}  {', '.join(sorted(s.heavy)) or '-'}"
         )
@@ -192,6 +199,7 @@ def main(argv: list[str] | None = None) -> int:
                 samples = results[target.label]
                 samples.wall_s.append(report["wall_s"])
                 samples.import_s.append(report["import_s"])
+                samples.cpu_s.append(report["cpu_s"])
                 samples.maxrss_mib.append(report["maxrss_kib"] / 1024)
                 samples.n_modules.append(report["n_modules"])
                 samples.heavy.update(report["heavy"])
