@@ -10,23 +10,34 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
-from typing import Annotated, Any, TypeVar
+from types import UnionType
+from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, WrapValidator, field_validator
-from pydantic_core import PydanticUseDefault
+from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler, field_validator
+from pydantic_core import CoreSchema, core_schema
 
 
-def _none_if_invalid(value: Any, handler: Any) -> Any:
-    """Parse the value, or fall back to the field default instead of failing the whole resource."""
-    try:
-        return handler(value)
-    except ValidationError:
-        raise PydanticUseDefault() from None
+class _DefaultOnError:
+    """Annotation marker: a value that fails to validate becomes the field's fallback instead of an error.
+
+    The fallback follows the type: None where None is allowed, else an empty list or dict, else the model
+    with its own defaults (the same as the field's declared default; tests check that). It is pydantic-core's
+    own ``on_error="default"``, so parsing calls no Python per field.
+    """
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        schema = handler(source)
+        if get_origin(source) in (Union, UnionType) and type(None) in get_args(source):
+            return core_schema.with_default_schema(schema, default=None, on_error="default")
+        factory = get_origin(source) or source
+        if factory not in (list, dict) and not (isinstance(factory, type) and issubclass(factory, BaseModel)):
+            raise TypeError(f"Lenient[{source!r}] has no fallback: allow None, or use a list, dict or model")
+        return core_schema.with_default_schema(schema, default_factory=factory, on_error="default")
 
 
 T = TypeVar("T")
 #: A field that takes its default when the server sends something unparsable (or null for a list).
-Lenient = Annotated[T, WrapValidator(_none_if_invalid)]
+Lenient = Annotated[T, _DefaultOnError()]
 
 
 class SppModel(BaseModel):

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
-from pydantic import ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from airflow_provider_spp.models import MessagePage, MessageResource
+from airflow_provider_spp import models
+from airflow_provider_spp.models import Lenient, MessagePage, MessageResource, SppModel
 
 SPEC_EXAMPLE = {
     "id": 1,
@@ -71,16 +75,19 @@ def test_unknown_fields_and_nulls_in_documented_required_fields_are_tolerated() 
     assert message.ticket is None
 
 
-def test_unparsable_values_fall_back_instead_of_failing_after_the_message_exists() -> None:
-    message = MessageResource.model_validate(
-        {
-            "id": "12",
-            "created_at": "yesterday",
-            "staff_only": "sometimes",
-            "order": "E4A269FC",
-            "ticket": {"client": {"team_owner_ids": None, "address": []}},
-        }
-    )
+@pytest.mark.parametrize("mode", ["python", "json"])
+def test_unparsable_values_fall_back_instead_of_failing_after_the_message_exists(mode: str) -> None:
+    payload = {
+        "id": "12",
+        "created_at": "yesterday",
+        "staff_only": "sometimes",
+        "order": "E4A269FC",
+        "ticket": {"client": {"team_owner_ids": None, "address": []}},
+    }
+    if mode == "json":
+        message = MessageResource.model_validate_json(json.dumps(payload))
+    else:
+        message = MessageResource.model_validate(payload)
     assert message.id == 12
     assert message.created_at is None
     assert message.staff_only is None
@@ -109,3 +116,35 @@ def test_page_keeps_links_and_rejects_a_message_without_id() -> None:
     assert page.links.next == "https://x/api?page=2"
     with pytest.raises(ValidationError):
         MessagePage.model_validate({"data": [{"id": 3}, {"message": "no id"}]})
+
+
+def _lenient_fields() -> Iterator[tuple[type[BaseModel], str]]:
+    marker = type(Lenient.__metadata__[0])  # type: ignore[attr-defined]
+    for model in vars(models).values():
+        if isinstance(model, type) and issubclass(model, SppModel) and model is not SppModel:
+            for name, info in model.model_fields.items():
+                if any(isinstance(m, marker) for m in info.metadata):
+                    yield model, name
+
+
+#: Values of which at least one fails any field type (checked per field below).
+_CANDIDATES: list[Any] = [{"not": "valid"}, "not valid", 1.5, [{"not": "valid"}]]
+
+
+@pytest.mark.parametrize(("model", "name"), list(_lenient_fields()), ids=lambda v: getattr(v, "__name__", v))
+def test_every_lenient_field_falls_back_to_its_declared_default(model: type[BaseModel], name: str) -> None:
+    info = model.model_fields[name]
+    strict = TypeAdapter(info.annotation)  # the field's type without the fallback
+
+    def rejected(value: Any) -> bool:
+        try:
+            strict.validate_python(value)
+        except ValidationError:
+            return True
+        return False
+
+    bad = next(value for value in _CANDIDATES if rejected(value))
+    base = {"id": 1} if "id" in model.model_fields and name != "id" else {}
+    parsed = model.model_validate({**base, name: bad})
+    assert getattr(parsed, name) == info.get_default(call_default_factory=True)
+    assert getattr(model.model_validate_json(json.dumps({**base, name: bad})), name) == getattr(parsed, name)
