@@ -755,6 +755,28 @@ def test_persistent_429_exhausts_max_retries(
         assert f"retry {number} of 3" in warning
 
 
+@pytest.mark.parametrize(
+    ("retry_after", "posts_sent"),
+    [(4, 1), (2, 2)],
+    ids=["first-wait-too-long", "second-wait-would-pass-the-cap"],
+)
+def test_no_retry_waits_past_retry_max_time(
+    spp_sandbox: SandboxServer,
+    make_hook: HookFactory,
+    hook_warnings: Callable[[], list[str]],
+    retry_after: int,
+    posts_sent: int,
+) -> None:
+    """A retry happens only if the time since the first try plus the wait stays under retry_max_time (3 s)."""
+    spp_sandbox.add_fault("rate_limit", times=None, retry_after=retry_after)
+    with pytest.raises(SppRateLimitError):
+        make_hook(max_retries=5, extra={"retry_max_time": 3}).create_order_message(ORDER, "never")
+
+    assert [r["status"] for r in logged(spp_sandbox, "POST")] == [429] * posts_sent
+    assert len(hook_warnings()) == posts_sent - 1
+    assert spp_sandbox.messages() == []
+
+
 def test_connection_refused_is_retried_then_reported_as_not_sent(
     make_hook: HookFactory, hook_warnings: Callable[[], list[str]]
 ) -> None:
