@@ -228,6 +228,23 @@ def test_bulk_reminders_example_posts_one_reminder_per_matching_order(example_da
     assert "filters[status][$eq]=Working" in unquote(orders_query)
 
 
+def test_bulk_reminders_message_only_orders_of_the_status_across_pages(example_dagbag: Any, spp_conn: Any) -> None:
+    """SPP serves smaller pages than asked and its next links carry only ?page=N: no Complete order is messaged."""
+    for n in range(6):
+        spp_conn.store.add_order(f"PAGE000{n}", "Working" if n % 2 else "Complete")
+    spp_conn.store.max_per_page = 2
+    working = {o["id"] for o in spp_conn.store.orders() if o["status"] == "Working"}
+    assert len(working) == 5  # three pages of (at most) two
+
+    dag_run = run_dag(example_dagbag.get_dag("spp_bulk_reminders"), run_conf={"status": "Working"})
+
+    assert dag_run.state == "success"
+    assert sorted(m.order_id for m in spp_conn.messages()) == sorted(working)
+    listing = [r for r in spp_conn.requests() if r["path"] == "/api/orders"]
+    assert len(listing) == 3
+    assert all("filters[status][$eq]=Working" in unquote(r["query"]) for r in listing)
+
+
 def test_pipeline_alerts_example_posts_a_staff_only_note_with_the_file(example_dagbag: Any, spp_conn: Any) -> None:
     dag_run = run_dag(example_dagbag.get_dag("spp_pipeline_alerts"))
     assert dag_run.state == "success"

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 import pytest
 import requests
@@ -530,6 +530,55 @@ def test_list_orders_with_and_without_status_filter(spp_sandbox: SandboxServer, 
     assert "filters%5Bstatus%5D%5B%24eq%5D=Working" in queries[0]
     assert "filters" not in queries[1]
     assert len(queries) == 4  # one page of "Working", two pages of three, one sorted page
+
+
+def test_a_filtered_sorted_listing_keeps_its_query_on_every_page(
+    spp_sandbox: SandboxServer, make_hook: HookFactory
+) -> None:
+    """Laravel's next links carry only ?page=N: pages 2.. must still be filtered and sorted as page 1."""
+    for n in range(8):  # interleave: every other new order is Working
+        spp_sandbox.store.add_order(f"NEW0000{n}", "Working" if n % 2 else "Complete")
+    working = sorted(o["id"] for o in spp_sandbox.store.orders() if o["status"] == "Working")
+    assert len(working) == 6  # three pages of two
+
+    orders = list(make_hook().list_orders(status="Working", sort="id:asc", per_page=2))
+
+    assert [(o.id, o.status) for o in orders] == [(order_id, "Working") for order_id in working]
+    queries = [r["query"] for r in logged(spp_sandbox, "GET")]
+    assert len(queries) == 3
+    for page, query in enumerate(queries, start=1):
+        params = dict(parse_qsl(query))
+        assert params.pop("page", "1") == str(page)
+        assert params == {"limit": "2", "sort": "id:asc", "filters[status][$eq]": "Working"}
+
+
+def test_a_server_capped_page_size_is_followed_with_the_same_query(
+    spp_sandbox: SandboxServer, make_hook: HookFactory
+) -> None:
+    """SPP's maximum ``limit`` "varies by endpoint": smaller pages than asked still keep filter and sort."""
+    for n in range(5):
+        spp_sandbox.store.add_order(f"CAP0000{n}", "Complete" if n % 2 else "Working")
+    spp_sandbox.store.max_per_page = 1
+
+    orders = list(make_hook().list_orders(status="complete", sort="id:desc", per_page=50))
+
+    assert [o.number for o in orders] == ["CAP00003", "CAP00001", "9F8E7D6C"]
+    assert {o.status for o in orders} == {"Complete"}
+    assert [dict(parse_qsl(r["query"])).get("page", "1") for r in logged(spp_sandbox, "GET")] == ["1", "2", "3"]
+
+
+def test_next_links_that_carry_the_query_or_are_relative_are_followed(
+    spp_sandbox: SandboxServer, make_hook: HookFactory
+) -> None:
+    """withQueryString() links (the query repeated) and relative links name the same pages."""
+    for i in range(5):
+        spp_sandbox.store.create_message(order_id=ORDER_ID, message=f"m{i}")
+    hook = make_hook()
+    for style in ("with_query", "relative"):
+        spp_sandbox.store.clear_requests()
+        spp_sandbox.store.link_style = style
+        assert [m.message for m in hook.list_order_messages(ORDER, per_page=2)] == ["m4", "m3", "m2", "m1", "m0"]
+        assert [r["query"] for r in logged(spp_sandbox, "GET")] == ["limit=2", "limit=2&page=2", "limit=2&page=3"]
 
 
 # -- test_connection ---------------------------------------------------------------------------------------

@@ -35,8 +35,8 @@ from airflow_provider_spp.models import (
 from airflow_provider_spp.transport import (
     BearerAuth,
     backoff_wait,
-    keep_page_size,
     laravel_error,
+    next_page_number,
     parse_retry_after,
     path_segment,
     should_retry,
@@ -340,30 +340,32 @@ class SppHook(BaseHook):
         return "/".join([self.settings.base_url, *(path_segment(s) for s in segments)])
 
     def _pages(self, url: str, params: dict[str, Any], model: type[ModelT]) -> Iterator[ModelT]:
-        """Follow Laravel pagination, refusing a ``next`` link that leaves the workspace."""
-        origin = urlsplit(self.settings.base_url)[:2]
-        seen: set[str] = set()
-        next_url: str | None = url
-        query: dict[str, Any] | None = params
+        """Follow Laravel pagination: every page with the first request's query, only the page number changed.
+
+        A ``next`` link (Laravel's carries ``?page=N`` alone) says which page comes next, nothing more; one
+        that leaves the workspace is refused, and a page number seen before ends the listing.
+        """
+        seen = {int(params.get("page", 1))}
+        query = params
         for _ in range(MAX_PAGES):
-            if next_url is None:
-                return
-            response = self._request("GET", next_url, params=query)
+            response = self._request("GET", url, params=query)
             page = self._parse(model, response, unwrap=False)
             yield page
             link = getattr(getattr(page, "links", None), "next", None)
             if not link:
                 return
-            if urlsplit(link)[:2] != origin:
+            try:
+                number = next_page_number(link, response.url, self.settings.base_url)
+            except ValueError as err:
                 raise SppUnexpectedResponseError(
-                    f"SPP's next-page link points away from {self.settings.base_url}; not following it",
+                    f"SPP's next-page link {err}; not following it",
                     status_code=response.status_code,
                     request_id=response.headers.get("X-Api-Identifier"),
-                )
-            if link in seen:
+                ) from None
+            if number in seen:
                 return
-            seen.add(link)
-            next_url, query = keep_page_size(link, params), None
+            seen.add(number)
+            query = {**params, "page": number}
 
     def _request(
         self,
