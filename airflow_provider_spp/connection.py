@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import os
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -85,12 +86,29 @@ def normalize_workspace_url(host: str | None, port: int | None = None, *, allow_
     return f"{scheme}://{netloc}"
 
 
-def _as_bool(name: str, value: Any) -> bool:
-    """Coerce an extra that may arrive as a string from a connection URI."""
-    parsed = False if isinstance(value, str) and not value.strip() else boolean_from(value)
+def _is_blank(value: Any) -> bool:
+    """An extra left empty (None, "" from the form or ``?key=`` in a URI) means its default."""
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _as_bool(name: str, value: Any, default: bool) -> bool:
+    """Coerce an extra that may arrive as a string from a connection URI; empty means the default."""
+    parsed = default if _is_blank(value) else boolean_from(value)
     if parsed is not None:
         return parsed
     raise SppConfigError(f"The SPP connection extra {name!r} must be true or false, got {value!r}")
+
+
+def _verify_setting(value: Any) -> bool | str:
+    """TLS verification: on (also when empty), off when false, or the path of a CA bundle (file or folder)."""
+    if isinstance(value, str) and not _is_blank(value) and boolean_from(value) is None:
+        path = os.path.expanduser(value.strip())
+        if not os.path.exists(path):
+            raise SppConfigError(
+                f"The SPP connection extra 'verify' names a CA bundle that does not exist on this machine: {path}"
+            )
+        return path
+    return _as_bool("verify", value, True)
 
 
 def _as_number(name: str, value: Any, *, minimum: float, integer: bool = False, exclusive: bool = False) -> float:
@@ -143,13 +161,7 @@ def settings_from_connection(
     max_retries: int | None = None,
 ) -> SppConnectionSettings:
     """Validate a connection's fields and extras; hook arguments (when not None) override extras."""
-    allow_insecure_http = _as_bool("allow_insecure_http", extra.get("allow_insecure_http", False))
-    verify_extra = extra.get("verify", True)
-    verify: bool | str
-    if isinstance(verify_extra, str) and verify_extra.strip() and boolean_from(verify_extra) is None:
-        verify = verify_extra.strip()  # a CA bundle path
-    else:
-        verify = _as_bool("verify", verify_extra)
+    allow_insecure_http = _as_bool("allow_insecure_http", extra.get("allow_insecure_http"), False)
 
     def pick(argument: Any, key: str, default: Any) -> Any:
         if argument is not None:
@@ -162,7 +174,7 @@ def settings_from_connection(
         token=_check_token(password),
         api_version=_check_api_version(pick(api_version, "api_version", None)),
         timeout=_as_number("timeout", pick(timeout, "timeout", DEFAULT_TIMEOUT), minimum=0, exclusive=True),
-        verify=verify,
+        verify=_verify_setting(extra.get("verify")),
         max_retries=int(
             _as_number("max_retries", pick(max_retries, "max_retries", DEFAULT_MAX_RETRIES), minimum=0, integer=True)
         ),

@@ -44,7 +44,10 @@ CONN_FIELDS: dict[str, Any] = {
     },
     "verify": {
         "label": "Verify TLS certificates",
-        "description": "Leave on unless you know why it must be off. A CA bundle path can go in the extra JSON.",
+        "description": (
+            "Leave on unless you know why it must be off; on, REQUESTS_CA_BUNDLE is honoured. "
+            "A CA bundle path (which wins over REQUESTS_CA_BUNDLE) can go in the extra JSON as verify."
+        ),
         "schema": {"type": ["boolean", "null"], "default": True},
     },
     "allow_insecure_http": {

@@ -399,6 +399,8 @@ class SppHook(BaseHook):
                         data=data,
                         headers=headers,
                         timeout=self.settings.timeout,
+                        # Per request: a session's verify loses to REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE.
+                        verify=self.settings.verify,
                         allow_redirects=idempotent,
                     )
                 except requests.RequestException as err:
