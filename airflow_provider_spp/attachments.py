@@ -6,12 +6,13 @@ import io
 import mimetypes
 import os
 import pathlib
-from collections.abc import Callable, Iterable, Mapping
-from contextlib import ExitStack
+import stat
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any
 
-from airflow_provider_spp.exceptions import SppInputError
+from airflow_provider_spp.exceptions import SppAttachmentUnavailableError, SppInputError
 
 if TYPE_CHECKING:
     from requests_toolbelt import MultipartEncoder
@@ -59,24 +60,43 @@ def _local_file(path: pathlib.Path) -> Attachment:
     )
 
 
-def _object_storage_file(path: Any) -> Attachment:
-    """Check an ObjectStoragePath (s3://, gs://, file://...) names a readable file."""
+#: Errors that say for certain the object is not a readable file; any other error may pass on a retry.
+_CERTAINLY_NOT_A_FILE = (FileNotFoundError, NotADirectoryError, IsADirectoryError)
+
+
+@contextmanager
+def _asking_storage(path: Any, *, doing: str, missing: str) -> Iterator[None]:
+    """Turn object-storage errors into SppInputError (certainly no such file) or a retryable error."""
     try:
-        is_file = path.is_file()
+        yield
+    except _CERTAINLY_NOT_A_FILE:
+        raise SppInputError(f"Attachment {missing}: {path}") from None
     except Exception as err:
-        raise SppInputError(f"Attachment cannot be checked: {path} ({type(err).__name__}: {err})") from None
-    if not is_file:
-        what = "is not a file" if path.exists() else "not found"
-        raise SppInputError(f"Attachment {what}: {path}")
-    try:
-        size: int | None = int(path.stat().st_size)
-    except Exception:
-        size = None
+        raise SppAttachmentUnavailableError(
+            f"Attachment could not be {doing}: {path} ({type(err).__name__}: {err}); a retry may succeed"
+        ) from None
+
+
+def _object_storage_file(path: Any) -> Attachment:
+    """Check an ObjectStoragePath (s3://, gs://, file://...) names a file, telling missing from unreachable.
+
+    ``stat()`` is asked rather than ``is_file()``/``exists()``: fsspec's versions of those answer False
+    for any error, so a network blip would pass for a missing file and fail the task without retries.
+    """
+    with _asking_storage(path, doing="checked", missing="not found"):
+        status = path.stat()
+    if not stat.S_ISREG(status.st_mode):
+        raise SppInputError(f"Attachment is not a file: {path}")
+
+    def open_stream() -> io.IOBase:
+        with _asking_storage(path, doing="opened", missing="disappeared before it was sent"):
+            return _SizedStream(path.open("rb"), owned=True)
+
     return Attachment(
         filename=path.name,
         content_type=_content_type(path.name),
-        size=size,
-        opener=lambda: _SizedStream(path.open("rb"), owned=True),
+        size=int(status.st_size) if getattr(status, "st_size", None) is not None else None,
+        opener=open_stream,
         description=str(path),
     )
 
@@ -149,8 +169,12 @@ class _SizedStream(io.RawIOBase):
 
 
 def _is_object_storage_path(value: Any) -> bool:
-    """Duck-type Airflow's ObjectStoragePath (a universal-pathlib path) without importing Airflow."""
-    return not isinstance(value, pathlib.PurePath) and hasattr(value, "protocol") and hasattr(value, "open")
+    """Duck-type Airflow's ObjectStoragePath (a universal-pathlib path) without importing Airflow.
+
+    With universal-pathlib 0.2 (Airflow 3.1) it is also a ``pathlib.Path``, so the check must not rest
+    on that; plain pathlib paths have no ``protocol``.
+    """
+    return hasattr(value, "protocol") and hasattr(value, "fs") and hasattr(value, "open")
 
 
 def _object_storage_path(url: str) -> Any:

@@ -211,6 +211,34 @@ def test_a_missing_attachment_fails_the_task_before_any_request(dagbag: Any, spp
     assert "Attachment not found: /nonexistent/report-" in out + err
 
 
+@pytest.mark.filterwarnings("ignore:UPath 'flakyfs' filesystem not explicitly implemented")
+def test_an_object_store_error_while_checking_an_attachment_is_retried(dagbag: Any, spp_conn: Any) -> None:
+    """A network error asking s3://-like storage about a file is not a missing file: the next try posts."""
+    from tests.flaky_storage import install
+
+    storage = install()
+    storage.files["bucket/reports/report.csv"] = b"id,total\n1,20\n"
+    storage.fail("info", ConnectionError("connection reset by peer"), times=1)
+    try:
+        dag_run = dagbag.get_dag("spp_test_object_storage_attachment").test()
+        assert dag_run.state == "success"
+        assert dag_run.get_task_instance("post").try_number == 2
+        (posted,) = spp_conn.messages()
+        assert [(f.filename, f.content_type, f.data) for f in posted.files] == [
+            ("report.csv", "text/csv", b"id,total\n1,20\n")
+        ]
+        assert len(_posts(spp_conn)) == 1
+
+        spp_conn.reset()
+        del storage.files["bucket/reports/report.csv"]  # certainly missing: no retries spent
+        dag_run = dagbag.get_dag("spp_test_object_storage_attachment").test()
+        assert dag_run.state == "failed"
+        assert dag_run.get_task_instance("post").try_number == 1
+        assert spp_conn.requests() == []
+    finally:
+        storage.reset()
+
+
 @pytest.fixture(scope="module")
 def example_dagbag(airflow_db: str) -> Any:
     from airflow.dag_processing.dagbag import DagBag

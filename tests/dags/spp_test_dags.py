@@ -142,6 +142,17 @@ with DAG("spp_test_missing_attachment", schedule=None, start_date=START):
         retry_delay=timedelta(0),
     )
 
+with DAG("spp_test_object_storage_attachment", schedule=None, start_date=START):
+    CreateOrderMessageOperator(
+        task_id="post",
+        order="E4A269FC",
+        message="The report is attached",
+        attachments=["flakyfs://bucket/reports/{{ params.report }}"],
+        params={"report": "report.csv"},
+        retries=2,
+        retry_delay=timedelta(0),
+    )
+
 with DAG("spp_test_retry_deferred", schedule=None, start_date=START):
     CreateOrderMessageOperator(
         task_id="post",
