@@ -496,6 +496,28 @@ def test_delete_order_message_then_404(spp_sandbox: SandboxServer, make_hook: Ho
     assert [m.id for m in spp_sandbox.messages()] == [keep.id]
 
 
+@pytest.mark.parametrize("fault", ["drop_after", "gateway_timeout", "slow"])
+def test_a_delete_retried_after_a_lost_answer_that_then_gets_404_has_succeeded(
+    spp_sandbox: SandboxServer, make_hook: HookFactory, fault: str
+) -> None:
+    """SPP deleted the message but its answer was lost; the retry's 404 means it is gone, as asked."""
+    hook = make_hook(timeout=0.5)
+    keep = hook.create_order_message(ORDER, "keep me")
+    doomed = hook.create_order_message(ORDER, "delete me")
+    spp_sandbox.add_fault(fault, method="DELETE", delay=1.0)
+
+    with capture_logs() as entries:
+        assert hook.delete_order_message(doomed.id) is None
+
+    deletes = logged(spp_sandbox, "DELETE")
+    assert [r["path"] for r in deletes] == [f"/api/order_messages/{doomed.id}"] * 2
+    assert deletes[1]["status"] == 404
+    assert [m.id for m in spp_sandbox.messages()] == [keep.id]
+    assert any(f"message {doomed.id} is gone (404) after a try whose answer was lost" in e["event"] for e in entries)
+    with pytest.raises(SppNotFoundError):  # without a lost answer first, a 404 is still an error
+        hook.delete_order_message(doomed.id)
+
+
 def test_get_order_by_number_and_id(spp_sandbox: SandboxServer, make_hook: HookFactory) -> None:
     hook = make_hook()
     by_number = hook.get_order(ORDER)

@@ -296,10 +296,14 @@ class SppHook(BaseHook):
         return None
 
     def delete_order_message(self, message_id: int) -> None:
-        """Delete one message by its ID (not the order's)."""
+        """Delete one message by its ID (not the order's); a 404 after a lost answer means it is deleted."""
         if isinstance(message_id, bool) or not isinstance(message_id, int) or message_id <= 0:
             raise SppInputError(f"message_id must be a positive integer, got {message_id!r}")
-        self._request("DELETE", self._url("api", "order_messages", message_id))
+        response = self._request("DELETE", self._url("api", "order_messages", message_id), gone_is_done=True)
+        if response.status_code == 404:
+            self.log.info(
+                "SPP message %d is gone (404) after a try whose answer was lost: that try deleted it", message_id
+            )
 
     def get_order(self, order: str | int) -> Order:
         """Retrieve one order by ID or order number."""
@@ -377,11 +381,18 @@ class SppHook(BaseHook):
         body: Callable[[ExitStack], Any] | None = None,
         idempotent: bool = True,
         retries: bool = True,
+        gone_is_done: bool = False,
     ) -> requests.Response:
-        """Send one API call, retrying only what cannot create a second copy of anything."""
+        """Send one API call, retrying only what cannot create a second copy of anything.
+
+        With ``gone_is_done`` (a DELETE), a 404 on a retry after an answer that was lost is returned
+        rather than raised: the lost try may have removed the resource.
+        """
         from tenacity import Retrying, retry_if_exception, stop_after_attempt, stop_before_delay
 
         path = urlsplit(url).path
+        #: Whether an earlier attempt of this call may have been acted on although its answer was lost.
+        answer_lost = False
 
         def send_once() -> requests.Response:
             import requests
@@ -405,8 +416,17 @@ class SppHook(BaseHook):
                     )
                 except requests.RequestException as err:
                     raise transport_error(err, method, path) from None
-            self._raise_for_status(response, method, urlsplit(response.url).path or path)
+            if not (gone_is_done and answer_lost and response.status_code == 404):
+                self._raise_for_status(response, method, urlsplit(response.url).path or path)
             return response
+
+        def attempt() -> requests.Response:
+            nonlocal answer_lost
+            try:
+                return send_once()
+            except (SppTransportError, SppApiError) as err:
+                answer_lost = answer_lost or err.outcome_unknown
+                raise
 
         settings = self.settings
         retrying = Retrying(
@@ -417,7 +437,7 @@ class SppHook(BaseHook):
             before_sleep=lambda state: self._log_retry(state, method, path),
             reraise=True,
         )
-        return retrying(send_once)
+        return retrying(attempt)
 
     def _retry_wait(self, state: RetryCallState) -> float:
         """Retry-After when the server gave one, else exponential backoff with jitter."""
