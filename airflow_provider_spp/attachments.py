@@ -35,9 +35,23 @@ class Attachment:
     description: str
 
 
+#: The type of a compressed file, by the encoding ``mimetypes`` reads from its suffix: ``data.csv.gz``
+#: holds gzip bytes, not CSV text. Brotli has no registered type, so it stays application/octet-stream.
+_COMPRESSED_TYPES = {
+    "gzip": "application/gzip",
+    "bzip2": "application/x-bzip2",
+    "xz": "application/x-xz",
+    "compress": "application/x-compress",
+    "zstd": "application/zstd",
+}
+
+
 def _content_type(filename: str) -> str:
-    """Guess a MIME type from the file name, as a browser upload would."""
-    return mimetypes.guess_type(filename)[0] or "application/octet-stream"
+    """Guess a MIME type from the file name; a compressed file (.gz, .bz2, .xz...) is its compression's type."""
+    kind, encoding = mimetypes.guess_type(filename)
+    if encoding is not None:
+        return _COMPRESSED_TYPES.get(encoding, "application/octet-stream")
+    return kind or "application/octet-stream"
 
 
 def _local_file(path: pathlib.Path) -> Attachment:

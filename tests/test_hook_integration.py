@@ -341,6 +341,33 @@ def test_multipart_create_uploads_every_kind_of_attachment_byte_for_byte(
     assert [(f.filename, f.content_type, f.data) for f in stored.files] == expected
 
 
+def test_compressed_attachments_are_sent_as_the_compressed_type(
+    spp_sandbox: SandboxServer, make_hook: HookFactory, tmp_path: Any
+) -> None:
+    """``data.csv.gz`` holds gzip bytes, not CSV text: its part says application/gzip, as the file is."""
+    import gzip
+
+    (tmp_path / "data.csv.gz").write_bytes(gzip.compress(b"id,total\n1,20\n"))
+    names = {
+        "backup.tar.gz": "application/gzip",
+        "backup.tgz": "application/gzip",
+        "rows.json.xz": "application/x-xz",
+        "dump.sql.bz2": "application/x-bzip2",
+        "legacy.Z": "application/x-compress",
+        "page.html.br": "application/octet-stream",
+        "plain.csv": "text/csv",
+    }
+    files = [str(tmp_path / "data.csv.gz"), *((name, b"\x1f\x8b compressed") for name in names)]
+
+    make_hook().create_order_message(ORDER, "Compressed files", attachments=files)
+
+    (request,) = logged(spp_sandbox, "POST")
+    sent = {part["filename"]: part["content_type"] for part in request["files"]}
+    assert sent == {"data.csv.gz": "application/gzip", **names}
+    (stored,) = spp_sandbox.messages()
+    assert {f.filename: f.content_type for f in stored.files} == sent
+
+
 def test_multipart_body_is_streamed_with_a_content_length_not_chunked(
     spp_sandbox: SandboxServer, make_hook: HookFactory, tmp_path: Any
 ) -> None:
