@@ -14,6 +14,7 @@ from airflow_provider_spp.exceptions import SppConfigError
 from airflow_provider_spp.models import boolean_from
 
 DEFAULT_TIMEOUT = 30.0
+DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_MAX_RETRIES = 3
 DEFAULT_RETRY_MAX_TIME = 120.0
 DEFAULT_RETRY_BACKOFF = 1.0
@@ -29,7 +30,10 @@ class SppConnectionSettings:
     base_url: str
     token: str = field(repr=False)
     api_version: str | None = None
+    #: Longest silence while waiting for SPP's answer: before its first byte and between reads after that.
     timeout: float = DEFAULT_TIMEOUT
+    #: Longest wait to open the connection (TCP and TLS handshake), and for each write of the request.
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
     verify: bool | str = True
     max_retries: int = DEFAULT_MAX_RETRIES
     retry_max_time: float = DEFAULT_RETRY_MAX_TIME
@@ -169,11 +173,16 @@ def settings_from_connection(
         value = extra.get(key)
         return default if value is None or value == "" else value
 
+    read_timeout = _as_number("timeout", pick(timeout, "timeout", DEFAULT_TIMEOUT), minimum=0, exclusive=True)
+    connect_default = min(DEFAULT_CONNECT_TIMEOUT, read_timeout)
     return SppConnectionSettings(
         base_url=normalize_workspace_url(host, port, allow_insecure_http=allow_insecure_http),
         token=_check_token(password),
         api_version=_check_api_version(pick(api_version, "api_version", None)),
-        timeout=_as_number("timeout", pick(timeout, "timeout", DEFAULT_TIMEOUT), minimum=0, exclusive=True),
+        timeout=read_timeout,
+        connect_timeout=_as_number(
+            "connect_timeout", pick(None, "connect_timeout", connect_default), minimum=0, exclusive=True
+        ),
         verify=_verify_setting(extra.get("verify")),
         max_retries=int(
             _as_number("max_retries", pick(max_retries, "max_retries", DEFAULT_MAX_RETRIES), minimum=0, integer=True)

@@ -141,6 +141,27 @@ def test_an_empty_verify_in_a_uri_connection_means_on(monkeypatch: pytest.Monkey
     assert SppHook("spp_empty_verify").settings.verify is True
 
 
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ({}, (30.0, 10.0)),
+        ({"timeout": 5}, (5.0, 5.0)),  # never longer than the read timeout unless asked
+        ({"timeout": "60", "connect_timeout": "3.5"}, (60.0, 3.5)),
+        ({"timeout": 2, "connect_timeout": 20}, (2.0, 20.0)),
+        ({"connect_timeout": ""}, (30.0, 10.0)),
+    ],
+)
+def test_connect_timeout_is_its_own_extra(extra: dict[str, object], expected: tuple[float, float]) -> None:
+    settings = _settings(extra=extra)
+    assert (settings.timeout, settings.connect_timeout) == expected
+
+
+@pytest.mark.parametrize("bad", [0, -1, "soon", True])
+def test_a_connect_timeout_must_be_a_positive_number(bad: object) -> None:
+    with pytest.raises(SppConfigError, match="'connect_timeout' must be"):
+        _settings(extra={"connect_timeout": bad})
+
+
 def test_hook_arguments_override_extras() -> None:
     settings = settings_from_connection(
         host="example.spp.co",

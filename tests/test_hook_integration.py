@@ -8,6 +8,7 @@ import json
 import os
 import posixpath
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -864,6 +865,70 @@ def test_connection_refused_is_retried_then_reported_as_not_sent(
 
 
 # -- redirects --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def unanswered_port() -> Iterator[int]:
+    """A 127.0.0.1 port whose accept queue is full: a new connection's SYN is dropped, so connect() hangs."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = int(listener.getsockname()[1])
+    filler = socket.create_connection(("127.0.0.1", port), timeout=2)  # takes the only place in the queue
+    try:
+        yield port
+    finally:
+        filler.close()
+        listener.close()
+
+
+def test_connecting_is_bounded_by_connect_timeout_not_timeout(unanswered_port: int, make_hook: HookFactory) -> None:
+    extra = {"connect_timeout": 0.3, "timeout": 8, "max_retries": 0}
+    hook = make_hook(host=f"http://127.0.0.1:{unanswered_port}", extra=extra)
+    assert (hook.settings.connect_timeout, hook.settings.timeout) == (0.3, 8.0)
+    started = time.monotonic()
+    with pytest.raises(SppTransportError, match="could not connect") as caught:
+        hook.create_order_message(ORDER, "never sent", user_id=None)
+    elapsed = time.monotonic() - started
+    assert caught.value.request_sent is False
+    assert elapsed < 4, f"connect waited {elapsed:.1f} s: the 8 s read timeout applied, not connect_timeout"
+
+
+@pytest.fixture
+def trickling_server() -> Iterator[str]:
+    """An HTTP server on 127.0.0.1 that sends an orders page one byte every 0.1 s (about 3 s in all)."""
+    body = json.dumps({"data": [{"id": 1}], "links": {"next": None}, "meta": {}}).encode()
+    answer = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(65536)
+            for i in range(0, len(answer), 4):
+                if stop.wait(0.1):
+                    return
+                conn.sendall(answer[i : i + 4])
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        listener.close()
+        thread.join(5)
+
+
+def test_timeout_is_the_longest_silence_not_a_limit_on_the_whole_answer(
+    trickling_server: str, make_hook: HookFactory
+) -> None:
+    """What the README says ``timeout`` is: an answer that keeps arriving may take longer than it."""
+    hook = make_hook(host=trickling_server, extra={"timeout": 0.6, "max_retries": 0})
+    started = time.monotonic()
+    assert [order.id for order in hook.list_orders()] == [1]
+    assert time.monotonic() - started > 2 * hook.settings.timeout
 
 
 def test_redirect_to_another_host_does_not_carry_the_token(

@@ -33,6 +33,7 @@ def test_connection_type_declares_the_form() -> None:
     assert set(conn_type["conn-fields"]) == {
         "api_version",
         "timeout",
+        "connect_timeout",
         "max_retries",
         "retry_max_time",
         "retry_backoff",

@@ -94,7 +94,9 @@ class SppHook(BaseHook):
 
     :param spp_conn_id: Airflow connection of type ``spp``: host is the workspace URL, password the API token.
     :param api_version: Sent as ``X-Api-Version``; overrides the connection extra ``api_version``.
-    :param timeout: Seconds to wait for SPP; overrides the connection extra ``timeout`` (default 30).
+    :param timeout: Longest silence, in seconds, while waiting for SPP's answer (before its first byte
+        and between reads); overrides the connection extra ``timeout`` (default 30). Not a limit on a
+        whole call: the connection extra ``connect_timeout`` (default 10) bounds opening the connection.
     :param max_retries: Retries of rate-limited or unavailable calls; overrides the extra (default 3).
     """
 
@@ -142,10 +144,16 @@ class SppHook(BaseHook):
         return {
             "api_version": StringField(lazy_gettext("API version"), widget=BS3TextFieldWidget()),
             "timeout": IntegerField(
-                lazy_gettext("Timeout (seconds)"),
+                lazy_gettext("Read timeout (seconds)"),
                 validators=[Optional(), NumberRange(min=1)],
                 widget=BS3TextFieldWidget(),
                 default=30,
+            ),
+            "connect_timeout": IntegerField(
+                lazy_gettext("Connect timeout (seconds)"),
+                validators=[Optional(), NumberRange(min=1)],
+                widget=BS3TextFieldWidget(),
+                default=10,
             ),
             "max_retries": IntegerField(
                 lazy_gettext("Max retries"),
@@ -409,7 +417,7 @@ class SppHook(BaseHook):
                         json=json,
                         data=data,
                         headers=headers,
-                        timeout=self.settings.timeout,
+                        timeout=(self.settings.connect_timeout, self.settings.timeout),
                         # Per request: a session's verify loses to REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE.
                         verify=self.settings.verify,
                         allow_redirects=idempotent,
