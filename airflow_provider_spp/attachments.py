@@ -54,6 +54,32 @@ def _content_type(filename: str) -> str:
     return kind or "application/octet-stream"
 
 
+class ConcealedBytes(bytes):
+    """The bytes of an in-memory attachment, shown only as their size wherever they are printed or stored.
+
+    Airflow stores template fields as their ``str()`` (rendered fields, the serialized DAG, the UI's
+    Rendered Template view); for plain bytes that is the data itself, which may be a client's.
+    """
+
+    def __repr__(self) -> str:
+        return f"<{len(self)} bytes in memory>"
+
+    __str__ = __repr__
+
+
+def conceal_in_memory_content(attachments: Any) -> Any:
+    """The attachments with each ``(name, bytes)`` pair's bytes as ConcealedBytes; anything else as it is."""
+    if not isinstance(attachments, list | tuple):
+        return attachments
+
+    def conceal(item: Any) -> Any:
+        if isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], bytes | bytearray | memoryview):
+            return (item[0], item[1] if isinstance(item[1], ConcealedBytes) else ConcealedBytes(item[1]))
+        return item
+
+    return type(attachments)(conceal(item) for item in attachments)
+
+
 def _local_file(path: pathlib.Path) -> Attachment:
     """Check a local file exists and can be read, without reading it."""
     if not path.exists():

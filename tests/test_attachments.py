@@ -80,3 +80,42 @@ def test_an_error_while_opening_for_the_upload_is_retryable(flaky: type[FlakyFil
     flaky.failures.clear()
     with ExitStack() as stack, pytest.raises(SppInputError, match="disappeared before it was sent"):
         multipart_encoder([("message", "m")], [attachment], stack)
+
+
+def test_in_memory_bytes_show_only_their_size_but_are_sent_whole() -> None:
+    import copy
+    import io
+    import pickle
+
+    from airflow_provider_spp.attachments import ConcealedBytes, conceal_in_memory_content
+
+    data = b"Client: Dana Kim, IBAN DE89"
+    handle = io.BytesIO(b"file object")
+    items = [("client.txt", data), ("buf.bin", bytearray(b"ab")), ("f.txt", handle), "a.csv"]
+    concealed = conceal_in_memory_content(items)
+
+    assert concealed[0] == ("client.txt", data)
+    assert [type(item[1]) for item in concealed[:2]] == [ConcealedBytes, ConcealedBytes]
+    assert concealed[2:] == [("f.txt", handle), "a.csv"]
+    for shown in (str(concealed), repr(concealed[0][1]), f"{concealed[0][1]}"):
+        assert "Dana" not in shown
+    assert str(concealed[0][1]) == "<27 bytes in memory>"
+    assert pickle.loads(pickle.dumps(concealed[0][1])) == data  # noqa: S301 - our own bytes
+    assert type(copy.deepcopy(concealed[0][1])) is ConcealedBytes
+    assert conceal_in_memory_content(("a.csv",)) == ("a.csv",)
+    for untouched in (None, "{{ ti.xcom_pull('files') }}", "a.csv"):
+        assert conceal_in_memory_content(untouched) == untouched
+    (attachment,) = prepare_attachments([concealed[0]])
+    with attachment.opener() as stream:
+        assert stream.read() == data
+
+
+def test_the_operator_keeps_in_memory_bytes_out_of_its_template_fields() -> None:
+    from airflow_provider_spp.attachments import ConcealedBytes
+    from airflow_provider_spp.operators.order_messages import CreateOrderMessageOperator
+
+    operator = CreateOrderMessageOperator(
+        task_id="post", order="E4A269FC", message="m", attachments=[("client.txt", b"secret client data")]
+    )
+    assert isinstance(operator.attachments[0][1], ConcealedBytes)
+    assert "secret" not in str(operator.attachments)

@@ -239,6 +239,33 @@ def test_an_object_store_error_while_checking_an_attachment_is_retried(dagbag: A
         storage.reset()
 
 
+def test_in_memory_attachment_bytes_reach_spp_but_are_never_stored_by_airflow(dagbag: Any, spp_conn: Any) -> None:
+    """Rendered fields (the UI's Rendered Template view) and the serialized DAG show a placeholder, not the data."""
+    from airflow.models.renderedtifields import RenderedTaskInstanceFields
+    from airflow.models.serialized_dag import SerializedDagModel
+
+    from tests.dags.spp_test_dags import IN_MEMORY_CLIENT_DATA
+
+    dag_run = dagbag.get_dag("spp_test_in_memory_attachment").test()
+
+    assert dag_run.state == "success"
+    (posted,) = spp_conn.messages()
+    assert [(f.filename, f.data) for f in posted.files] == [("client.txt", IN_MEMORY_CLIENT_DATA), ("notes.md", NOTES)]
+    rendered = RenderedTaskInstanceFields.get_templated_fields(dag_run.get_task_instance("post"))
+    assert rendered is not None
+    serialized = SerializedDagModel.get("spp_test_in_memory_attachment")
+    assert serialized is not None
+    secret = IN_MEMORY_CLIENT_DATA.decode().strip()[:20]  # "Client: Dana Kim, IB"
+    for stored in (json.dumps(rendered), json.dumps(serialized.data)):
+        assert secret not in stored
+        assert "Dana Kim" not in stored
+    placeholder = f"<{len(IN_MEMORY_CLIENT_DATA)} bytes in memory>"
+    notes = str(pathlib.Path(os.environ["SPP_TEST_ATTACHMENT_DIR"]) / "notes.md")
+    assert rendered["attachments"] == [["client.txt", placeholder], notes]
+    (task,) = serialized.data["dag"]["tasks"]
+    assert task["__var"]["attachments"] == [["{{ params.name }}.txt", placeholder], notes]
+
+
 @pytest.fixture(scope="module")
 def example_dagbag(airflow_db: str) -> Any:
     from airflow.dag_processing.dagbag import DagBag
