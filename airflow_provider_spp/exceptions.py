@@ -32,6 +32,10 @@ class SppAttachmentUnavailableError(SppError):
     outcome_unknown = False
 
 
+class SppStateStoreError(SppError):
+    """Airflow's task state store could not be read or written; the try fails (and is retried) unposted."""
+
+
 class SppTransportError(SppError):
     """The request failed below HTTP: host unreachable, timeout, connection dropped."""
 
@@ -76,8 +80,9 @@ class SppApiError(SppError):
 
     @property
     def outcome_unknown(self) -> bool:
-        """True when the server may have created the resource despite the error (502/504)."""
-        return self.status_code in (502, 504)
+        """True when the server may have acted despite the error: any 5xx (Laravel answers 500 for an
+        exception thrown after the INSERT; a gateway answers 502/503/504 while the app finishes)."""
+        return self.status_code >= 500
 
 
 class SppValidationError(SppApiError):

@@ -39,6 +39,7 @@ from airflow_provider_spp.transport import (
     next_page_number,
     parse_retry_after,
     path_segment,
+    request_written,
     should_retry,
     streaming_adapter_class,
     transport_error,
@@ -409,6 +410,7 @@ class SppHook(BaseHook):
             with ExitStack() as stack:
                 data = body(stack) if body else None
                 headers = {"Content-Type": data.content_type} if data is not None else None
+                request_written.set(False)
                 try:
                     response = session.request(
                         method,
@@ -423,7 +425,7 @@ class SppHook(BaseHook):
                         allow_redirects=idempotent,
                     )
                 except requests.RequestException as err:
-                    raise transport_error(err, method, path) from None
+                    raise transport_error(err, method, path, written=request_written.get()) from None
             if not (gone_is_done and answer_lost and response.status_code == 404):
                 self._raise_for_status(response, method, urlsplit(response.url).path or path)
             return response
