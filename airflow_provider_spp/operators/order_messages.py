@@ -17,7 +17,13 @@ from airflow_provider_spp.attachments import (
     conceal_in_memory_content,
     prepare_attachments,
 )
-from airflow_provider_spp.exceptions import SppApiError, SppConfigError, SppInputError, SppTransportError
+from airflow_provider_spp.exceptions import (
+    SppApiError,
+    SppAttachmentUnavailableError,
+    SppConfigError,
+    SppInputError,
+    SppTransportError,
+)
 from airflow_provider_spp.hooks.spp import SppHook, order_message_request
 from airflow_provider_spp.idempotency import CLOCK_SKEW, PostLedger, PostRecord, file_stamps, utcnow
 
@@ -243,7 +249,7 @@ class CreateOrderMessageOperator(BaseOperator):
                 staff_only=request.staff_only,
                 attachments=attachments,
             )
-        except (SppTransportError, SppApiError) as err:
+        except (SppTransportError, SppApiError, SppAttachmentUnavailableError) as err:
             if err.outcome_unknown:
                 self.log.warning(
                     "SPP may have created the message although its answer was lost (%s); "
