@@ -128,6 +128,18 @@ def test_accepted_connections_send_small_writes_at_once(sandbox: SandboxServer) 
         client.close()
 
 
+def test_a_late_update_after_a_reset_does_not_touch_the_new_log() -> None:
+    """A slow answer that finishes after a reset must not write its status onto a newer request's entry."""
+    store = SandboxStore()
+    slow = store.record_request({"method": "POST", "status": None})
+    store.clear_requests()
+    fresh = store.record_request({"method": "POST", "status": None})
+    store.update_request(slow, status=201)
+    assert [r["status"] for r in store.requests()] == [None]
+    store.update_request(fresh, status=429)
+    assert [(r["index"], r["status"]) for r in store.requests()] == [(0, 429)]
+
+
 # -- auth, headers, errors ---------------------------------------------------------------------------
 
 

@@ -231,43 +231,43 @@ class SandboxMiddleware:
         scope.setdefault("state", {})[BODY_STATE_KEY] = parsed
         method = str(scope["method"]).upper()
         fault = self.store.faults.take(method, path)
-        index = self.store.record_request(self._record(scope, headers, path, parsed, identifier, fault))
+        handle = self.store.record_request(self._record(scope, headers, path, parsed, identifier, fault))
         replay = _replay(body, receive)
 
         if fault is None:
             # Log the status as the response starts: a test may read the log as soon as it has the answer.
-            on_status = partial(self._log_status, index, started)
+            on_status = partial(self._log_status, handle, started)
             await self.app(scope, replay, self._decorating(send, api_headers, on_status))
             return
         if fault.kind is FaultKind.DROP_BEFORE:
-            self.store.update_request(index, dropped=True)
+            self.store.update_request(handle, dropped=True)
             await drop_connection(send)
             return
         if fault.kind in BEFORE_KINDS:
-            await self._answer(send, index, *_canned(fault), api_headers)
+            await self._answer(send, handle, *_canned(fault), api_headers)
             return
 
         if fault.kind is FaultKind.SLOW_COMMIT:
             await self._sleep(fault.delay if fault.delay is not None else DEFAULT_SLOW_DELAY)
-            on_status = partial(self._log_status, index, started)
+            on_status = partial(self._log_status, handle, started)
             await self.app(scope, replay, self._decorating(send, api_headers, on_status))
             return
         captured = _Captured()
         await self.app(scope, replay, captured.send)
         if fault.kind is FaultKind.DROP_AFTER:
-            self.store.update_request(index, dropped=True)
+            self.store.update_request(handle, dropped=True)
             await drop_connection(send)
         elif fault.kind is FaultKind.BREAK_STREAM_AFTER:
-            self.store.update_request(index, dropped=True)
+            self.store.update_request(handle, dropped=True)
             await break_stream(send)
         elif fault.kind in ERROR_AFTER_COMMIT_KINDS:
-            await self._answer(send, index, *_canned(fault), api_headers)
+            await self._answer(send, handle, *_canned(fault), api_headers)
         elif fault.kind is FaultKind.SLOW:
             await self._sleep(fault.delay if fault.delay is not None else DEFAULT_SLOW_DELAY)
-            await self._answer(send, index, captured.status, captured.headers, bytes(captured.body), api_headers)
+            await self._answer(send, handle, captured.status, captured.headers, bytes(captured.body), api_headers)
         else:
             spoiled = _spoil_json(fault.kind, bytes(captured.body))
-            await self._answer(send, index, captured.status, captured.headers, spoiled, api_headers)
+            await self._answer(send, handle, captured.status, captured.headers, spoiled, api_headers)
 
     def _record(
         self,
@@ -312,9 +312,9 @@ class SandboxMiddleware:
             "dropped": False,
         }
 
-    def _log_status(self, index: int, started: float, status: int) -> None:
+    def _log_status(self, handle: int, started: float, status: int) -> None:
         """Record the status a logged request was answered with, and how long the sandbox took to start it."""
-        self.store.update_request(index, status=status, handling_ms=(time.perf_counter() - started) * 1000)
+        self.store.update_request(handle, status=status, handling_ms=(time.perf_counter() - started) * 1000)
 
     def _decorating(
         self, send: Send, api_headers: list[tuple[bytes, bytes]], on_status: Callable[[int], None] | None
@@ -335,7 +335,7 @@ class SandboxMiddleware:
     async def _answer(
         self,
         send: Send,
-        index: int,
+        handle: int,
         status: int,
         headers: list[tuple[bytes, bytes]],
         body: bytes,
@@ -345,7 +345,7 @@ class SandboxMiddleware:
         skip = {b"content-length", *(name for name, _ in api_headers)}
         kept = [(n, v) for n, v in headers if n.lower() not in skip]
         final = [*kept, (b"content-length", str(len(body)).encode()), *api_headers]
-        self.store.update_request(index, status=status)
+        self.store.update_request(handle, status=status)
         await send({"type": "http.response.start", "status": status, "headers": final})
         await send({"type": "http.response.body", "body": body, "more_body": False})
 

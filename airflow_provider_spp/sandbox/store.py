@@ -171,6 +171,9 @@ class SandboxStore:
         self._messages: dict[int, StoredMessage] = {}
         self._next_message_id = 1
         self._requests: list[dict[str, Any]] = []
+        #: Handle of the request at position 0 of the log: handles keep counting across resets, so an
+        #: answer that finishes after a reset cannot update a newer request's entry.
+        self._first_handle = 0
         #: Listings serve at most this many items per page, whatever ``limit`` asks; reset() restores 100.
         self.max_per_page = MAX_PER_PAGE
         #: How paginator links are written (see ``resources.paginate``); reset() restores "laravel".
@@ -188,7 +191,7 @@ class SandboxStore:
             self._orders = seeded_orders()
             self._messages = {}
             self._next_message_id = 1
-            self._requests = []
+            self._clear_requests()
             self.faults.clear()
 
     def now(self) -> datetime:
@@ -294,15 +297,16 @@ class SandboxStore:
     # -- request log -----------------------------------------------------------------------------------
 
     def record_request(self, record: dict[str, Any]) -> int:
-        """Append a request to the log; returns its index (also stored as ``record["index"]``)."""
+        """Append a request to the log (its position stored as ``record["index"]``); returns its handle."""
         with self._lock:
             index = len(self._requests)
             self._requests.append({**copy.deepcopy(record), "index": index})
-            return index
+            return self._first_handle + index
 
-    def update_request(self, index: int, **changes: Any) -> None:
-        """Fill in what happened to a logged request (status, dropped, ...)."""
+    def update_request(self, handle: int, **changes: Any) -> None:
+        """Fill in what happened to a logged request (status, dropped, ...), unless the log was cleared since."""
         with self._lock:
+            index = handle - self._first_handle
             if 0 <= index < len(self._requests):
                 self._requests[index].update(copy.deepcopy(changes))
 
@@ -314,7 +318,12 @@ class SandboxStore:
     def clear_requests(self) -> None:
         """Empty the request log only."""
         with self._lock:
-            self._requests = []
+            self._clear_requests()
+
+    def _clear_requests(self) -> None:
+        """Empty the log; the caller holds the lock."""
+        self._first_handle += len(self._requests)
+        self._requests = []
 
     # -- faults ----------------------------------------------------------------------------------------
 
