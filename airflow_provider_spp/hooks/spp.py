@@ -13,6 +13,21 @@ from airflow.providers.common.compat.sdk import BaseHook
 from pydantic import BaseModel, ValidationError
 
 from airflow_provider_spp import __version__
+from airflow_provider_spp.api import (
+    answer_from_requests,
+    api_url,
+    checked_order,
+    get_order_request,
+    list_messages_request,
+    list_orders_request,
+    log_retry,
+    page_size,
+    parse_model,
+    raise_for_status,
+    retry_arguments,
+    retry_wait,
+    validation_problems,
+)
 from airflow_provider_spp.attachments import AttachmentLike, multipart_encoder, prepare_attachments
 from airflow_provider_spp.connection import SppConnectionSettings, settings_from_connection
 from airflow_provider_spp.exceptions import (
@@ -21,7 +36,6 @@ from airflow_provider_spp.exceptions import (
     SppInputError,
     SppTransportError,
     SppUnexpectedResponseError,
-    api_error_class,
 )
 from airflow_provider_spp.idempotency import as_utc, is_same_post, text_digest
 from airflow_provider_spp.models import (
@@ -30,16 +44,10 @@ from airflow_provider_spp.models import (
     Order,
     OrderMessageRequest,
     OrderPage,
-    order_reference,
 )
 from airflow_provider_spp.transport import (
     BearerAuth,
-    backoff_wait,
     keep_page_size,
-    laravel_error,
-    parse_retry_after,
-    path_segment,
-    should_retry,
     streaming_adapter_class,
     transport_error,
 )
@@ -54,13 +62,6 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 MAX_PAGES = 1000
 
 
-def _validation_problems(err: ValidationError) -> str:
-    """Pydantic's errors as 'field: problem' text, without echoing the input (it may be a client's text)."""
-    return "; ".join(
-        f"{'.'.join(str(p) for p in e['loc'])}: {e['msg'].removeprefix('Value error, ')}" for e in err.errors()
-    )
-
-
 def order_message_request(
     order: str | int, message: str, *, user_id: int | str | None = None, staff_only: bool | str | None = None
 ) -> OrderMessageRequest:
@@ -70,22 +71,11 @@ def order_message_request(
             {"order": order, "message": message, "user_id": user_id, "staff_only": staff_only}
         )
     except ValidationError as err:
-        raise SppInputError(f"Invalid SPP order message: {_validation_problems(err)}") from None
+        raise SppInputError(f"Invalid SPP order message: {validation_problems(err)}") from None
 
 
-def _order(order: str | int) -> str:
-    """Validate an order ID or number on its own, as SppInputError."""
-    try:
-        return order_reference(order)
-    except ValueError as err:
-        raise SppInputError(str(err)) from None
-
-
-def _page_size(per_page: int) -> int:
-    """SPP pages hold 1 to 100 items."""
-    if isinstance(per_page, bool) or not isinstance(per_page, int) or not 1 <= per_page <= 100:
-        raise SppInputError(f"per_page must be an integer from 1 to 100, got {per_page!r}")
-    return per_page
+_order = checked_order
+_page_size = page_size
 
 
 class SppHook(BaseHook):
@@ -250,8 +240,8 @@ class SppHook(BaseHook):
 
     def list_order_messages(self, order: str | int, *, per_page: int = 100) -> Iterator[MessageResource]:
         """Yield an order's messages newest first, following ``links.next`` across pages."""
-        url = self._url("api", "order_messages", _order(order))
-        for page in self._pages(url, {"limit": _page_size(per_page)}, MessagePage):
+        request = list_messages_request(self.settings.base_url, order, per_page=per_page)
+        for page in self._pages(request.url, request.params, MessagePage):
             yield from page.data
 
     def find_order_message(
@@ -303,15 +293,13 @@ class SppHook(BaseHook):
 
     def get_order(self, order: str | int) -> Order:
         """Retrieve one order by ID or order number."""
-        url = self._url("api", "orders", _order(order))
-        return self._parse(Order, self._request("GET", url))
+        request = get_order_request(self.settings.base_url, order)
+        return self._parse(Order, self._request("GET", request.url))
 
     def list_orders(self, *, status: str | None = None, sort: str = "id:desc", per_page: int = 100) -> Iterator[Order]:
         """Yield the workspace's orders (optionally of one status), across pages."""
-        params: dict[str, Any] = {"limit": _page_size(per_page), "sort": sort}
-        if status is not None:
-            params["filters[status][$eq]"] = status
-        for page in self._pages(self._url("api", "orders"), params, OrderPage):
+        request = list_orders_request(self.settings.base_url, status=status, sort=sort, per_page=per_page)
+        for page in self._pages(request.url, request.params, OrderPage):
             yield from page.data
 
     def test_connection(self) -> tuple[bool, str]:
@@ -337,7 +325,7 @@ class SppHook(BaseHook):
 
     def _url(self, *segments: str | int) -> str:
         """Absolute URL under the workspace, each segment percent-encoded on its own."""
-        return "/".join([self.settings.base_url, *(path_segment(s) for s in segments)])
+        return api_url(self.settings.base_url, *segments)
 
     def _pages(self, url: str, params: dict[str, Any], model: type[ModelT]) -> Iterator[ModelT]:
         """Follow Laravel pagination, refusing a ``next`` link that leaves the workspace."""
@@ -377,7 +365,7 @@ class SppHook(BaseHook):
         retries: bool = True,
     ) -> requests.Response:
         """Send one API call, retrying only what cannot create a second copy of anything."""
-        from tenacity import Retrying, retry_if_exception, stop_after_attempt, stop_before_delay
+        from tenacity import Retrying
 
         path = urlsplit(url).path
 
@@ -406,91 +394,30 @@ class SppHook(BaseHook):
 
         settings = self.settings
         retrying = Retrying(
-            stop=stop_after_attempt((settings.max_retries if retries else 0) + 1)
-            | stop_before_delay(settings.retry_max_time),
+            **retry_arguments(settings, idempotent=idempotent, retries=retries),
             wait=self._retry_wait,
-            retry=retry_if_exception(lambda err: should_retry(err, idempotent=idempotent)),
             before_sleep=lambda state: self._log_retry(state, method, path),
-            reraise=True,
         )
         return retrying(send_once)
 
     def _retry_wait(self, state: RetryCallState) -> float:
         """Retry-After when the server gave one, else exponential backoff with jitter."""
         err = state.outcome.exception() if state.outcome else None
-        retry_after = getattr(err, "retry_after", None)
-        if retry_after is not None:
-            return float(retry_after)
-        return backoff_wait(state.attempt_number, self.settings.retry_backoff)
+        return retry_wait(err, state.attempt_number, self.settings.retry_backoff)
 
     def _log_retry(self, state: RetryCallState, method: str, path: str) -> None:
         """One warning per retry: what failed, the request id, and how long we wait."""
         err = state.outcome.exception() if state.outcome else None
-        what = f"answered {err.status_code}" if isinstance(err, SppApiError) else f"failed ({err})"
-        request_id = getattr(err, "request_id", None)
-        self.log.warning(
-            "SPP %s %s %s (request id %s); retry %d of %d in %.1f s",
-            method,
-            path,
-            what,
-            request_id or "none",
-            state.attempt_number,
-            self.settings.max_retries,
-            state.upcoming_sleep,
+        log_retry(
+            self.log, method, path, state.attempt_number, self.settings.max_retries, state.upcoming_sleep or 0, err
         )
 
     @staticmethod
     def _raise_for_status(response: requests.Response, method: str, path: str) -> None:
         """Turn an unexpected status into the matching SppApiError, with the server's own message."""
-        status = response.status_code
-        if 200 <= status < 300:
-            return
-        request_id = response.headers.get("X-Api-Identifier")
-        if 300 <= status < 400:
-            target = urlsplit(response.headers.get("Location", "")).netloc or "another address"
-            raise SppApiError(
-                f"SPP {method} {path} was redirected ({status}) to {target}; "
-                "set the connection host to the workspace's final URL",
-                status_code=status,
-                request_id=request_id,
-            )
-        server_message, errors = laravel_error(response)
-        detail = server_message or response.reason or "no message"
-        if errors:
-            detail += " " + "; ".join(
-                f"{k}: {' '.join(map(str, v)) if isinstance(v, list) else v}" for k, v in errors.items()
-            )
-        raise api_error_class(status)(
-            f"SPP {method} {path} failed with {status}: {detail} (request id {request_id or 'none'})",
-            status_code=status,
-            request_id=request_id,
-            server_message=server_message,
-            errors=errors,
-            retry_after=parse_retry_after(response.headers.get("Retry-After")),
-        )
+        raise_for_status(answer_from_requests(response), method, path)
 
     @staticmethod
     def _parse(model: type[ModelT], response: requests.Response, *, unwrap: bool = True) -> ModelT:
         """Parse a success body into a model, accepting a ``{"data": {...}}`` wrapper."""
-        request_id = response.headers.get("X-Api-Identifier")
-        path = urlsplit(response.url).path
-        try:
-            payload = response.json()
-        except ValueError:
-            raise SppUnexpectedResponseError(
-                f"SPP answered {response.status_code} to {path} but the body is not JSON "
-                f"(request id {request_id or 'none'})",
-                status_code=response.status_code,
-                request_id=request_id,
-            ) from None
-        if unwrap and isinstance(payload, dict) and "id" not in payload and isinstance(payload.get("data"), dict):
-            payload = payload["data"]
-        try:
-            return model.model_validate(payload)
-        except ValidationError as err:
-            raise SppUnexpectedResponseError(
-                f"SPP answered {response.status_code} to {path} with a body that is not a {model.__name__} "
-                f"({_validation_problems(err)}; request id {request_id or 'none'})",
-                status_code=response.status_code,
-                request_id=request_id,
-            ) from None
+        return parse_model(model, answer_from_requests(response), unwrap=unwrap)

@@ -1,0 +1,288 @@
+"""The SPP API without I/O: what to send and what an answer means, shared by SppHook and SppAsyncHook.
+
+Both hooks build their requests here (URL, headers, query), read answers here (error mapping, models,
+the next page), and decide retries here; each hook only moves bytes (requests, or httpx on asyncio).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import parse_qs, urlsplit
+
+from pydantic import BaseModel, ValidationError
+
+from airflow_provider_spp import __version__
+from airflow_provider_spp.exceptions import SppApiError, SppInputError, SppUnexpectedResponseError, api_error_class
+from airflow_provider_spp.models import order_reference
+from airflow_provider_spp.transport import backoff_wait, laravel_error, parse_retry_after, path_segment, should_retry
+
+if TYPE_CHECKING:
+    from airflow_provider_spp.connection import SppConnectionSettings
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+#: Response header carrying SPP's request ID (quote it to SPP support).
+REQUEST_ID_HEADER = "X-Api-Identifier"
+#: Stop following pages after this many: a server that loops must not hang a task or a trigger.
+MAX_PAGES = 1000
+#: Orders sorted by their latest message first (the event trigger's cheap "what moved" query).
+SORT_BY_LAST_MESSAGE = "last_message_at:desc"
+
+
+@dataclass(frozen=True)
+class ApiRequest:
+    """One API call to make: method, absolute URL, query and JSON body; ``idempotent`` steers retries."""
+
+    method: str
+    url: str
+    params: dict[str, Any] = field(default_factory=dict)
+    json: Any = None
+    idempotent: bool = True
+
+    @property
+    def path(self) -> str:
+        """The URL's path, for messages (never the query: it may hold client data)."""
+        return urlsplit(self.url).path
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What came back, independent of the HTTP library: status, headers, body and the final URL."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+    url: str
+    reason: str = ""
+
+    @property
+    def request_id(self) -> str | None:
+        """SPP's ``X-Api-Identifier`` for this answer, if it sent one."""
+        return self.headers.get(REQUEST_ID_HEADER)
+
+    @property
+    def path(self) -> str:
+        """The final URL's path."""
+        return urlsplit(self.url).path
+
+    def json(self) -> Any:
+        """The body as JSON; ValueError when it is not JSON."""
+        return json.loads(self.body)
+
+
+def answer_from_requests(response: Any) -> Answer:
+    """An Answer from a ``requests.Response``."""
+    return Answer(response.status_code, response.headers, response.content, str(response.url), response.reason or "")
+
+
+def answer_from_httpx(response: Any) -> Answer:
+    """An Answer from an ``httpx.Response`` (already read)."""
+    return Answer(response.status_code, response.headers, response.content, str(response.url), response.reason_phrase)
+
+
+def validation_problems(err: ValidationError) -> str:
+    """Pydantic's errors as 'field: problem' text, without echoing the input (it may be a client's text)."""
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc'])}: {e['msg'].removeprefix('Value error, ')}" for e in err.errors()
+    )
+
+
+# -- building requests ----------------------------------------------------------------------------------
+
+
+def api_url(base_url: str, *segments: str | int) -> str:
+    """Absolute URL under the workspace, each segment percent-encoded on its own."""
+    return "/".join([base_url, *(path_segment(s) for s in segments)])
+
+
+def user_agent(http_library: str) -> str:
+    """The User-Agent both hooks send, naming the provider version and the HTTP library."""
+    return f"airflow-provider-spp/{__version__} {http_library}"
+
+
+def default_headers(settings: SppConnectionSettings, http_library: str) -> dict[str, str]:
+    """Headers of every call except Authorization (kept apart so header dicts can be logged safely)."""
+    headers = {"Accept": "application/json", "User-Agent": user_agent(http_library)}
+    if settings.api_version:
+        headers["X-Api-Version"] = settings.api_version
+    return headers
+
+
+def authorization_header(token: str) -> dict[str, str]:
+    """The bearer-token header."""
+    return {"Authorization": f"Bearer {token}"}
+
+
+def checked_order(order: str | int) -> str:
+    """Validate an order ID or number on its own, as SppInputError."""
+    try:
+        return order_reference(order)
+    except ValueError as err:
+        raise SppInputError(str(err)) from None
+
+
+def page_size(per_page: int) -> int:
+    """SPP pages hold 1 to 100 items."""
+    if isinstance(per_page, bool) or not isinstance(per_page, int) or not 1 <= per_page <= 100:
+        raise SppInputError(f"per_page must be an integer from 1 to 100, got {per_page!r}")
+    return per_page
+
+
+def list_messages_request(base_url: str, order: str | int, *, per_page: int = 100) -> ApiRequest:
+    """GET an order's messages (newest first)."""
+    return ApiRequest(
+        "GET", api_url(base_url, "api", "order_messages", checked_order(order)), {"limit": page_size(per_page)}
+    )
+
+
+def list_orders_request(
+    base_url: str, *, status: str | None = None, sort: str = "id:desc", per_page: int = 100
+) -> ApiRequest:
+    """GET the workspace's orders, optionally of one status, in a ``field:direction`` order."""
+    params: dict[str, Any] = {"limit": page_size(per_page), "sort": sort}
+    if status is not None:
+        params["filters[status][$eq]"] = status
+    return ApiRequest("GET", api_url(base_url, "api", "orders"), params)
+
+
+def get_order_request(base_url: str, order: str | int) -> ApiRequest:
+    """GET one order by ID or order number."""
+    return ApiRequest("GET", api_url(base_url, "api", "orders", checked_order(order)))
+
+
+def create_message_request(base_url: str, order: str, body: dict[str, Any]) -> ApiRequest:
+    """POST a message (JSON body); never idempotent, so never blindly re-sent."""
+    return ApiRequest("POST", api_url(base_url, "api", "order_messages", order), json=body, idempotent=False)
+
+
+def next_page_params(page: Any, first_params: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The query of the page after ``page``: the first request's whole query with the next page number.
+
+    Laravel's ``links.next`` only says which page comes next (stock paginators drop every other query
+    parameter), so only its ``page`` number is read; None on the last page.
+    """
+    link = getattr(getattr(page, "links", None), "next", None)
+    if not link:
+        return None
+    numbers = parse_qs(urlsplit(link).query).get("page")
+    current = _whole((getattr(page, "meta", None) or {}).get("current_page"))
+    number = _whole(numbers[-1]) if numbers else (current + 1 if current is not None else None)
+    if number is None or (current is not None and number <= current):
+        return None
+    return {**first_params, "page": number}
+
+
+def _whole(value: Any) -> int | None:
+    """A positive integer from an int or a string of digits, else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value > 0 else None
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip()) or None
+    return None
+
+
+# -- reading answers --------------------------------------------------------------------------------------
+
+
+def raise_for_status(answer: Answer, method: str, path: str) -> None:
+    """Turn an unexpected status into the matching SppApiError, with the server's own message."""
+    status = answer.status
+    if 200 <= status < 300:
+        return
+    request_id = answer.request_id
+    if 300 <= status < 400:
+        target = urlsplit(answer.headers.get("Location", "")).netloc or "another address"
+        raise SppApiError(
+            f"SPP {method} {path} was redirected ({status}) to {target}; "
+            "set the connection host to the workspace's final URL",
+            status_code=status,
+            request_id=request_id,
+        )
+    server_message, errors = laravel_error(answer)  # type: ignore[arg-type]
+    detail = server_message or answer.reason or "no message"
+    if errors:
+        detail += " " + "; ".join(
+            f"{k}: {' '.join(map(str, v)) if isinstance(v, list) else v}" for k, v in errors.items()
+        )
+    raise api_error_class(status)(
+        f"SPP {method} {path} failed with {status}: {detail} (request id {request_id or 'none'})",
+        status_code=status,
+        request_id=request_id,
+        server_message=server_message,
+        errors=errors,
+        retry_after=parse_retry_after(answer.headers.get("Retry-After")),
+    )
+
+
+def parse_model(model: type[ModelT], answer: Answer, *, unwrap: bool = True) -> ModelT:
+    """Parse a success body into a model, accepting a ``{"data": {...}}`` wrapper."""
+    request_id = answer.request_id
+    try:
+        payload = answer.json()
+    except ValueError:
+        raise SppUnexpectedResponseError(
+            f"SPP answered {answer.status} to {answer.path} but the body is not JSON "
+            f"(request id {request_id or 'none'})",
+            status_code=answer.status,
+            request_id=request_id,
+        ) from None
+    if unwrap and isinstance(payload, dict) and "id" not in payload and isinstance(payload.get("data"), dict):
+        payload = payload["data"]
+    try:
+        return model.model_validate(payload)
+    except ValidationError as err:
+        raise SppUnexpectedResponseError(
+            f"SPP answered {answer.status} to {answer.path} with a body that is not a {model.__name__} "
+            f"({validation_problems(err)}; request id {request_id or 'none'})",
+            status_code=answer.status,
+            request_id=request_id,
+        ) from None
+
+
+# -- retries ----------------------------------------------------------------------------------------------
+
+
+def retry_wait(err: BaseException | None, attempt: int, backoff_base: float) -> float:
+    """Seconds before the next try: Retry-After when the server gave one, else backoff with jitter."""
+    retry_after = getattr(err, "retry_after", None)
+    if retry_after is not None:
+        return float(retry_after)
+    return backoff_wait(attempt, backoff_base)
+
+
+def retry_arguments(settings: SppConnectionSettings, *, idempotent: bool, retries: bool) -> dict[str, Any]:
+    """tenacity's stop/retry rules for one call (same for ``Retrying`` and ``AsyncRetrying``)."""
+    from tenacity import retry_if_exception, stop_after_attempt, stop_before_delay
+
+    return {
+        "stop": stop_after_attempt((settings.max_retries if retries else 0) + 1)
+        | stop_before_delay(settings.retry_max_time),
+        "retry": retry_if_exception(lambda err: should_retry(err, idempotent=idempotent)),
+        "reraise": True,
+    }
+
+
+def describe_failure(err: BaseException | None) -> tuple[str, str]:
+    """What failed ("answered 503" or "failed (...)") and the request id, for a retry warning."""
+    what = f"answered {err.status_code}" if isinstance(err, SppApiError) else f"failed ({err})"
+    return what, getattr(err, "request_id", None) or "none"
+
+
+def log_retry(log: Any, method: str, path: str, attempt: int, max_retries: int, wait: float, err: Any) -> None:
+    """One warning per retry: what failed, the request id, and how long we wait."""
+    what, request_id = describe_failure(err)
+    log.warning(
+        "SPP %s %s %s (request id %s); retry %d of %d in %.1f s",
+        method,
+        path,
+        what,
+        request_id,
+        attempt,
+        max_retries,
+        wait,
+    )
