@@ -6,16 +6,24 @@ the next page), and decide retries here; each hook only moves bytes (requests, o
 
 from __future__ import annotations
 
+import email.utils
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 from pydantic import BaseModel, ValidationError
 
 from airflow_provider_spp import __version__
-from airflow_provider_spp.exceptions import SppApiError, SppInputError, SppUnexpectedResponseError, api_error_class
+from airflow_provider_spp.exceptions import (
+    SppApiError,
+    SppInputError,
+    SppTransportError,
+    SppUnexpectedResponseError,
+    api_error_class,
+)
 from airflow_provider_spp.models import order_reference
 from airflow_provider_spp.transport import backoff_wait, laravel_error, parse_retry_after, path_segment, should_retry
 
@@ -242,6 +250,43 @@ def parse_model(model: type[ModelT], answer: Answer, *, unwrap: bool = True) -> 
             status_code=answer.status,
             request_id=request_id,
         ) from None
+
+
+def server_date(answer: Answer) -> datetime | None:
+    """The server's clock from its ``Date`` header (UTC), or None when absent or unreadable."""
+    value = answer.headers.get("Date")
+    if not value:
+        return None
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return moment.astimezone(UTC) if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def httpx_transport_error(err: Exception, method: str, path: str) -> SppTransportError:
+    """Classify an httpx failure by whether the request can have reached the server (as for requests)."""
+    import ssl
+
+    import httpx
+
+    tls_failed = isinstance(err.__context__ or err.__cause__, ssl.SSLError) or "CERTIFICATE_VERIFY" in str(err)
+    not_sent = isinstance(
+        err, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout | httpx.UnsupportedProtocol
+    )
+    if isinstance(err, httpx.ReadTimeout):
+        detail = "no answer within the timeout"
+    elif tls_failed:
+        detail = "the TLS handshake failed (check the certificate, or the connection's verify extra)"
+    elif not_sent:
+        detail = "could not connect"
+    else:
+        detail = "the connection broke before the answer arrived"
+    return SppTransportError(
+        f"SPP {method} {path} failed: {detail} ({type(err).__name__})",
+        request_sent=not not_sent,
+        retryable=not tls_failed,
+    )
 
 
 # -- retries ----------------------------------------------------------------------------------------------

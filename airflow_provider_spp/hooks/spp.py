@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+import dataclasses
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Iterator
 from contextlib import ExitStack
 from datetime import datetime
 from functools import cached_property
@@ -14,21 +15,37 @@ from pydantic import BaseModel, ValidationError
 
 from airflow_provider_spp import __version__
 from airflow_provider_spp.api import (
+    MAX_PAGES,
+    Answer,
+    ApiRequest,
+    answer_from_httpx,
     answer_from_requests,
     api_url,
+    authorization_header,
     checked_order,
+    create_message_request,
+    default_headers,
     get_order_request,
+    httpx_transport_error,
     list_messages_request,
     list_orders_request,
     log_retry,
+    next_page_params,
     page_size,
     parse_model,
     raise_for_status,
     retry_arguments,
     retry_wait,
+    server_date,
     validation_problems,
 )
-from airflow_provider_spp.attachments import AttachmentLike, multipart_encoder, prepare_attachments
+from airflow_provider_spp.attachments import (
+    FORM_FIELD,
+    Attachment,
+    AttachmentLike,
+    multipart_encoder,
+    prepare_attachments,
+)
 from airflow_provider_spp.connection import SppConnectionSettings, settings_from_connection
 from airflow_provider_spp.exceptions import (
     SppApiError,
@@ -53,13 +70,11 @@ from airflow_provider_spp.transport import (
 )
 
 if TYPE_CHECKING:
+    import httpx
     import requests
     from tenacity import RetryCallState
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
-
-#: Stop following ``links.next`` after this many pages: a server that loops must not hang a task.
-MAX_PAGES = 1000
 
 
 def order_message_request(
@@ -421,3 +436,209 @@ class SppHook(BaseHook):
     def _parse(model: type[ModelT], response: requests.Response, *, unwrap: bool = True) -> ModelT:
         """Parse a success body into a model, accepting a ``{"data": {...}}`` wrapper."""
         return parse_model(model, answer_from_requests(response), unwrap=unwrap)
+
+
+class SppAsyncHook(BaseHook):
+    """
+    The SPP API on asyncio (httpx), for triggers and async notifiers; same rules as :class:`SppHook`.
+
+    Everything but the I/O (URLs, headers, errors, models, pages, retry rules) comes from
+    :mod:`airflow_provider_spp.api`, which SppHook uses too. The connection is resolved the async-safe
+    way (``get_async_connection``), so a trigger never blocks the triggerer's event loop on it.
+
+    :param spp_conn_id: Airflow connection of type ``spp``.
+    :param api_version: Sent as ``X-Api-Version``; overrides the connection extra.
+    :param timeout: Seconds to wait for SPP; overrides the connection extra.
+    :param max_retries: Retries of rate-limited or unavailable calls; overrides the extra.
+    """
+
+    conn_name_attr = "spp_conn_id"
+    default_conn_name = "spp_default"
+    conn_type = "spp"
+    hook_name = "Service Provider Pro (SPP)"
+
+    def __init__(
+        self,
+        spp_conn_id: str = default_conn_name,
+        *,
+        api_version: str | None = None,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.spp_conn_id = spp_conn_id
+        self.api_version = api_version
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self._settings: SppConnectionSettings | None = None
+        self._client: httpx.AsyncClient | None = None
+        #: The server's clock (its ``Date`` header) as of the latest answer, when it sent one.
+        self.server_time: datetime | None = None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(spp_conn_id={self.spp_conn_id!r})"
+
+    async def get_settings(self) -> SppConnectionSettings:
+        """The validated connection, resolved without blocking the event loop."""
+        if self._settings is None:
+            from airflow.providers.common.compat.connection import get_async_connection, get_async_extra_dejson
+
+            conn = await get_async_connection(self.spp_conn_id, hook=self)
+            self._settings = settings_from_connection(
+                host=conn.host,
+                port=conn.port,
+                password=conn.password,
+                extra=await get_async_extra_dejson(conn),
+                api_version=self.api_version,
+                timeout=self.timeout,
+                max_retries=self.max_retries,
+            )
+        return self._settings
+
+    async def get_async_conn(self) -> httpx.AsyncClient:
+        """The hook's pooled httpx client, created on first use."""
+        if self._client is None:
+            import httpx
+
+            settings = await self.get_settings()
+            verify: Any = settings.verify
+            if isinstance(verify, str):
+                import ssl
+
+                verify = ssl.create_default_context(cafile=verify)
+            self._client = httpx.AsyncClient(
+                headers=default_headers(settings, f"python-httpx/{httpx.__version__}"),
+                timeout=httpx.Timeout(settings.timeout),
+                verify=verify,
+                limits=httpx.Limits(max_connections=8, max_keepalive_connections=4),
+            )
+        return self._client
+
+    async def aclose(self) -> None:
+        """Close the pooled connections."""
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    async def __aenter__(self) -> SppAsyncHook:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    # -- API calls ---------------------------------------------------------------------------------------
+
+    async def list_order_messages(
+        self, order: str | int, *, per_page: int = 100
+    ) -> AsyncGenerator[MessageResource, None]:
+        """Yield an order's messages newest first, page after page (stop iterating to stop reading)."""
+        request = list_messages_request((await self.get_settings()).base_url, order, per_page=per_page)
+        async for page in self._pages(request, MessagePage):
+            for message in page.data:
+                yield message
+
+    async def list_orders(
+        self, *, status: str | None = None, sort: str = "id:desc", per_page: int = 100
+    ) -> AsyncGenerator[Order, None]:
+        """Yield the workspace's orders (optionally of one status) in ``sort`` order, page after page."""
+        settings = await self.get_settings()
+        request = list_orders_request(settings.base_url, status=status, sort=sort, per_page=per_page)
+        async for page in self._pages(request, OrderPage):
+            for found in page.data:
+                yield found
+
+    async def get_order(self, order: str | int) -> Order:
+        """Retrieve one order by ID or order number."""
+        request = get_order_request((await self.get_settings()).base_url, order)
+        return parse_model(Order, await self._request(request))
+
+    async def create_order_message(
+        self,
+        order: str | int,
+        message: str,
+        *,
+        user_id: int | str | None = None,
+        staff_only: bool | str | None = None,
+        attachments: Iterable[AttachmentLike] | None = None,
+    ) -> MessageResource:
+        """Post a message (files streamed); like SppHook's, the POST is never blindly re-sent."""
+        request = order_message_request(order, message, user_id=user_id, staff_only=staff_only)
+        files = prepare_attachments(attachments)
+        settings = await self.get_settings()
+        api_request = create_message_request(settings.base_url, request.order, request.json_body())
+        if not files:
+            return parse_model(MessageResource, await self._request(api_request))
+        return parse_model(MessageResource, await self._request(api_request, form=(request.form_fields(), files)))
+
+    # -- HTTP plumbing -------------------------------------------------------------------------------------
+
+    async def _pages(self, first: ApiRequest, model: type[ModelT]) -> AsyncIterator[ModelT]:
+        """Every page of a list: each request carries the first one's query with the next page number."""
+        params: dict[str, Any] | None = first.params
+        for _ in range(MAX_PAGES):
+            if params is None:
+                return
+            page = parse_model(model, await self._request(dataclasses.replace(first, params=params)), unwrap=False)
+            yield page
+            params = next_page_params(page, first.params)
+
+    async def _request(
+        self,
+        request: ApiRequest,
+        *,
+        form: tuple[list[tuple[str, str]], list[Attachment]] | None = None,
+        retries: bool = True,
+    ) -> Answer:
+        """Send one API call with the shared retry rules, sleeping with asyncio between tries."""
+        from tenacity import AsyncRetrying
+
+        settings = await self.get_settings()
+
+        def log_before_sleep(state: RetryCallState) -> None:
+            err = state.outcome.exception() if state.outcome else None
+            wait = state.upcoming_sleep or 0
+            log_retry(self.log, request.method, request.path, state.attempt_number, settings.max_retries, wait, err)
+
+        retrying = AsyncRetrying(
+            **retry_arguments(settings, idempotent=request.idempotent, retries=retries),
+            wait=lambda state: retry_wait(
+                state.outcome.exception() if state.outcome else None, state.attempt_number, settings.retry_backoff
+            ),
+            before_sleep=log_before_sleep,
+        )
+        return await retrying(self._send_once, request, settings, form)
+
+    async def _send_once(
+        self,
+        request: ApiRequest,
+        settings: SppConnectionSettings,
+        form: tuple[list[tuple[str, str]], list[Attachment]] | None,
+    ) -> Answer:
+        """One HTTP exchange; failures below HTTP become SppTransportError, error statuses SppApiError."""
+        import httpx
+
+        client = await self.get_async_conn()
+        with ExitStack() as stack:
+            files: list[Any] | None = (
+                [(FORM_FIELD, (f.filename, stack.enter_context(f.opener()), f.content_type)) for f in form[1]]
+                if form is not None
+                else None
+            )
+            try:
+                response = await client.request(
+                    request.method,
+                    request.url,
+                    params=request.params or None,
+                    json=request.json if form is None else None,
+                    data=dict(form[0]) if form is not None else None,
+                    files=files,
+                    headers=authorization_header(settings.token),
+                    follow_redirects=request.idempotent,
+                )
+            except httpx.HTTPError as err:
+                raise httpx_transport_error(err, request.method, request.path) from None
+        answer = answer_from_httpx(response)
+        self.server_time = server_date(answer) or self.server_time
+        raise_for_status(answer, request.method, answer.path or request.path)
+        return answer

@@ -220,3 +220,8 @@ def seeded_orders() -> dict[int, dict[str, Any]]:
         _order(1004, "00C0FFEE", "Working", "Content writing", "2026-09-20T16:00:00+00:00"),
     ]
     return {order["id"]: order for order in orders}
+
+
+def new_order(order_id: int, *, status: str, created_at: str) -> dict[str, Any]:
+    """One more order of the seeded client, numbered from its ID (e.g. ``000003F0``)."""
+    return _order(order_id, f"{order_id:08X}", status, "Monthly report", created_at)

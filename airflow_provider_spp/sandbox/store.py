@@ -219,6 +219,27 @@ class SandboxStore:
         with self._lock:
             return [copy.deepcopy(self._orders[k]) for k in sorted(self._orders)]
 
+    def add_orders(
+        self, count: int, *, status: str = "Working", last_message_at: datetime | None = None
+    ) -> list[dict[str, Any]]:
+        """Add ``count`` more orders of the seeded client (e.g. to watch a thousand); returns copies."""
+        from airflow_provider_spp.sandbox.seed import new_order
+
+        with self._lock:
+            first = max(self._orders) + 1
+            added = []
+            for order_id in range(first, first + count):
+                order = new_order(order_id, status=status, created_at=iso(self.now()))
+                order["last_message_at"] = iso(last_message_at) if last_message_at is not None else None
+                self._orders[order_id] = order
+                added.append(copy.deepcopy(order))
+            return added
+
+    def client_of(self, order_id: int) -> int:
+        """The user ID of the order's client."""
+        with self._lock:
+            return int(self._orders[order_id]["user_id"])
+
     # -- messages --------------------------------------------------------------------------------------
 
     def create_message(
