@@ -270,14 +270,16 @@ def httpx_transport_error(err: Exception, method: str, path: str) -> SppTranspor
 
     import httpx
 
-    tls_failed = isinstance(err.__context__ or err.__cause__, ssl.SSLError) or "CERTIFICATE_VERIFY" in str(err)
+    tls_failed = _caused_by(err, ssl.SSLError)
     not_sent = isinstance(
         err, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout | httpx.UnsupportedProtocol
     )
     if isinstance(err, httpx.ReadTimeout):
         detail = "no answer within the timeout"
-    elif tls_failed:
+    elif tls_failed and not_sent:
         detail = "the TLS handshake failed (check the certificate, or the connection's verify extra)"
+    elif tls_failed:
+        detail = "the TLS stream broke after the request was sent"
     elif not_sent:
         detail = "could not connect"
     else:
@@ -285,8 +287,20 @@ def httpx_transport_error(err: Exception, method: str, path: str) -> SppTranspor
     return SppTransportError(
         f"SPP {method} {path} failed: {detail} ({type(err).__name__})",
         request_sent=not not_sent,
-        retryable=not tls_failed,
+        retryable=not (tls_failed and not_sent),
     )
+
+
+def _caused_by(err: BaseException, kind: type[BaseException]) -> bool:
+    """Whether ``kind`` is anywhere in the exception's cause/context chain (httpx wraps httpcore's errors)."""
+    seen: set[int] = set()
+    current: BaseException | None = err
+    while current is not None and id(current) not in seen:
+        if isinstance(current, kind):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
 
 
 # -- retries ----------------------------------------------------------------------------------------------

@@ -61,8 +61,9 @@ class SppApiError(SppError):
 
     @property
     def outcome_unknown(self) -> bool:
-        """True when the server may have created the resource despite the error (502/504)."""
-        return self.status_code in (502, 504)
+        """True when the server may have acted despite the error: any 5xx (Laravel answers 500 for an
+        exception thrown after the INSERT; a gateway answers 502/503/504 while the app finishes)."""
+        return self.status_code >= 500
 
 
 class SppValidationError(SppApiError):

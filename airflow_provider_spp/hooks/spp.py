@@ -65,6 +65,7 @@ from airflow_provider_spp.models import (
 from airflow_provider_spp.transport import (
     BearerAuth,
     keep_page_size,
+    request_written,
     streaming_adapter_class,
     transport_error,
 )
@@ -391,6 +392,7 @@ class SppHook(BaseHook):
             with ExitStack() as stack:
                 data = body(stack) if body else None
                 headers = {"Content-Type": data.content_type} if data is not None else None
+                request_written.set(False)
                 try:
                     response = session.request(
                         method,
@@ -403,7 +405,7 @@ class SppHook(BaseHook):
                         allow_redirects=idempotent,
                     )
                 except requests.RequestException as err:
-                    raise transport_error(err, method, path) from None
+                    raise transport_error(err, method, path, written=request_written.get()) from None
             self._raise_for_status(response, method, urlsplit(response.url).path or path)
             return response
 
