@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import mimetypes
 import os
@@ -32,6 +33,9 @@ class Attachment:
     size: int | None
     opener: Callable[[], io.IOBase]
     description: str
+    #: What tells this file's content from a regenerated one's without reading it: the modification
+    #: time (local files, object storage), a digest (bytes in memory), an ETag; None when unknown.
+    version: str | None = None
 
 
 def _content_type(filename: str) -> str:
@@ -50,12 +54,14 @@ def _local_file(path: pathlib.Path) -> Attachment:
             pass
     except OSError as err:
         raise SppInputError(f"Attachment cannot be read: {path} ({err.strerror or err})") from None
+    stat = path.stat()
     return Attachment(
         filename=path.name,
         content_type=_content_type(path.name),
-        size=path.stat().st_size,
+        size=stat.st_size,
         opener=lambda: path.open("rb"),
         description=str(path),
+        version=f"mtime:{stat.st_mtime_ns}",
     )
 
 
@@ -69,16 +75,30 @@ def _object_storage_file(path: Any) -> Attachment:
         what = "is not a file" if path.exists() else "not found"
         raise SppInputError(f"Attachment {what}: {path}")
     try:
-        size: int | None = int(path.stat().st_size)
+        stat = path.stat()
+        size: int | None = int(stat.st_size)
     except Exception:
-        size = None
+        stat, size = None, None
     return Attachment(
         filename=path.name,
         content_type=_content_type(path.name),
         size=size,
         opener=lambda: _SizedStream(path.open("rb"), owned=True),
         description=str(path),
+        version=_object_version(stat),
     )
+
+
+def _object_version(stat: Any) -> str | None:
+    """An object's ETag or modification time, from whatever its filesystem reports."""
+    if stat is None:
+        return None
+    info = stat if isinstance(stat, Mapping) else getattr(stat, "_info", None) or {}
+    for key in ("ETag", "etag", "md5Hash", "generation", "LastModified", "last_modified", "updated", "mtime"):
+        if info.get(key) is not None:
+            return f"{key}:{info[key]}"
+    mtime = getattr(stat, "st_mtime", None)
+    return f"mtime:{mtime}" if mtime is not None else None
 
 
 def _in_memory_file(filename: Any, content: Any) -> Attachment:
@@ -90,7 +110,8 @@ def _in_memory_file(filename: Any, content: Any) -> Attachment:
         raise SppInputError(f"Attachment file name {filename!r} has no name part")
     if isinstance(content, bytes | bytearray | memoryview):
         data = bytes(content)
-        return Attachment(name, _content_type(name), len(data), lambda: io.BytesIO(data), f"{name} (in memory)")
+        digest = f"sha256:{hashlib.sha256(data).hexdigest()}"
+        return Attachment(name, _content_type(name), len(data), lambda: io.BytesIO(data), f"{name} (in memory)", digest)
     if hasattr(content, "read") and hasattr(content, "seek"):
         if hasattr(content, "seekable") and not content.seekable():
             raise SppInputError(f"Attachment {name!r}: the file object must be seekable")

@@ -17,6 +17,10 @@ class SppInputError(SppError, ValueError):
     """A call argument is invalid (empty message, missing file...); raised before any request."""
 
 
+class SppStateStoreError(SppError):
+    """Airflow's task state store could not be read or written; the try fails (and is retried) unposted."""
+
+
 class SppTransportError(SppError):
     """The request failed below HTTP: host unreachable, timeout, connection dropped."""
 

@@ -141,7 +141,18 @@ def test_unknown_order_fails_at_once_without_spending_retries(dagbag: Any, spp_c
     assert "failed with 404" in out + err
 
 
-@pytest.mark.parametrize("fault", ["drop_after", "gateway_timeout", "missing_id", "slow", "slow_commit"])
+@pytest.mark.parametrize(
+    "fault",
+    [
+        "drop_after",
+        "gateway_timeout",
+        "server_error_after_commit",
+        "unavailable_after_commit",
+        "missing_id",
+        "slow",
+        "slow_commit",
+    ],
+)
 def test_a_retry_after_a_lost_answer_returns_the_first_message_instead_of_posting_again(
     dagbag: Any, spp_sandbox: Any, monkeypatch: pytest.MonkeyPatch, capfd: Any, fault: str
 ) -> None:
