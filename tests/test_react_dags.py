@@ -331,3 +331,49 @@ def test_deadline_alert_logs_an_spp_error_without_failing_the_callback(
     errors = [str(e) for e in entries if e.get("log_level") == "error"]
     assert any(request_id in entry for entry in errors), errors
     assert all(spp.token not in entry for entry in errors)
+
+
+def test_approval_notifier_tells_the_team_with_the_link_then_the_reminder_goes_out(
+    spp: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from urllib.parse import unquote
+
+    from airflow.api_fastapi.app import create_app
+    from fastapi.testclient import TestClient
+
+    monkeypatch.setenv("AIRFLOW__API__BASE_URL", "http://airflow.example:8080/")
+    monkeypatch.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS", "True")
+    api = TestClient(create_app(apps="core"))
+    prefix = "http://airflow.example:8080/dags/spp_approval/runs/"
+    seen: dict[str, Any] = {}
+
+    def approve_when_told() -> None:
+        """The team member: reads the note on the order, follows the link, approves (the REST API call
+        behind the Required Actions page)."""
+        deadline = time.monotonic() + 60
+        while not spp.messages() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        (note,) = spp.messages()
+        seen["note"] = note
+        link = note.message.rsplit("Respond in Airflow: ", 1)[-1]
+        run_id = unquote(link.removeprefix(prefix).split("/tasks/")[0])
+        seen["answer"] = api.patch(
+            f"/api/v2/dags/spp_approval/dagRuns/{run_id}/taskInstances/approve_reminder/-1/hitlDetails",
+            json={"chosen_options": ["Approve"], "params_input": {}},
+        )
+
+    person = threading.Thread(target=approve_when_told, daemon=True)
+    person.start()
+    dag_run = run_dag(example_dag("spp_approval"))
+    person.join(10)
+    note = seen["note"]
+    assert note.staff_only is True
+    assert note.message.startswith("Approval needed before we remind the client: Send the overdue-invoice reminder")
+    assert note.message.endswith(
+        f"\n\nRespond in Airflow: {prefix}{dag_run.run_id}/tasks/approve_reminder/required_actions?map_index=-1"
+    )
+    assert seen["answer"].status_code == 200, seen["answer"].text
+    assert dag_run.state == "success"
+    _, reminder = spp.messages()
+    assert reminder.staff_only is False
+    assert reminder.message.startswith("Friendly reminder")
