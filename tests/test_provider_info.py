@@ -23,6 +23,19 @@ def test_provider_info_is_valid_for_airflow() -> None:
     jsonschema.validate(get_provider_info(), schema)
 
 
+def test_sensor_triggers_and_notifier_are_registered() -> None:
+    import importlib
+
+    info = get_provider_info()
+    assert info["sensors"][0]["python-modules"] == ["airflow_provider_spp.sensors.order_messages"]
+    assert info["triggers"][0]["python-modules"] == ["airflow_provider_spp.triggers.order_messages"]
+    assert info["notifications"] == ["airflow_provider_spp.notifications.spp.SppOrderMessageNotifier"]
+    triggers = importlib.import_module("airflow_provider_spp.triggers.order_messages")
+    assert {"SppOrderMessageTrigger", "SppOrderActivityTrigger"} <= set(vars(triggers))
+    sensors = importlib.import_module("airflow_provider_spp.sensors.order_messages")
+    assert "SppOrderMessageSensor" in vars(sensors)
+
+
 def test_connection_type_declares_the_form() -> None:
     (conn_type,) = get_provider_info()["connection-types"]
     assert conn_type["connection-type"] == "spp"
@@ -68,6 +81,8 @@ def test_airflow_discovers_the_provider(airflow_db: str) -> None:
         "import airflow_provider_spp",
         "from airflow_provider_spp.operators.order_messages import CreateOrderMessageOperator",
         "from airflow_provider_spp.notifications.spp import SppOrderMessageNotifier",
+        "from airflow_provider_spp.sensors.order_messages import SppOrderMessageSensor",
+        "from airflow_provider_spp.triggers.order_messages import SppOrderActivityTrigger",
     ],
 )
 def test_parsing_a_dag_file_does_not_import_http_or_server_libraries(statement: str, tmp_path) -> None:
