@@ -30,7 +30,7 @@ from typing import Any
 os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="spp-bench-airflow-home-"))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 
-TOKEN = "bench-fake-token"  # noqa: S105 - a fake token for the local sandbox
+TOKEN = "bench-fake-token"  # a fake token for the local sandbox
 
 
 async def measure(orders: int) -> dict[str, Any]:
