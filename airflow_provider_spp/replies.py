@@ -93,19 +93,28 @@ class ReplyBaseline:
 
 
 class ReplyScan:
-    """Feed an order's messages newest first; keeps the oldest new match and says when to stop reading."""
+    """Feed an order's messages as listed; keeps the oldest new match and says when reading can stop.
+
+    SPP lists newest first, so reading stops at the first message before the baseline; a listing seen
+    to run the other way (IDs growing) is read to its end instead.
+    """
 
     def __init__(self, baseline: ReplyBaseline, wanted: ReplyFilter, order: Order | None = None) -> None:
         self.baseline = baseline
         self.wanted = wanted
         self.order = order
         self.found: MessageResource | None = None
+        self._previous_id: int | None = None
+        self._newest_first: bool | None = None
 
     def feed(self, message: MessageResource) -> bool:
-        """Take the next (older) message; False once the baseline is reached and reading can stop."""
+        """Take the next listed message; False once the rest can only be older than the baseline."""
+        if self._previous_id is not None and self._newest_first is None and message.id != self._previous_id:
+            self._newest_first = message.id < self._previous_id
+        self._previous_id = message.id
         if not self.baseline.is_new(message):
-            return False
-        if self.wanted.matches(message, self.order):
+            return self._newest_first is not True
+        if self.wanted.matches(message, self.order) and (self.found is None or self._newest_first is not False):
             self.found = message
         return True
 

@@ -251,10 +251,10 @@ class SppOrderActivityTrigger(BaseEventTrigger):
                 try:
                     cursor = ActivityCursor.from_json(await store.load())
                     batch = await self.poll(hook, cursor)
-                except SppError as err:
+                except Exception as err:  # a watcher keeps watching: SPP, the network or the store may recover
                     failures += 1
                     wait = min(MAX_ERROR_BACKOFF, self.poll_interval * 2 ** min(failures, 10))
-                    log = self.log.error if is_permanent(err) else self.log.warning
+                    log = self.log.error if not isinstance(err, SppError) or is_permanent(err) else self.log.warning
                     log("Polling SPP for new messages failed (%s); next try in %.0f s", err, wait)
                     await asyncio.sleep(wait)
                     continue
