@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ValidationError
 
@@ -25,7 +25,14 @@ from airflow_provider_spp.exceptions import (
     api_error_class,
 )
 from airflow_provider_spp.models import order_reference
-from airflow_provider_spp.transport import backoff_wait, laravel_error, parse_retry_after, path_segment, should_retry
+from airflow_provider_spp.transport import (
+    backoff_wait,
+    laravel_error,
+    next_page_number,
+    parse_retry_after,
+    path_segment,
+    should_retry,
+)
 
 if TYPE_CHECKING:
     from airflow_provider_spp.connection import SppConnectionSettings
@@ -166,32 +173,36 @@ def create_message_request(base_url: str, order: str, body: dict[str, Any]) -> A
     return ApiRequest("POST", api_url(base_url, "api", "order_messages", order), json=body, idempotent=False)
 
 
-def next_page_params(page: Any, first_params: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The query of the page after ``page``: the first request's whole query with the next page number.
+class PageCursor:
+    """Which page of a listing to ask for next: the first request's whole query, only ``page`` changed.
 
-    Laravel's ``links.next`` only says which page comes next (stock paginators drop every other query
-    parameter), so only its ``page`` number is read; None on the last page.
+    Laravel's ``links.next`` (stock paginators write ``?page=N`` alone) says which page comes next,
+    nothing more; a link that leaves the workspace is refused, and a page number seen before ends the
+    listing. Both hooks follow pages with it.
     """
-    link = getattr(getattr(page, "links", None), "next", None)
-    if not link:
-        return None
-    numbers = parse_qs(urlsplit(link).query).get("page")
-    current = _whole((getattr(page, "meta", None) or {}).get("current_page"))
-    number = _whole(numbers[-1]) if numbers else (current + 1 if current is not None else None)
-    if number is None or (current is not None and number <= current):
-        return None
-    return {**first_params, "page": number}
 
+    def __init__(self, params: Mapping[str, Any], base_url: str) -> None:
+        self.params = dict(params)
+        self._base_url = base_url
+        self._seen = {int(self.params.get("page", 1))}
 
-def _whole(value: Any) -> int | None:
-    """A positive integer from an int or a string of digits, else None."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value if value > 0 else None
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip()) or None
-    return None
+    def after(self, page: Any, answer: Answer) -> dict[str, Any] | None:
+        """The query of the page after ``page`` (which ``answer`` carried), or None at the end."""
+        link = getattr(getattr(page, "links", None), "next", None)
+        if not link:
+            return None
+        try:
+            number = next_page_number(link, answer.url, self._base_url)
+        except ValueError as err:
+            raise SppUnexpectedResponseError(
+                f"SPP's next-page link {err}; not following it",
+                status_code=answer.status,
+                request_id=answer.request_id,
+            ) from None
+        if number in self._seen:
+            return None
+        self._seen.add(number)
+        return {**self.params, "page": number}
 
 
 # -- reading answers --------------------------------------------------------------------------------------

@@ -17,6 +17,21 @@ class SppInputError(SppError, ValueError):
     """A call argument is invalid (empty message, missing file...); raised before any request."""
 
 
+class SppAttachmentUnavailableError(SppError):
+    """An attachment in object storage could not be checked or opened for a reason that may pass.
+
+    A network error, a timeout or throttling while asking ``s3://``/``gs://`` about a file is not a
+    missing file: unlike :class:`SppInputError`, trying again later can succeed. Nothing was sent to SPP.
+    """
+
+    #: Trying again later can succeed.
+    retryable = True
+    #: Raised before the request went out.
+    request_sent = False
+    #: Nothing was sent, so nothing can have been created.
+    outcome_unknown = False
+
+
 class SppStateStoreError(SppError):
     """Airflow's task state store could not be read or written; the try fails (and is retried) unposted."""
 

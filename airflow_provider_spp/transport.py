@@ -7,7 +7,7 @@ import email.utils
 import random
 import time
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, quote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qs, quote, urljoin, urlsplit
 
 from airflow_provider_spp.exceptions import SppApiError, SppInputError, SppTransportError
 
@@ -163,13 +163,27 @@ def streaming_adapter_class() -> type:
     return StreamingAdapter
 
 
-def keep_page_size(link: str, params: dict[str, Any]) -> str:
-    """Laravel leaves the query out of ``links.next`` unless told otherwise: put ``limit`` back."""
-    parts = urlsplit(link)
-    if "limit" not in params or "limit" in parse_qs(parts.query):
-        return link
-    query = "&".join(filter(None, [parts.query, urlencode({"limit": params["limit"]})]))
-    return urlunsplit(parts._replace(query=query))
+def _origin(url: str) -> tuple[str, str | None, int | None]:
+    """Scheme, host and port of a URL, with the scheme's default port filled in."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    return scheme, parts.hostname, parts.port or {"http": 80, "https": 443}.get(scheme)
+
+
+def next_page_number(link: str, page_url: str, base_url: str) -> int:
+    """The page number a ``links.next`` URL names (absolute or relative to ``page_url``).
+
+    Laravel's paginator writes only ``?page=N`` into its links unless told to keep the query, so the
+    number is all a caller should take from one. Raises ValueError when the link leaves the workspace's
+    origin or names no page.
+    """
+    target = urljoin(page_url, link)
+    if _origin(target) != _origin(base_url):
+        raise ValueError(f"points away from {base_url}")
+    pages = parse_qs(urlsplit(target).query).get("page", [])
+    if len(pages) != 1 or not pages[0].isascii() or not pages[0].isdigit() or int(pages[0]) < 1:
+        raise ValueError("names no page number")
+    return int(pages[0])
 
 
 def should_retry(err: BaseException, *, idempotent: bool) -> bool:

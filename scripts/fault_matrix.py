@@ -104,8 +104,6 @@ def run_matrix(
     tag = f"{'dedup' if deduplicate else 'nodedup'}-{seed}-{time.time_ns()}"
     texts = [f"Fault matrix {tag} post {i}" for i in range(posts)]
     with SandboxServer(token="fault-matrix-fake-token", tls=True) as sandbox:
-        for variable in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):  # the connection's verify (the sandbox CA) counts
-            os.environ.pop(variable, None)
         os.environ["AIRFLOW_CONN_SPP_FAULT_MATRIX"] = sandbox.connection_json(
             timeout=timeout, retry_backoff=0.01, max_retries=3
         )

@@ -264,3 +264,27 @@ def test_file_stamps_name_size_and_version() -> None:
 
     (stamp,) = file_stamps(prepare_attachments([("a.txt", b"abc")]))
     assert stamp[:2] == ("a.txt", 3)
+
+
+@pytest.mark.filterwarnings("ignore:UPath 'flakyfs' filesystem not explicitly implemented")
+def test_an_attachment_that_cannot_be_opened_for_the_upload_leaves_nothing_to_look_for(sandbox: SandboxServer) -> None:
+    from airflow_provider_spp.exceptions import SppAttachmentUnavailableError
+    from tests.flaky_storage import install
+
+    storage = install()
+    try:
+        storage.files["bucket/reports/report.csv"] = b"id,total\n1,20\n"
+        storage.fail("open", ConnectionError("connection reset by peer"), times=1)
+        store = Store()
+        with pytest.raises(SppAttachmentUnavailableError):
+            operator(attachments=["flakyfs://bucket/reports/report.csv"], lost_answer_wait=30).execute(
+                context(1, store)
+            )
+        assert store.values[LEDGER_KEY]["in_flight"] is False
+        posted = operator(attachments=["flakyfs://bucket/reports/report.csv"], lost_answer_wait=30).execute(
+            context(2, store)
+        )
+        assert [r["method"] for r in sandbox.requests()] == ["POST"]  # no look-up, so no 30 s wait either
+        assert [m.id for m in sandbox.messages()] == [posted]
+    finally:
+        storage.reset()

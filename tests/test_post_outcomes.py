@@ -24,8 +24,6 @@ ORDER = "E4A269FC"
 
 def _hook(server: SandboxServer, monkeypatch: pytest.MonkeyPatch, **extra: Any) -> SppHook:
     settings = {"timeout": 2, "retry_backoff": 0.01, "max_retries": 3, **extra}
-    for variable in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):  # the connection's verify is what counts here
-        monkeypatch.delenv(variable, raising=False)
     monkeypatch.setenv("AIRFLOW_CONN_SPP_OUTCOMES", server.connection_json(**settings))
     return SppHook("spp_outcomes")
 

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from airflow_provider_spp.api import Answer, httpx_transport_error, next_page_params, server_date
-from airflow_provider_spp.exceptions import SppInputError
+from airflow_provider_spp.api import Answer, PageCursor, httpx_transport_error, server_date
+from airflow_provider_spp.exceptions import SppInputError, SppUnexpectedResponseError
 from airflow_provider_spp.models import MessagePage, MessageResource, Order
 from airflow_provider_spp.replies import ReplyBaseline, ReplyFilter, ReplyScan, author_kind, parse_message_id
 
@@ -75,18 +75,17 @@ def test_scan_keeps_the_oldest_new_match_in_either_listing_order() -> None:
 
 
 def test_next_page_keeps_the_first_query_and_takes_only_the_number() -> None:
-    page = MessagePage.model_validate(
-        {"data": [], "links": {"next": "https://x.spp.co/api/orders?page=3"}, "meta": {"current_page": 2}}
-    )
-    assert next_page_params(page, {"limit": 100, "sort": "last_message_at:desc"}) == {
-        "limit": 100,
-        "sort": "last_message_at:desc",
-        "page": 3,
-    }
+    answer = Answer(200, {"X-Api-Identifier": "req-1"}, b"{}", "https://x.spp.co/api/orders?limit=100&page=2")
+    cursor = PageCursor({"limit": 100, "sort": "last_message_at:desc"}, "https://x.spp.co")
+    page = MessagePage.model_validate({"data": [], "links": {"next": "https://x.spp.co/api/orders?page=3"}})
+    assert cursor.after(page, answer) == {"limit": 100, "sort": "last_message_at:desc", "page": 3}
+    assert cursor.after(page, answer) is None  # a page number seen before ends the listing
     last = MessagePage.model_validate({"data": [], "links": {"next": None}})
-    assert next_page_params(last, {"limit": 1}) is None
-    looping = MessagePage.model_validate({"links": {"next": "https://x/api?page=2"}, "meta": {"current_page": 2}})
-    assert next_page_params(looping, {}) is None
+    assert PageCursor({"limit": 1}, "https://x.spp.co").after(last, answer) is None
+    away = MessagePage.model_validate({"links": {"next": "https://evil.example/api/orders?page=2"}})
+    with pytest.raises(SppUnexpectedResponseError, match="not following it") as caught:
+        PageCursor({}, "https://x.spp.co").after(away, answer)
+    assert caught.value.request_id == "req-1"
 
 
 def test_server_date_and_httpx_failures() -> None:

@@ -11,8 +11,19 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.providers.common.compat.sdk import AirflowFailException, BaseOperator, conf
 
-from airflow_provider_spp.attachments import Attachment, AttachmentLike, prepare_attachments
-from airflow_provider_spp.exceptions import SppApiError, SppConfigError, SppInputError, SppTransportError
+from airflow_provider_spp.attachments import (
+    Attachment,
+    AttachmentLike,
+    conceal_in_memory_content,
+    prepare_attachments,
+)
+from airflow_provider_spp.exceptions import (
+    SppApiError,
+    SppAttachmentUnavailableError,
+    SppConfigError,
+    SppInputError,
+    SppTransportError,
+)
 from airflow_provider_spp.hooks.spp import SppHook, order_message_request
 from airflow_provider_spp.idempotency import CLOCK_SKEW, PostLedger, PostRecord, file_stamps, utcnow
 
@@ -82,7 +93,7 @@ class CreateOrderMessageOperator(BaseOperator):
         self.message = message
         self.user_id = user_id
         self.staff_only = staff_only
-        self.attachments = attachments
+        self.attachments = conceal_in_memory_content(attachments)  # bytes never land in rendered fields
         self.spp_conn_id = spp_conn_id
         self.api_version = api_version
         self.deduplicate = deduplicate
@@ -238,7 +249,7 @@ class CreateOrderMessageOperator(BaseOperator):
                 staff_only=request.staff_only,
                 attachments=attachments,
             )
-        except (SppTransportError, SppApiError) as err:
+        except (SppTransportError, SppApiError, SppAttachmentUnavailableError) as err:
             if err.outcome_unknown:
                 self.log.warning(
                     "SPP may have created the message although its answer was lost (%s); "

@@ -22,9 +22,14 @@ from typing import Any, Literal
 from urllib.parse import quote
 
 from airflow_provider_spp.sandbox.faults import Fault, FaultKind, FaultPlan, RandomFaults, fault_kind, parse_fault_spec
-from airflow_provider_spp.sandbox.seed import TOKEN_USER_ID, seeded_orders, seeded_users
+from airflow_provider_spp.sandbox.seed import TOKEN_USER_ID, order_record, seeded_orders, seeded_users
 
 Precision = Literal["seconds", "microseconds"]
+#: How listings write ``links``: Laravel's default (``?page=N`` only), ``withQueryString()``, or relative.
+LinkStyle = Literal["laravel", "with_query", "relative"]
+#: The largest page a listing serves unless a test lowers ``SandboxStore.max_per_page`` (SPP's cap "varies by
+#: endpoint": a server may hand out smaller pages than the ``limit`` asked for).
+MAX_PER_PAGE = 100
 _UNSAFE_FILENAME = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -166,13 +171,19 @@ class SandboxStore:
         self._messages: dict[int, StoredMessage] = {}
         self._next_message_id = 1
         self._requests: list[dict[str, Any]] = []
+        #: Listings serve at most this many items per page, whatever ``limit`` asks; reset() restores 100.
+        self.max_per_page = MAX_PER_PAGE
+        #: How paginator links are written (see ``resources.paginate``); reset() restores "laravel".
+        self.link_style: LinkStyle = "laravel"
         self.reset()
 
     # -- lifecycle ------------------------------------------------------------------------------------
 
     def reset(self) -> None:
-        """Forget messages, files, the request log and faults; re-seed users and orders."""
+        """Forget messages, files, the request log, faults and link settings; re-seed users and orders."""
         with self._lock:
+            self.max_per_page = MAX_PER_PAGE
+            self.link_style = "laravel"
             self._users = seeded_users()
             self._orders = seeded_orders()
             self._messages = {}
@@ -214,6 +225,13 @@ class SandboxStore:
                     return copy.deepcopy(order)
             return None
 
+    def add_order(self, number: str, status: str, *, service: str = "Extra order") -> dict[str, Any]:
+        """Add an order with the next free ID, created now; returns a copy (gone again after reset())."""
+        with self._lock:
+            order_id = max(self._orders, default=1000) + 1
+            self._orders[order_id] = order_record(order_id, number, status, service, iso(self.now()))
+            return copy.deepcopy(self._orders[order_id])
+
     def orders(self) -> list[dict[str, Any]]:
         """Copies of all orders, in ID order."""
         with self._lock:
@@ -222,18 +240,15 @@ class SandboxStore:
     def add_orders(
         self, count: int, *, status: str = "Working", last_message_at: datetime | None = None
     ) -> list[dict[str, Any]]:
-        """Add ``count`` more orders of the seeded client (e.g. to watch a thousand); returns copies."""
-        from airflow_provider_spp.sandbox.seed import new_order
-
+        """Add ``count`` more orders (numbered from their IDs), e.g. to watch a thousand; returns copies."""
+        added = []
         with self._lock:
-            first = max(self._orders) + 1
-            added = []
-            for order_id in range(first, first + count):
-                order = new_order(order_id, status=status, created_at=iso(self.now()))
+            for _ in range(count):
+                order = self.add_order(f"{max(self._orders) + 1:08X}", status, service="Monthly report")
                 order["last_message_at"] = iso(last_message_at) if last_message_at is not None else None
-                self._orders[order_id] = order
-                added.append(copy.deepcopy(order))
-            return added
+                self._orders[order["id"]]["last_message_at"] = order["last_message_at"]
+                added.append(order)
+        return added
 
     def client_of(self, order_id: int) -> int:
         """The user ID of the order's client."""
