@@ -276,7 +276,11 @@ def server_date(answer: Answer) -> datetime | None:
 
 
 def httpx_transport_error(err: Exception, method: str, path: str) -> SppTransportError:
-    """Classify an httpx failure by whether the request can have reached the server (as for requests)."""
+    """Classify an httpx failure by whether the request can have reached the server (as for requests).
+
+    Only failures while connecting (TCP, TLS handshake, pool) mean the request never left; anything else,
+    including a bare ``ssl.SSLError`` or ``OSError`` that httpcore did not wrap, may follow a sent request.
+    """
     import ssl
 
     import httpx

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 from urllib.parse import parse_qs
@@ -125,3 +126,33 @@ def test_an_unreachable_workspace_is_a_transport_error(monkeypatch: pytest.Monke
         run(lambda hook: hook.get_order(ORDER))
     assert caught.value.request_sent is False
     assert "t" not in str(caught.value).split()
+
+
+def test_tls_uses_the_connections_ca_and_a_bad_certificate_is_not_retried(
+    spp_sandbox_tls: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_SPP_DEFAULT", spp_sandbox_tls.connection_json(timeout=2, retry_backoff=0.01))
+    assert run(lambda hook: hook.get_order(ORDER)).id == 1001
+    assert spp_sandbox_tls.url.startswith("https://")
+    spp_sandbox_tls.store.clear_requests()
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_SPP_DEFAULT", json.dumps({"conn_type": "spp", "host": spp_sandbox_tls.url, "password": "t"})
+    )
+    with pytest.raises(SppTransportError) as caught:
+        run(lambda hook: hook.get_order(ORDER))  # the system CAs do not trust the sandbox's certificate
+    assert caught.value.request_sent is False
+    assert caught.value.retryable is False
+    assert "TLS handshake" in str(caught.value)
+    assert spp_sandbox_tls.requests() == []
+
+
+def test_a_post_whose_tls_stream_breaks_after_sending_is_not_re_sent(
+    spp_sandbox_tls: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_SPP_DEFAULT", spp_sandbox_tls.connection_json(timeout=2, retry_backoff=0.01))
+    spp_sandbox_tls.add_fault("break_stream_after", times=None, method="POST")
+    with pytest.raises(SppTransportError) as caught:
+        run(lambda hook: hook.create_order_message(ORDER, "stored before the stream broke"))
+    assert caught.value.outcome_unknown
+    assert len([r for r in spp_sandbox_tls.requests() if r["method"] == "POST"]) == 1
+    assert [m.message for m in spp_sandbox_tls.messages()] == ["stored before the stream broke"]

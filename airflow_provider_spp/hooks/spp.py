@@ -13,7 +13,6 @@ from urllib.parse import urlsplit
 from airflow.providers.common.compat.sdk import BaseHook
 from pydantic import BaseModel, ValidationError
 
-from airflow_provider_spp import __version__
 from airflow_provider_spp.api import (
     MAX_PAGES,
     Answer,
@@ -210,14 +209,7 @@ class SppHook(BaseHook):
             session = requests.Session()
             session.auth = BearerAuth(self.settings.token)
             session.verify = self.settings.verify
-            session.headers.update(
-                {
-                    "Accept": "application/json",
-                    "User-Agent": f"airflow-provider-spp/{__version__} python-requests/{requests.__version__}",
-                }
-            )
-            if self.settings.api_version:
-                session.headers["X-Api-Version"] = self.settings.api_version
+            session.headers.update(default_headers(self.settings, f"python-requests/{requests.__version__}"))
             adapter = streaming_adapter_class()(pool_connections=4, pool_maxsize=8, max_retries=0)
             session.mount("https://", adapter)
             session.mount("http://", adapter)
@@ -529,7 +521,12 @@ class SppAsyncHook(BaseHook):
                 verify = ssl.create_default_context(cafile=verify)
             self._client = httpx.AsyncClient(
                 headers=default_headers(settings, f"python-httpx/{httpx.__version__}"),
-                timeout=httpx.Timeout(settings.timeout),
+                timeout=httpx.Timeout(
+                    settings.timeout,
+                    connect=settings.connect_timeout,
+                    write=settings.connect_timeout,
+                    pool=settings.connect_timeout,
+                ),
                 verify=verify,
                 limits=httpx.Limits(max_connections=8, max_keepalive_connections=4),
             )
@@ -658,7 +655,7 @@ class SppAsyncHook(BaseHook):
                     headers=authorization_header(settings.token),
                     follow_redirects=request.idempotent,
                 )
-            except httpx.HTTPError as err:
+            except (httpx.HTTPError, OSError) as err:  # httpcore lets some TLS read errors through unwrapped
                 raise httpx_transport_error(err, request.method, request.path) from None
         answer = answer_from_httpx(response)
         self.server_time = server_date(answer) or self.server_time
