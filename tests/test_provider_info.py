@@ -113,6 +113,7 @@ def test_airflow_ui_builds_the_connection_form_from_provider_info(airflow_db: st
 #: The tenacity API the provider uses, with the release that introduced it (read from the 8.2.3 and
 #: 8.3.0 wheels: ``stop_before_delay`` and ``RetryCallState.upcoming_sleep`` are new in 8.3.0).
 TENACITY_API_SINCE = {
+    "AsyncRetrying": "8.0",
     "Retrying": "8.0",
     "RetryCallState": "8.0",
     "retry_if_exception": "8.0",
