@@ -7,6 +7,7 @@ the next page), and decide retries here; each hook only moves bytes (requests, o
 from __future__ import annotations
 
 import email.utils
+import functools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -240,6 +241,13 @@ def raise_for_status(answer: Answer, method: str, path: str) -> None:
 
 def parse_model(model: type[ModelT], answer: Answer, *, unwrap: bool = True) -> ModelT:
     """Parse a success body into a model, accepting a ``{"data": {...}}`` wrapper."""
+    if not unwrap or _requires_id(model):
+        # One pass from bytes to model. A body that fails it (a wrapper has no top-level id, or it is not
+        # the model at all) takes the long way below, which unwraps or reports exactly as before.
+        try:
+            return model.model_validate_json(answer.body)
+        except ValidationError:
+            pass
     request_id = answer.request_id
     try:
         payload = answer.json()
@@ -261,6 +269,13 @@ def parse_model(model: type[ModelT], answer: Answer, *, unwrap: bool = True) -> 
             status_code=answer.status,
             request_id=request_id,
         ) from None
+
+
+@functools.cache
+def _requires_id(model: type[BaseModel]) -> bool:
+    """Whether a body can only be this model if it has a top-level ``id`` (so it is never a wrapper)."""
+    field = model.model_fields.get("id")
+    return field is not None and field.is_required()
 
 
 def server_date(answer: Answer) -> datetime | None:

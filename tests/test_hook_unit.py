@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email.utils
 import io
+import json
 import time
 from contextlib import ExitStack
 from typing import Any
@@ -213,6 +214,48 @@ def test_a_data_wrapper_is_accepted_and_a_bare_body_too() -> None:
     bare = SppHook._parse(MessageResource, _response(201, b'{"id": 9, "message": "hi"}'))
     assert wrapped == bare
     assert wrapped.id == 9
+
+
+_SANDBOX_LIKE_MESSAGE = {
+    "id": 7,
+    "user_id": 1,
+    "created_at": "2026-12-01T20:46:42+00:00",
+    "message": "hi",
+    "staff_only": False,
+    "files": [],
+    "order": {
+        "id": 1001,
+        "number": "E4A269FC",
+        "client": {"id": 2, "role": {"id": 2, "team": False}, "address": {"city": "Berlin"}, "balance": "0.00"},
+    },
+    "ticket": {"id": None, "tags": [], "employees": [{"id": 3}], "client": {"managers": [{"id": 3}]}},
+}
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        _SANDBOX_LIKE_MESSAGE,
+        {**_SANDBOX_LIKE_MESSAGE, "created_at": "yesterday", "files": None, "order": "E4A269FC"},
+        {"id": "12", "staff_only": "yes", "ticket": {"client": {"team_owner_ids": None, "address": []}}},
+        {"id": 9, "data": {"id": 10}},  # a top-level id: not a wrapper, as before
+    ],
+    ids=["sandbox-like", "unparsable-fields", "loose-types", "id-beside-data"],
+)
+def test_parsing_from_bytes_gives_what_parsing_the_decoded_json_gives(payload: dict[str, Any]) -> None:
+    """The one-pass parse of the raw body (model_validate_json) equals the decode-then-validate path."""
+    from airflow_provider_spp.models import MessageResource
+
+    parsed = SppHook._parse(MessageResource, _response(201, json.dumps(payload).encode()))
+    assert parsed == MessageResource.model_validate(payload)
+
+
+def test_an_order_in_a_data_wrapper_is_unwrapped() -> None:
+    """Order's id is optional, so a wrapper would also validate as an empty Order: it must be unwrapped."""
+    from airflow_provider_spp.models import Order
+
+    order = SppHook._parse(Order, _response(200, b'{"data": {"id": 5, "number": "E4A269FC"}}'))
+    assert (order.id, order.number) == (5, "E4A269FC")
 
 
 @pytest.mark.parametrize(
