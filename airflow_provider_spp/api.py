@@ -344,16 +344,25 @@ def retry_wait(err: BaseException | None, attempt: int, backoff_base: float) -> 
     return backoff_wait(attempt, backoff_base)
 
 
-def retry_arguments(settings: SppConnectionSettings, *, idempotent: bool, retries: bool) -> dict[str, Any]:
-    """tenacity's stop/retry rules for one call (same for ``Retrying`` and ``AsyncRetrying``)."""
-    from tenacity import retry_if_exception, stop_after_attempt, stop_before_delay
+def retry_delay(
+    err: BaseException,
+    attempt: int,
+    elapsed: float,
+    settings: SppConnectionSettings,
+    *,
+    idempotent: bool,
+    retries: bool,
+) -> float | None:
+    """Seconds to wait before trying a call again after ``err`` ended try number ``attempt``; None: give up.
 
-    return {
-        "stop": stop_after_attempt((settings.max_retries if retries else 0) + 1)
-        | stop_before_delay(settings.retry_max_time),
-        "retry": retry_if_exception(lambda err: should_retry(err, idempotent=idempotent)),
-        "reraise": True,
-    }
+    A call is tried again only when that cannot create a second copy of anything, at most ``max_retries``
+    times, and never when the wait would end ``retry_max_time`` or more after the first try began
+    (``elapsed`` is the time since then).
+    """
+    if not retries or attempt > settings.max_retries or not should_retry(err, idempotent=idempotent):
+        return None
+    wait = retry_wait(err, attempt, settings.retry_backoff)
+    return wait if elapsed + wait < settings.retry_max_time else None
 
 
 def describe_failure(err: BaseException | None) -> tuple[str, str]:

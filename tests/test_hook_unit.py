@@ -377,3 +377,29 @@ def test_backoff_grows_with_jitter_and_a_cap(attempt: int, low: float, high: flo
     waits = [backoff_wait(attempt, 1.0) for _ in range(200)]
     assert all(low <= wait <= high for wait in waits)
     assert len(set(waits)) > 1
+
+
+def _retry_settings(**changes: Any) -> Any:
+    from airflow_provider_spp.connection import SppConnectionSettings
+
+    base = {"base_url": "https://example.spp.co", "token": "t", "max_retries": 3, "retry_max_time": 10.0}
+    return SppConnectionSettings(**{**base, "retry_backoff": 0.0, **changes})
+
+
+def test_retry_delay_follows_the_rules_both_hooks_share() -> None:
+    """max_retries tries again, never past retry_max_time, only what cannot duplicate, Retry-After wins."""
+    from airflow_provider_spp.api import retry_delay
+    from airflow_provider_spp.exceptions import SppRateLimitError, SppServerError
+
+    limited = SppRateLimitError("429", status_code=429, retry_after=2.0)
+    settings = _retry_settings()
+    post, get = {"idempotent": False, "retries": True}, {"idempotent": True, "retries": True}
+    assert [retry_delay(limited, attempt, 0.0, settings, **post) for attempt in (1, 2, 3, 4)] == [2.0, 2.0, 2.0, None]
+    assert retry_delay(limited, 1, 7.9, settings, **post) == 2.0
+    assert retry_delay(limited, 1, 8.0, settings, **post) is None  # the wait would end at retry_max_time
+    assert retry_delay(limited, 1, 0.0, settings, idempotent=False, retries=False) is None
+    assert retry_delay(limited, 1, 0.0, _retry_settings(max_retries=0), **post) is None
+    failed = SppServerError("500", status_code=500)
+    assert retry_delay(failed, 1, 0.0, settings, **post) is None  # a 5xx POST may have landed
+    assert retry_delay(failed, 1, 0.0, settings, **get) == 0.0
+    assert retry_delay(SppInputError("bad"), 1, 0.0, settings, **get) is None

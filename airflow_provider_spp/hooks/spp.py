@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Iterator
 from contextlib import ExitStack
 from datetime import datetime
@@ -33,8 +35,7 @@ from airflow_provider_spp.api import (
     page_size,
     parse_model,
     raise_for_status,
-    retry_arguments,
-    retry_wait,
+    retry_delay,
     server_date,
     validation_problems,
 )
@@ -70,7 +71,6 @@ from airflow_provider_spp.transport import (
 if TYPE_CHECKING:
     import httpx
     import requests
-    from tenacity import RetryCallState
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -378,8 +378,7 @@ class SppHook(BaseHook):
         With ``gone_is_done`` (a DELETE), a 404 on a retry after an answer that was lost is returned
         rather than raised: the lost try may have removed the resource.
         """
-        from tenacity import Retrying
-
+        settings = self.settings
         path = urlsplit(url).path
         #: Whether an earlier attempt of this call may have been acted on although its answer was lost.
         answer_lost = False
@@ -400,44 +399,32 @@ class SppHook(BaseHook):
                         json=json,
                         data=data,
                         headers=headers,
-                        timeout=(self.settings.connect_timeout, self.settings.timeout),
+                        timeout=(settings.connect_timeout, settings.timeout),
                         # Per request: a session's verify loses to REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE.
-                        verify=self.settings.verify,
+                        verify=settings.verify,
                         allow_redirects=idempotent,
                     )
                 except requests.RequestException as err:
                     raise transport_error(err, method, path, written=request_written.get()) from None
-            if not (gone_is_done and answer_lost and response.status_code == 404):
+            if not 200 <= response.status_code < 300 and not (
+                gone_is_done and answer_lost and response.status_code == 404
+            ):
                 self._raise_for_status(response, method, urlsplit(response.url).path or path)
             return response
 
-        def attempt() -> requests.Response:
-            nonlocal answer_lost
+        started, attempt = time.monotonic(), 0
+        while True:
+            attempt += 1
             try:
                 return send_once()
             except (SppTransportError, SppApiError) as err:
                 answer_lost = answer_lost or err.outcome_unknown
-                raise
-
-        settings = self.settings
-        retrying = Retrying(
-            **retry_arguments(settings, idempotent=idempotent, retries=retries),
-            wait=self._retry_wait,
-            before_sleep=lambda state: self._log_retry(state, method, path),
-        )
-        return retrying(attempt)
-
-    def _retry_wait(self, state: RetryCallState) -> float:
-        """Retry-After when the server gave one, else exponential backoff with jitter."""
-        err = state.outcome.exception() if state.outcome else None
-        return retry_wait(err, state.attempt_number, self.settings.retry_backoff)
-
-    def _log_retry(self, state: RetryCallState, method: str, path: str) -> None:
-        """One warning per retry: what failed, the request id, and how long we wait."""
-        err = state.outcome.exception() if state.outcome else None
-        log_retry(
-            self.log, method, path, state.attempt_number, self.settings.max_retries, state.upcoming_sleep or 0, err
-        )
+                elapsed = time.monotonic() - started
+                wait = retry_delay(err, attempt, elapsed, settings, idempotent=idempotent, retries=retries)
+                if wait is None:
+                    raise
+                log_retry(self.log, method, path, attempt, settings.max_retries, wait, err)
+                time.sleep(wait)
 
     @staticmethod
     def _raise_for_status(response: requests.Response, method: str, path: str) -> None:
@@ -610,23 +597,19 @@ class SppAsyncHook(BaseHook):
         retries: bool = True,
     ) -> Answer:
         """Send one API call with the shared retry rules, sleeping with asyncio between tries."""
-        from tenacity import AsyncRetrying
-
         settings = await self.get_settings()
-
-        def log_before_sleep(state: RetryCallState) -> None:
-            err = state.outcome.exception() if state.outcome else None
-            wait = state.upcoming_sleep or 0
-            log_retry(self.log, request.method, request.path, state.attempt_number, settings.max_retries, wait, err)
-
-        retrying = AsyncRetrying(
-            **retry_arguments(settings, idempotent=request.idempotent, retries=retries),
-            wait=lambda state: retry_wait(
-                state.outcome.exception() if state.outcome else None, state.attempt_number, settings.retry_backoff
-            ),
-            before_sleep=log_before_sleep,
-        )
-        return await retrying(self._send_once, request, settings, form)
+        started, attempt = time.monotonic(), 0
+        while True:
+            attempt += 1
+            try:
+                return await self._send_once(request, settings, form)
+            except (SppTransportError, SppApiError) as err:
+                elapsed = time.monotonic() - started
+                wait = retry_delay(err, attempt, elapsed, settings, idempotent=request.idempotent, retries=retries)
+                if wait is None:
+                    raise
+                log_retry(self.log, request.method, request.path, attempt, settings.max_retries, wait, err)
+                await asyncio.sleep(wait)
 
     async def _send_once(
         self,
