@@ -317,7 +317,12 @@ class OrderMessageRequest(BaseModel):
 
     def json_body(self) -> dict[str, Any]:
         """The JSON body SPP expects, leaving out what the caller did not set."""
-        return self.model_dump(exclude={"order"}, exclude_none=True)
+        body: dict[str, Any] = {"message": self.message}
+        if self.user_id is not None:
+            body["user_id"] = self.user_id
+        if self.staff_only is not None:
+            body["staff_only"] = self.staff_only
+        return body
 
     def form_fields(self) -> list[tuple[str, str]]:
         """The multipart text fields, with booleans as the "1"/"0" a Laravel boolean rule accepts."""
