@@ -878,6 +878,24 @@ def test_no_retry_waits_past_retry_max_time(
     assert spp_sandbox.messages() == []
 
 
+def test_proxy_environment_is_honoured_and_read_per_request(
+    spp_sandbox: SandboxServer, make_hook: HookFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """HTTP_PROXY and NO_PROXY work as with requests' own lookup, and a change between calls takes effect."""
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{closed_port()}")
+    hook = make_hook(max_retries=0)
+    with pytest.raises(SppTransportError, match="could not connect") as caught:
+        hook.create_order_message(ORDER, "through a proxy that is down")
+    assert caught.value.request_sent is False
+    assert logged(spp_sandbox) == []  # it went to the proxy, not to the sandbox
+
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    created = hook.create_order_message(ORDER, "past the proxy")
+    assert [m.id for m in spp_sandbox.messages()] == [created.id]
+
+
 def test_connection_refused_is_retried_then_reported_as_not_sent(
     make_hook: HookFactory, hook_warnings: Callable[[], list[str]]
 ) -> None:

@@ -63,6 +63,7 @@ from airflow_provider_spp.models import (
 )
 from airflow_provider_spp.transport import (
     BearerAuth,
+    RequestEnvironment,
     request_written,
     streaming_adapter_class,
     transport_error,
@@ -123,6 +124,7 @@ class SppHook(BaseHook):
         self.timeout = timeout
         self.max_retries = max_retries
         self._session: requests.Session | None = None
+        self._environment: RequestEnvironment
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(spp_conn_id={self.spp_conn_id!r})"
@@ -207,6 +209,9 @@ class SppHook(BaseHook):
             import requests
 
             session = requests.Session()
+            # The environment (proxies, CA bundle) is read per request by self._environment instead.
+            session.trust_env = False
+            self._environment = RequestEnvironment(self.settings.base_url, self.settings.verify)
             session.auth = BearerAuth(self.settings.token)
             session.verify = self.settings.verify
             session.headers.update(default_headers(self.settings, f"python-requests/{requests.__version__}"))
@@ -400,8 +405,8 @@ class SppHook(BaseHook):
                         data=data,
                         headers=headers,
                         timeout=(settings.connect_timeout, settings.timeout),
-                        # Per request: a session's verify loses to REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE.
-                        verify=settings.verify,
+                        # Per request: a session's verify would lose to REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE.
+                        **self._environment.request_settings(),
                         allow_redirects=idempotent,
                     )
                 except requests.RequestException as err:
