@@ -6,6 +6,8 @@ the table shows medians (and min-max) of:
 
 * process wall time (interpreter start + the import), measured by this script around the subprocess;
 * the import statement alone, timed inside the child with ``time.perf_counter``;
+* the import alone in a second fresh child that imported ``airflow.sdk`` first (wall and CPU time):
+  the increment itself, free of interpreter start-up noise;
 * the child's CPU time (user + system, interpreter start included): on a shared, loaded machine it
   moves far less than wall time, because waiting for a CPU does not count;
 * the child's peak RSS (``resource.getrusage(RUSAGE_SELF).ru_maxrss``; the child is started through a
@@ -71,14 +73,27 @@ _start = _t.perf_counter()
 _import_s = _t.perf_counter() - _start
 import json as _json, resource as _resource, sys as _sys
 _heavy = {heavy!r}
+_report = {{
+    "import_s": _import_s,
+    "maxrss_kib": _resource.getrusage(_resource.RUSAGE_SELF).ru_maxrss,
+    "cpu_s": sum(_resource.getrusage(_resource.RUSAGE_SELF)[:2]),
+    "heavy": [m for m in _heavy if m in _sys.modules],
+    "n_modules": len(_sys.modules),
+}}
 with open(_sys.argv[1], "w") as _out:
-    _json.dump({{
-        "import_s": _import_s,
-        "maxrss_kib": _resource.getrusage(_resource.RUSAGE_SELF).ru_maxrss,
-        "cpu_s": sum(_resource.getrusage(_resource.RUSAGE_SELF)[:2]),
-        "heavy": [m for m in _heavy if m in _sys.modules],
-        "n_modules": len(_sys.modules),
-    }}, _out)
+    _json.dump(_report, _out)
+"""
+
+#: A second child per target: ``import airflow.sdk`` first, untimed, then the target's import alone
+#: (wall and CPU): the increment itself, without interpreter start-up and its noise.
+INCREMENT_CHILD = """\
+import time as _t, json as _json, sys as _sys
+import airflow.sdk
+_start, _cpu = _t.perf_counter(), _t.process_time()
+{statement}
+_report = {{"increment_s": _t.perf_counter() - _start, "increment_cpu_s": _t.process_time() - _cpu}}
+with open(_sys.argv[1], "w") as _out:
+    _json.dump(_report, _out)
 """
 
 
@@ -89,6 +104,8 @@ class Samples:
     wall_s: list[float] = field(default_factory=list)
     import_s: list[float] = field(default_factory=list)
     cpu_s: list[float] = field(default_factory=list)
+    increment_s: list[float] = field(default_factory=list)
+    increment_cpu_s: list[float] = field(default_factory=list)
     maxrss_mib: list[float] = field(default_factory=list)
     n_modules: list[int] = field(default_factory=list)
     heavy: set[str] = field(default_factory=set)
@@ -101,11 +118,10 @@ def child_env(airflow_home: str) -> dict[str, str]:
     return env
 
 
-def run_once(python: str, target: Target, env: dict[str, str], workdir: Path) -> dict[str, Any]:
-    """Import ``target`` in a fresh interpreter; returns the child's report plus the process wall time."""
+def _child(python: str, code: str, label: str, env: dict[str, str], workdir: Path) -> tuple[dict[str, Any], float]:
+    """Run one child program in a fresh interpreter; its report and the process wall time."""
     result_path = workdir / "result.json"
     result_path.unlink(missing_ok=True)
-    code = CHILD.format(statement=target.statement, heavy=HEAVY_MODULES)
     start = time.perf_counter()
     proc = subprocess.run(
         fresh_process([python, "-c", code, str(result_path)]),
@@ -119,9 +135,21 @@ def run_once(python: str, target: Target, env: dict[str, str], workdir: Path) ->
     )
     wall_s = time.perf_counter() - start
     if proc.returncode != 0 or not result_path.exists():
-        raise RuntimeError(f"{target.label}: child exited {proc.returncode}:\n{proc.stderr[-2000:]}")
+        raise RuntimeError(f"{label}: child exited {proc.returncode}:\n{proc.stderr[-2000:]}")
     report: dict[str, Any] = json.loads(result_path.read_text())
+    return report, wall_s
+
+
+def run_once(python: str, target: Target, env: dict[str, str], workdir: Path) -> dict[str, Any]:
+    """Import ``target`` in a fresh interpreter (and, after ``airflow.sdk``, in another); the merged report."""
+    report, wall_s = _child(python, CHILD.format(statement=target.statement, heavy=HEAVY_MODULES), target.label, env,
+                            workdir)  # fmt: skip
     report["wall_s"] = wall_s
+    if target.label == STARTUP:
+        report.update(increment_s=0.0, increment_cpu_s=0.0)
+    else:
+        increment, _ = _child(python, INCREMENT_CHILD.format(statement=target.statement), target.label, env, workdir)
+        report.update(increment)
     return report
 
 
@@ -145,7 +173,7 @@ def print_table(results: dict[str, Samples], repeat: int) -> None:
     ours_wall, ours_rss = statistics.median(ours.wall_s), statistics.median(ours.maxrss_mib)
     header = (
         f"{'import':<34} {'process wall ms [min-max]':>26} {'import ms':>9} {'+wall ms':>9} "
-        f"{'CPU ms':>6} {'+CPU ms':>7} "
+        f"{'CPU ms':>6} {'+CPU ms':>7} {'after sdk ms':>12} {'after sdk CPU':>13} "
         f"{'peak RSS MiB':>13} {'+RSS MiB':>9} {'modules':>7} {'ours/peer wall':>14} {'ours/peer RSS':>13}  "
         "heavy modules loaded"
     )
@@ -159,10 +187,12 @@ def print_table(results: dict[str, Samples], repeat: int) -> None:
         print(
             f"{target.label:<34} {spread(s.wall_s, 1000):>26} {statistics.median(s.import_s) * 1000:>9.0f} "
             f"{(wall - base_wall) * 1000:>+9.0f} {statistics.median(s.cpu_s) * 1000:>6.0f} "
-            f"{(statistics.median(s.cpu_s) - base_cpu) * 1000:>+7.0f} {rss:>13.1f} {rss - base_rss:>+9.1f} "
+            f"{(statistics.median(s.cpu_s) - base_cpu) * 1000:>+7.0f} {statistics.median(s.increment_s) * 1000:>12.0f} "
+            f"{statistics.median(s.increment_cpu_s) * 1000:>13.0f} {rss:>13.1f} {rss - base_rss:>+9.1f} "
             f"{statistics.median(s.n_modules):>7.0f} {'-' if reference else ratio(ours_wall, wall):>14} "
             f"{'-' if reference else ratio(ours_rss, rss):>13}  {', '.join(sorted(s.heavy)) or '-'}"
         )
+    print("after sdk = the import alone, timed in a process that imported airflow.sdk first (wall ms, CPU ms).")
     print(f"\nheavy modules checked: {', '.join(HEAVY_MODULES)}; 'modules' = len(sys.modules) after the import.")
     print(f"heavy modules beyond what '{BASELINE}' itself loads ({', '.join(sorted(base.heavy)) or 'none'}):")
     for target in TARGETS:
@@ -200,6 +230,8 @@ def main(argv: list[str] | None = None) -> int:
                 samples.wall_s.append(report["wall_s"])
                 samples.import_s.append(report["import_s"])
                 samples.cpu_s.append(report["cpu_s"])
+                samples.increment_s.append(report["increment_s"])
+                samples.increment_cpu_s.append(report["increment_cpu_s"])
                 samples.maxrss_mib.append(report["maxrss_kib"] / 1024)
                 samples.n_modules.append(report["n_modules"])
                 samples.heavy.update(report["heavy"])
