@@ -54,10 +54,12 @@ def _num(value: float, digits: int = 1, sign: bool = False) -> str:
 
 def _ratio(ours: float, peer: float, digits: int = 2) -> str:
     """ours/peer, or '-' when the peer figure is not positive."""
-    if peer <= 0 or ours < 0:
+    if peer <= 0:
         return "-"
     value = ours / peer
-    return "≈0" if abs(value) < 10 ** (-digits) else f"{value:.{digits}f}"
+    if abs(value) < 10 ** (-digits) or (ours < 0 and abs(value) < 0.05):
+        return "≈0"  # ours is zero within the measurement's resolution
+    return "-" if ours < 0 else f"{value:.{digits}f}"
 
 
 def _paired_increment(samples: dict[str, Any], label: str, key: str) -> float:
