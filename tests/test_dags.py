@@ -31,7 +31,7 @@ def attachment_dir(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
 
 @pytest.fixture(scope="module")
 def dagbag(airflow_db: str, attachment_dir: pathlib.Path) -> Any:
-    from airflow.dag_processing.dagbag import DagBag
+    from airflow_provider_spp.version_compat import DagBag
 
     os.environ["SPP_TEST_ATTACHMENT_DIR"] = str(attachment_dir)
     bag = DagBag(str(TESTS_DIR / "dags"))
@@ -58,7 +58,7 @@ def _posts(sandbox: Any) -> list[dict[str, Any]]:
 
 
 def test_example_dags_import_without_errors(airflow_db: str) -> None:
-    from airflow.dag_processing.dagbag import DagBag
+    from airflow_provider_spp.version_compat import DagBag
 
     bag = DagBag(str(REPO / "example_dags"))
     assert bag.import_errors == {}
@@ -68,7 +68,7 @@ def test_example_dags_import_without_errors(airflow_db: str) -> None:
 def test_followup_example_posts_template_and_report_and_hands_on_the_id(
     airflow_db: str, spp_conn: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from airflow.dag_processing.dagbag import DagBag
+    from airflow_provider_spp.version_compat import DagBag
 
     bag = DagBag(str(REPO / "example_dags"))
     dag_run = run_dag(bag.get_dag("spp_order_followup"))
@@ -213,7 +213,7 @@ def test_a_missing_attachment_fails_the_task_before_any_request(dagbag: Any, spp
 
 @pytest.fixture(scope="module")
 def example_dagbag(airflow_db: str) -> Any:
-    from airflow.dag_processing.dagbag import DagBag
+    from airflow_provider_spp.version_compat import DagBag
 
     return DagBag(str(REPO / "example_dags"))
 

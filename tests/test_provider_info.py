@@ -53,7 +53,8 @@ def test_hook_classmethods_match_the_declared_form() -> None:
 
 def test_airflow_discovers_the_provider(airflow_db: str) -> None:
     from airflow.providers_manager import ProvidersManager
-    from airflow.sdk.providers_manager_runtime import ProvidersManagerTaskRuntime
+
+    from airflow_provider_spp.version_compat import ProvidersManagerTaskRuntime
 
     assert "airflow-provider-spp" in ProvidersManager().providers
     hook_info = ProvidersManagerTaskRuntime().hooks["spp"]
