@@ -6,6 +6,7 @@ import io
 import mimetypes
 import os
 import pathlib
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -148,18 +149,24 @@ class _SizedStream(io.RawIOBase):
         super().close()
 
 
-def _is_object_storage_path(value: Any) -> bool:
-    """Duck-type Airflow's ObjectStoragePath (a universal-pathlib path) without importing Airflow."""
-    return not isinstance(value, pathlib.PurePath) and hasattr(value, "protocol") and hasattr(value, "open")
+def is_object_storage_path(value: Any) -> bool:
+    """Whether ``value`` is an ObjectStoragePath (any universal-pathlib path), without importing Airflow.
+
+    Ask this before treating a value as a local path: universal-pathlib 0.2 (Airflow 3.1) makes these
+    ``pathlib.Path`` subclasses too. If ``upath`` was never imported, no such path can exist.
+    """
+    upath = sys.modules.get("upath")
+    return upath is not None and isinstance(value, upath.UPath)
 
 
 def _object_storage_path(url: str) -> Any:
     """Build an ObjectStoragePath for a ``scheme://`` string (imported only when one is used)."""
+    from airflow.providers.common.compat.sdk import ObjectStoragePath
+
     try:
-        from airflow.providers.common.compat.sdk import ObjectStoragePath
-    except ImportError as err:  # pragma: no cover - Airflow always ships it
-        raise SppInputError(f"Attachment {url!r} needs Airflow's ObjectStoragePath: {err}") from None
-    return ObjectStoragePath(url)
+        return ObjectStoragePath(url)
+    except (ValueError, TypeError, ImportError) as err:
+        raise SppInputError(f"Attachment {url!r} is not a usable object-storage URL ({err})") from None
 
 
 def prepare_attachments(attachments: Iterable[AttachmentLike] | None) -> list[Attachment]:
@@ -185,7 +192,7 @@ def prepare_attachments(attachments: Iterable[AttachmentLike] | None) -> list[At
             prepared.append(_in_memory_file(*item))
         elif isinstance(item, str) and "://" in item:
             prepared.append(_object_storage_file(_object_storage_path(item)))
-        elif _is_object_storage_path(item):
+        elif is_object_storage_path(item):
             prepared.append(_object_storage_file(item))
         elif isinstance(item, str | os.PathLike):
             if not str(item).strip():
