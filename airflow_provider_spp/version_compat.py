@@ -32,6 +32,8 @@ _MOVED: dict[str, tuple[str, str]] = {
         "airflow.dag_processing.dagbag" if AIRFLOW_V_3_2_PLUS else "airflow.models.dagbag",
         "sync_bag_to_db",
     ),
+    # common-compat carries mask_secret only from 1.22, newer than Airflow 3.1-3.3's constraints pin.
+    "mask_secret": ("airflow.sdk.log", "mask_secret"),
     "ProvidersManagerTaskRuntime": (
         ("airflow.sdk.providers_manager_runtime", "ProvidersManagerTaskRuntime")
         if AIRFLOW_V_3_2_PLUS
@@ -56,5 +58,6 @@ __all__ = [
     "AIRFLOW_V_3_4_PLUS",
     "DagBag",  # noqa: F822 - provided by __getattr__
     "ProvidersManagerTaskRuntime",  # noqa: F822
+    "mask_secret",  # noqa: F822
     "sync_bag_to_db",  # noqa: F822
 ]

@@ -182,12 +182,9 @@ class SppHook(BaseHook):
             timeout=self.timeout,
             max_retries=self.max_retries,
         )
-        try:
-            from airflow.providers.common.compat.sdk import mask_secret
+        from airflow_provider_spp.version_compat import mask_secret
 
-            mask_secret(settings.token)
-        except ImportError:  # pragma: no cover - every supported Airflow has it
-            pass
+        mask_secret(settings.token)
         return settings
 
     def get_conn(self) -> requests.Session:
