@@ -61,11 +61,11 @@ class Outcome:
         return (self.tests or 0) - (self.failed or 0) - (self.skipped or 0)
 
 
-def airflow_line(version: str, venv: str, *, blocking: bool = True, note: str = "") -> Step:
+def airflow_line(version: str, venv: str, *pytest_args: str, blocking: bool = True, note: str = "") -> Step:
     """README's test command (ruff, mypy, pytest) on one Airflow line, in that line's own venv."""
     return Step(
         f"tests on Airflow {version}{note}",
-        ["bash", "scripts/test.sh"],
+        ["bash", "scripts/test.sh", *pytest_args],
         blocking=blocking,
         env={"AIRFLOW_VERSION": version, "VENV": venv},
     )
@@ -79,7 +79,8 @@ STEPS: list[Step] = [
     ),
     # README's test command as README gives it: the default line (3.3.2) in .venv.
     Step("tests on Airflow 3.3.2 (bash scripts/test.sh)", ["bash", "scripts/test.sh"]),
-    airflow_line("3.1.8", ".venv-3.1", note=" (oldest supported)"),
+    # Not the 200-post fault matrix: dag.test() on 3.1 runs a task try ~10x slower (about 10 minutes).
+    airflow_line("3.1.8", ".venv-3.1", "-m", "not slow", note=" (oldest supported)"),
     airflow_line("3.4.0b2", ".venv-3.4", blocking=False, note=" (pre-release, not blocking)"),
 ]
 

@@ -21,6 +21,12 @@ REPO = TESTS_DIR.parent
 NOTES = b"# Notes for {{ params.client }}\n{% raw %}kept as-is{% endraw %}\n"
 CHART = bytes(range(256)) * 64
 
+#: Before Airflow 3.3 there is no task_state_store, and the ledger's fallback (being rewritten for
+#: issues 6 and 7) keeps no record between tries: no stored message ID, no lost_answer_wait, no deferral.
+#: Strict, so the marker has to go once the fallback keeps these promises.
+NEEDS_TASK_STATE_STORE = pytest.mark.xfail(
+    not AIRFLOW_V_3_3_PLUS, reason="exactly-once ledger before Airflow 3.3 (no task_state_store)", strict=True
+)
 
 @pytest.fixture(scope="module")
 def attachment_dir(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
@@ -193,6 +199,7 @@ def test_without_deduplication_a_lost_answer_means_a_duplicate(
     assert [m.message for m in spp_sandbox.messages()] == ["Posted on every try"] * 2
 
 
+@NEEDS_TASK_STATE_STORE
 def test_a_retry_after_a_crash_reuses_the_stored_message_id_without_any_request(
     dagbag: Any, spp_conn: Any, capfd: Any
 ) -> None:
@@ -267,6 +274,7 @@ def test_pipeline_alerts_example_posts_a_staff_only_note_with_the_file(example_d
     assert upload.sha256 == hashlib.sha256(rankings.read_bytes()).hexdigest()
 
 
+@NEEDS_TASK_STATE_STORE
 def test_a_deferrable_retry_waits_on_the_triggerer_for_a_slow_server(
     dagbag: Any, spp_sandbox: Any, monkeypatch: pytest.MonkeyPatch, capfd: Any
 ) -> None:
