@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import islice
+
 import pendulum
 from airflow.sdk import DAG, task
 
@@ -23,8 +25,8 @@ with DAG(
         """Order numbers in the waiting status (at most 50 a day)."""
         status = (params or {}).get("status")
         with SppHook() as hook:
-            numbers = [order.number or str(order.id) for order in hook.list_orders(status=status, per_page=50)]
-        return numbers[:50]
+            orders = islice(hook.list_orders(status=status, per_page=50), 50)  # reads no page beyond the 50th
+            return [order.number or str(order.id) for order in orders]
 
     CreateOrderMessageOperator.partial(
         task_id="remind_client",
