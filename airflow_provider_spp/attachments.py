@@ -124,12 +124,29 @@ def _asking_storage(path: Any, *, doing: str, missing: str) -> Iterator[None]:
         ) from None
 
 
+def _unserved_scheme(path: Any) -> str | None:
+    """Why no installed filesystem serves this path's scheme, if none does: certain, a retry cannot help.
+
+    On Airflow 3.1 an ObjectStoragePath with an unknown scheme is built fine and fails only when used.
+    """
+    try:
+        path.fs  # noqa: B018 - resolving the filesystem is the check
+    except (ValueError, ImportError) as err:
+        return str(err)
+    except Exception:
+        return None  # the storage's own errors are classified when stat() asks
+    return None
+
+
 def _object_storage_file(path: Any) -> Attachment:
     """Check an ObjectStoragePath (s3://, gs://, file://...) names a file, telling missing from unreachable.
 
     ``stat()`` is asked rather than ``is_file()``/``exists()``: fsspec's versions of those answer False
     for any error, so a network blip would pass for a missing file and fail the task without retries.
     """
+    reason = _unserved_scheme(path)
+    if reason is not None:
+        raise SppInputError(f"Attachment cannot be read: {path} ({reason})")
     with _asking_storage(path, doing="checked", missing="not found"):
         status = path.stat()
     if not stat.S_ISREG(status.st_mode):
