@@ -39,6 +39,14 @@ _MOVED: dict[str, tuple[str, str]] = {
         if AIRFLOW_V_3_2_PLUS
         else ("airflow.providers_manager", "ProvidersManager")
     ),
+    # Deadline alerts: 3.1 keeps them (AsyncCallback only) in airflow.sdk.definitions.deadline; 3.2 exports
+    # them, and SyncCallback, from airflow.sdk.
+    "AsyncCallback": ("airflow.sdk" if AIRFLOW_V_3_2_PLUS else "airflow.sdk.definitions.deadline", "AsyncCallback"),
+    "DeadlineAlert": ("airflow.sdk" if AIRFLOW_V_3_2_PLUS else "airflow.sdk.definitions.deadline", "DeadlineAlert"),
+    "DeadlineReference": (
+        "airflow.sdk" if AIRFLOW_V_3_2_PLUS else "airflow.sdk.definitions.deadline",
+        "DeadlineReference",
+    ),
 }
 
 
@@ -56,7 +64,10 @@ __all__ = [
     "AIRFLOW_V_3_2_PLUS",
     "AIRFLOW_V_3_3_PLUS",
     "AIRFLOW_V_3_4_PLUS",
-    "DagBag",  # noqa: F822 - provided by __getattr__
+    "AsyncCallback",  # noqa: F822 - provided by __getattr__
+    "DagBag",  # noqa: F822
+    "DeadlineAlert",  # noqa: F822
+    "DeadlineReference",  # noqa: F822
     "ProvidersManagerTaskRuntime",  # noqa: F822
     "mask_secret",  # noqa: F822
     "sync_bag_to_db",  # noqa: F822

@@ -237,6 +237,24 @@ class SandboxStore:
         with self._lock:
             return [copy.deepcopy(self._orders[k]) for k in sorted(self._orders)]
 
+    def add_orders(
+        self, count: int, *, status: str = "Working", last_message_at: datetime | None = None
+    ) -> list[dict[str, Any]]:
+        """Add ``count`` more orders (numbered from their IDs), e.g. to watch a thousand; returns copies."""
+        added = []
+        with self._lock:
+            for _ in range(count):
+                order = self.add_order(f"{max(self._orders) + 1:08X}", status, service="Monthly report")
+                order["last_message_at"] = iso(last_message_at) if last_message_at is not None else None
+                self._orders[order["id"]]["last_message_at"] = order["last_message_at"]
+                added.append(order)
+        return added
+
+    def client_of(self, order_id: int) -> int:
+        """The user ID of the order's client."""
+        with self._lock:
+            return int(self._orders[order_id]["user_id"])
+
     # -- messages --------------------------------------------------------------------------------------
 
     def create_message(
