@@ -50,6 +50,36 @@ _MOVED: dict[str, tuple[str, str]] = {
 }
 
 
+def _compat_async_connection_api() -> Any:
+    """common-compat's async connection helpers, if it is new enough (1.21) to have both; else None."""
+    module = importlib.import_module("airflow.providers.common.compat.connection")
+    return module if hasattr(module, "get_async_extra_dejson") else None
+
+
+async def get_async_connection(conn_id: str, hook: Any) -> Any:
+    """A connection for async code (a trigger, the async hook) without blocking or deadlocking the loop.
+
+    common-compat has this from 1.21, newer than Airflow 3.1-3.3's constraints pin; with an older one
+    the synchronous lookup runs in a worker thread, which is what 1.21 itself does before Airflow 3.3.2.
+    """
+    compat = _compat_async_connection_api()
+    if compat is not None:
+        return await compat.get_async_connection(conn_id, hook=hook)
+    from asgiref.sync import sync_to_async
+
+    return await sync_to_async(hook.get_connection)(conn_id=conn_id)
+
+
+async def get_async_extra_dejson(conn: Any) -> dict[str, Any]:
+    """A connection's extra as a dict, from async code (common-compat's from 1.21; else in a thread)."""
+    compat = _compat_async_connection_api()
+    if compat is not None:
+        return dict(await compat.get_async_extra_dejson(conn))
+    from asgiref.sync import sync_to_async
+
+    return dict(await sync_to_async(lambda: conn.extra_dejson)())
+
+
 def __getattr__(name: str) -> Any:
     """Import a moved name from where the installed release keeps it, on first use."""
     if name not in _MOVED:
@@ -69,6 +99,8 @@ __all__ = [
     "DeadlineAlert",  # noqa: F822
     "DeadlineReference",  # noqa: F822
     "ProvidersManagerTaskRuntime",  # noqa: F822
+    "get_async_connection",
+    "get_async_extra_dejson",
     "mask_secret",  # noqa: F822
     "sync_bag_to_db",  # noqa: F822
 ]

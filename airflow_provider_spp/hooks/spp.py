@@ -491,7 +491,7 @@ class SppAsyncHook(BaseHook):
     async def get_settings(self) -> SppConnectionSettings:
         """The validated connection, resolved without blocking the event loop."""
         if self._settings is None:
-            from airflow.providers.common.compat.connection import get_async_connection, get_async_extra_dejson
+            from airflow_provider_spp.version_compat import get_async_connection, get_async_extra_dejson
 
             conn = await get_async_connection(self.spp_conn_id, hook=self)
             self._settings = settings_from_connection(
