@@ -8,7 +8,10 @@ importing this module stays as cheap as importing Airflow itself.
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from datetime import timedelta
 
 
 def get_base_airflow_version_tuple() -> tuple[int, int, int]:
@@ -48,6 +51,20 @@ _MOVED: dict[str, tuple[str, str]] = {
         "DeadlineReference",
     ),
 }
+
+
+def hitl_response_timeout(timeout: timedelta) -> dict[str, timedelta]:
+    """The HITL operators' keyword for how long a person may take to respond, for the installed standard.
+
+    ``response_timeout`` came with apache-airflow-providers-standard 1.13 (newer than Airflow 3.1's
+    constraints pin); before it ``execution_timeout`` bounded the wait.
+    """
+    import inspect
+
+    from airflow.providers.standard.operators.hitl import HITLOperator
+
+    has_it = "response_timeout" in inspect.signature(HITLOperator.__init__).parameters
+    return {"response_timeout" if has_it else "execution_timeout": timeout}
 
 
 def _compat_async_connection_api() -> Any:
@@ -101,6 +118,7 @@ __all__ = [
     "ProvidersManagerTaskRuntime",  # noqa: F822
     "get_async_connection",
     "get_async_extra_dejson",
+    "hitl_response_timeout",
     "mask_secret",  # noqa: F822
     "sync_bag_to_db",  # noqa: F822
 ]
