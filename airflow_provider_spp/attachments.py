@@ -8,6 +8,7 @@ import mimetypes
 import os
 import pathlib
 import stat
+import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -123,12 +124,29 @@ def _asking_storage(path: Any, *, doing: str, missing: str) -> Iterator[None]:
         ) from None
 
 
+def _unserved_scheme(path: Any) -> str | None:
+    """Why no installed filesystem serves this path's scheme, if none does: certain, a retry cannot help.
+
+    On Airflow 3.1 an ObjectStoragePath with an unknown scheme is built fine and fails only when used.
+    """
+    try:
+        path.fs  # noqa: B018 - resolving the filesystem is the check
+    except (ValueError, ImportError) as err:
+        return str(err)
+    except Exception:
+        return None  # the storage's own errors are classified when stat() asks
+    return None
+
+
 def _object_storage_file(path: Any) -> Attachment:
     """Check an ObjectStoragePath (s3://, gs://, file://...) names a file, telling missing from unreachable.
 
     ``stat()`` is asked rather than ``is_file()``/``exists()``: fsspec's versions of those answer False
     for any error, so a network blip would pass for a missing file and fail the task without retries.
     """
+    reason = _unserved_scheme(path)
+    if reason is not None:
+        raise SppInputError(f"Attachment cannot be read: {path} ({reason})")
     with _asking_storage(path, doing="checked", missing="not found"):
         status = path.stat()
     if not stat.S_ISREG(status.st_mode):
@@ -228,22 +246,24 @@ class _SizedStream(io.RawIOBase):
         super().close()
 
 
-def _is_object_storage_path(value: Any) -> bool:
-    """Duck-type Airflow's ObjectStoragePath (a universal-pathlib path) without importing Airflow.
+def is_object_storage_path(value: Any) -> bool:
+    """Whether ``value`` is an ObjectStoragePath (any universal-pathlib path), without importing Airflow.
 
-    With universal-pathlib 0.2 (Airflow 3.1) it is also a ``pathlib.Path``, so the check must not rest
-    on that; plain pathlib paths have no ``protocol``.
+    Ask this before treating a value as a local path: universal-pathlib 0.2 (Airflow 3.1) makes these
+    ``pathlib.Path`` subclasses too. If ``upath`` was never imported, no such path can exist.
     """
-    return hasattr(value, "protocol") and hasattr(value, "fs") and hasattr(value, "open")
+    upath = sys.modules.get("upath")
+    return upath is not None and isinstance(value, upath.UPath)
 
 
 def _object_storage_path(url: str) -> Any:
     """Build an ObjectStoragePath for a ``scheme://`` string (imported only when one is used)."""
+    from airflow.providers.common.compat.sdk import ObjectStoragePath
+
     try:
-        from airflow.providers.common.compat.sdk import ObjectStoragePath
-    except ImportError as err:  # pragma: no cover - Airflow always ships it
-        raise SppInputError(f"Attachment {url!r} needs Airflow's ObjectStoragePath: {err}") from None
-    return ObjectStoragePath(url)
+        return ObjectStoragePath(url)
+    except (ValueError, TypeError, ImportError) as err:
+        raise SppInputError(f"Attachment {url!r} is not a usable object-storage URL ({err})") from None
 
 
 def prepare_attachments(attachments: Iterable[AttachmentLike] | None) -> list[Attachment]:
@@ -269,7 +289,7 @@ def prepare_attachments(attachments: Iterable[AttachmentLike] | None) -> list[At
             prepared.append(_in_memory_file(*item))
         elif isinstance(item, str) and "://" in item:
             prepared.append(_object_storage_file(_object_storage_path(item)))
-        elif _is_object_storage_path(item):
+        elif is_object_storage_path(item):
             prepared.append(_object_storage_file(item))
         elif isinstance(item, str | os.PathLike):
             if not str(item).strip():

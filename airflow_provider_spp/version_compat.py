@@ -8,7 +8,10 @@ importing this module stays as cheap as importing Airflow itself.
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from datetime import timedelta
 
 
 def get_base_airflow_version_tuple() -> tuple[int, int, int]:
@@ -32,6 +35,8 @@ _MOVED: dict[str, tuple[str, str]] = {
         "airflow.dag_processing.dagbag" if AIRFLOW_V_3_2_PLUS else "airflow.models.dagbag",
         "sync_bag_to_db",
     ),
+    # common-compat carries mask_secret only from 1.22, newer than Airflow 3.1-3.3's constraints pin.
+    "mask_secret": ("airflow.sdk.log", "mask_secret"),
     "ProvidersManagerTaskRuntime": (
         ("airflow.sdk.providers_manager_runtime", "ProvidersManagerTaskRuntime")
         if AIRFLOW_V_3_2_PLUS
@@ -46,6 +51,50 @@ _MOVED: dict[str, tuple[str, str]] = {
         "DeadlineReference",
     ),
 }
+
+
+def hitl_response_timeout(timeout: timedelta) -> dict[str, timedelta]:
+    """The HITL operators' keyword for how long a person may take to respond, for the installed standard.
+
+    ``response_timeout`` came with apache-airflow-providers-standard 1.13 (newer than Airflow 3.1's
+    constraints pin); before it ``execution_timeout`` bounded the wait.
+    """
+    import inspect
+
+    from airflow.providers.standard.operators.hitl import HITLOperator
+
+    has_it = "response_timeout" in inspect.signature(HITLOperator.__init__).parameters
+    return {"response_timeout" if has_it else "execution_timeout": timeout}
+
+
+def _compat_async_connection_api() -> Any:
+    """common-compat's async connection helpers, if it is new enough (1.21) to have both; else None."""
+    module = importlib.import_module("airflow.providers.common.compat.connection")
+    return module if hasattr(module, "get_async_extra_dejson") else None
+
+
+async def get_async_connection(conn_id: str, hook: Any) -> Any:
+    """A connection for async code (a trigger, the async hook) without blocking or deadlocking the loop.
+
+    common-compat has this from 1.21, newer than Airflow 3.1-3.3's constraints pin; with an older one
+    the synchronous lookup runs in a worker thread, which is what 1.21 itself does before Airflow 3.3.2.
+    """
+    compat = _compat_async_connection_api()
+    if compat is not None:
+        return await compat.get_async_connection(conn_id, hook=hook)
+    from asgiref.sync import sync_to_async
+
+    return await sync_to_async(hook.get_connection)(conn_id=conn_id)
+
+
+async def get_async_extra_dejson(conn: Any) -> dict[str, Any]:
+    """A connection's extra as a dict, from async code (common-compat's from 1.21; else in a thread)."""
+    compat = _compat_async_connection_api()
+    if compat is not None:
+        return dict(await compat.get_async_extra_dejson(conn))
+    from asgiref.sync import sync_to_async
+
+    return dict(await sync_to_async(lambda: conn.extra_dejson)())
 
 
 def __getattr__(name: str) -> Any:
@@ -67,5 +116,9 @@ __all__ = [
     "DeadlineAlert",  # noqa: F822
     "DeadlineReference",  # noqa: F822
     "ProvidersManagerTaskRuntime",  # noqa: F822
+    "get_async_connection",
+    "get_async_extra_dejson",
+    "hitl_response_timeout",
+    "mask_secret",  # noqa: F822
     "sync_bag_to_db",  # noqa: F822
 ]

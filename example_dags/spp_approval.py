@@ -16,6 +16,7 @@ from airflow.sdk import DAG
 
 from airflow_provider_spp.notifications.spp import SppOrderMessageNotifier
 from airflow_provider_spp.operators.order_messages import CreateOrderMessageOperator
+from airflow_provider_spp.version_compat import hitl_response_timeout
 
 ORDER = "00C0FFEE"
 
@@ -31,7 +32,7 @@ with DAG(
         task_id="approve_reminder",
         subject="Send the overdue-invoice reminder for order 00C0FFEE?",
         body="The invoice is 14 days overdue. Approve to post the reminder to the client on SPP.",
-        response_timeout=timedelta(hours=8),
+        **hitl_response_timeout(timedelta(hours=8)),  # how long the team has to decide
         notifiers=[
             SppOrderMessageNotifier(
                 order=ORDER,

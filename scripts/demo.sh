@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # The main job, end to end on this machine: start the SPP sandbox, run the weekly follow-up example DAG
 # against it with `airflow dags test`, then show the created message ID and what the sandbox stored.
+# Another Airflow line in its own venv: AIRFLOW_VERSION=3.1.8 VENV=.venv-3.1 bash scripts/demo.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+VENV=${VENV:-.venv}
+export VENV
 bash scripts/setup.sh
+VENV=$(cd "$VENV" && pwd)
 
 PORT=${SPP_SANDBOX_PORT:-8765}
 TOKEN="demo-sandbox-token"   # the sandbox's own fake token, not an SPP credential
@@ -14,7 +18,7 @@ export AIRFLOW__CORE__LOAD_EXAMPLES=False
 export AIRFLOW__CORE__DAGS_FOLDER="$PWD/example_dags"
 export AIRFLOW__LOGGING__LOGGING_LEVEL=INFO
 export AIRFLOW_CONN_SPP_DEFAULT="{\"conn_type\": \"spp\", \"host\": \"${URL}\", \"password\": \"${TOKEN}\"}"
-export PATH="$PWD/.venv/bin:$PATH"
+export PATH="$VENV/bin:$PATH"
 
 echo "==> Starting the SPP sandbox on ${URL}"
 spp-sandbox --port "$PORT" --token "$TOKEN" >"$WORK/sandbox.log" 2>&1 &

@@ -55,6 +55,13 @@ class Case:
     hook_kwargs: dict[str, Any] = field(default_factory=dict)
 
 
+def storage_path(url: str) -> Any:
+    """An Airflow ObjectStoragePath (imported when a case is run, not when the module is collected)."""
+    from airflow.sdk import ObjectStoragePath
+
+    return ObjectStoragePath(url)
+
+
 def create(order: Any = ORDER, message: Any = "hello", **kwargs: Any) -> Callable[[SppHook, Files], Any]:
     return lambda hook, files: hook.create_order_message(order, message, **kwargs)
 
@@ -115,6 +122,14 @@ CASES = [
     pytest.param(
         Case(create_with(lambda f: [f"file://{f.missing}"]), SppInputError, "Attachment not found: file://"),
         id="att-missing-file-url",
+    ),
+    pytest.param(
+        Case(create_with(lambda f: [storage_path(f"file://{f.missing}")]), SppInputError, "not found: file://"),
+        id="att-missing-object-storage-path",
+    ),
+    pytest.param(
+        Case(create_with(lambda f: ["nosuchfs://bucket/report.pdf"]), SppInputError, "nosuchfs"),
+        id="att-unknown-url-scheme",
     ),
     pytest.param(
         Case(create_with(lambda f: str(f.ok)), SppInputError, "attachments must be a list of files, got str"),

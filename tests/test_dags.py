@@ -12,6 +12,7 @@ from urllib.parse import unquote
 import pytest
 
 from airflow_provider_spp.testing import run_dag
+from airflow_provider_spp.version_compat import AIRFLOW_V_3_3_PLUS
 from tests.conftest import TESTS_DIR
 
 pytestmark = [pytest.mark.dag, pytest.mark.integration]
@@ -20,6 +21,11 @@ REPO = TESTS_DIR.parent
 NOTES = b"# Notes for {{ params.client }}\n{% raw %}kept as-is{% endraw %}\n"
 CHART = bytes(range(256)) * 64
 
+#: Before Airflow 3.3 there is no task_state_store, so a retry has no stored message ID to reuse: it looks
+#: the message up instead. Strict, so the marker has to go once the pre-3.3 fallback keeps that promise.
+NEEDS_TASK_STATE_STORE = pytest.mark.xfail(
+    not AIRFLOW_V_3_3_PLUS, reason="exactly-once ledger before Airflow 3.3 (no task_state_store)", strict=True
+)
 
 @pytest.fixture(scope="module")
 def attachment_dir(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
@@ -31,7 +37,7 @@ def attachment_dir(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
 
 @pytest.fixture(scope="module")
 def dagbag(airflow_db: str, attachment_dir: pathlib.Path) -> Any:
-    from airflow.dag_processing.dagbag import DagBag
+    from airflow_provider_spp.version_compat import DagBag
 
     os.environ["SPP_TEST_ATTACHMENT_DIR"] = str(attachment_dir)
     bag = DagBag(str(TESTS_DIR / "dags"))
@@ -58,7 +64,7 @@ def _posts(sandbox: Any) -> list[dict[str, Any]]:
 
 
 def test_example_dags_import_without_errors(airflow_db: str) -> None:
-    from airflow.dag_processing.dagbag import DagBag
+    from airflow_provider_spp.version_compat import DagBag
 
     bag = DagBag(str(REPO / "example_dags"))
     assert bag.import_errors == {}
@@ -78,7 +84,7 @@ def test_example_dags_import_without_errors(airflow_db: str) -> None:
 def test_followup_example_posts_template_and_report_and_hands_on_the_id(
     airflow_db: str, spp_conn: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from airflow.dag_processing.dagbag import DagBag
+    from airflow_provider_spp.version_compat import DagBag
 
     bag = DagBag(str(REPO / "example_dags"))
     dag_run = run_dag(bag.get_dag("spp_order_followup"))
@@ -126,6 +132,31 @@ def test_native_rendering_sends_real_types(dagbag: Any, spp_conn: Any) -> None:
     assert post["path"] == "/api/order_messages/1003"
     assert post["json"] == {"message": "Native rendering keeps types", "user_id": 2, "staff_only": True}
     assert isinstance(_xcom(dag_run, "post_native"), int)
+
+
+def test_mapped_tasks_on_a_native_dag_keep_the_order_text_and_attach_md_files_unread(
+    dagbag: Any, spp_conn: Any
+) -> None:
+    dag_run = dagbag.get_dag("spp_test_native_mapped").test()
+    float_order, real_order = (dag_run.get_task_instance("remind", map_index=i) for i in (0, 1))
+    assert real_order.state == "success"
+    (stored,) = spp_conn.messages()
+    assert (stored.order_id, stored.message, stored.user_id) == (1001, "Order E4A269FC: notes attached", 2)
+    (notes,) = stored.files
+    assert (notes.filename, notes.sha256) == ("notes.md", hashlib.sha256(NOTES).hexdigest())
+    # "12345E67" went over the wire as written (SPP has no such order), not as the float 1.2345e+71.
+    assert float_order.state == "failed"
+    assert [(r["path"], r["status"]) for r in _posts(spp_conn) if "E67" in r["path"]] == [
+        ("/api/order_messages/12345E67", 404)
+    ]
+
+
+def test_notifier_on_a_native_dag_keeps_order_and_message_text(dagbag: Any, spp_conn: Any) -> None:
+    dag_run = dagbag.get_dag("spp_test_native_notifier").test()
+    assert dag_run.state == "failed"
+    (alert,) = _posts(spp_conn)
+    assert (alert["path"], alert["status"]) == ("/api/order_messages/12345E67", 404)
+    assert alert["json"] == {"message": "42", "user_id": 2, "staff_only": True}
 
 
 def test_dynamic_task_mapping_posts_one_message_per_order(dagbag: Any, spp_conn: Any) -> None:
@@ -188,6 +219,7 @@ def test_without_deduplication_a_lost_answer_means_a_duplicate(
     assert [m.message for m in spp_sandbox.messages()] == ["Posted on every try"] * 2
 
 
+@NEEDS_TASK_STATE_STORE
 def test_a_retry_after_a_crash_reuses_the_stored_message_id_without_any_request(
     dagbag: Any, spp_conn: Any, capfd: Any
 ) -> None:
@@ -220,7 +252,9 @@ def test_failure_notifier_posts_a_staff_only_alert(dagbag: Any, spp_conn: Any) -
     (alert,) = spp_conn.messages()
     assert alert.order_id == 1002
     assert alert.staff_only is True
-    assert alert.message == "Task load_rankings failed in spp_test_notifier: upstream API returned nothing"
+    # dag.test() before Airflow 3.3 leaves `exception` out of failure-callback contexts; real workers set it.
+    reason = "upstream API returned nothing" if AIRFLOW_V_3_3_PLUS else "(no exception)"
+    assert alert.message == f"Task load_rankings failed in spp_test_notifier: {reason}"
 
 
 def test_a_missing_attachment_fails_the_task_before_any_request(dagbag: Any, spp_conn: Any, capfd: Any) -> None:
@@ -282,14 +316,19 @@ def test_in_memory_attachment_bytes_reach_spp_but_are_never_stored_by_airflow(da
         assert "Dana Kim" not in stored
     placeholder = f"<{len(IN_MEMORY_CLIENT_DATA)} bytes in memory>"
     notes = str(pathlib.Path(os.environ["SPP_TEST_ATTACHMENT_DIR"]) / "notes.md")
-    assert rendered["attachments"] == [["client.txt", placeholder], notes]
+
+    def shown_as(name: str) -> tuple[Any, str]:
+        """As JSON, or (Airflow 3.1, for a list holding a tuple) as its str()."""
+        return [[name, placeholder], notes], f"[({name!r}, {placeholder}), {notes!r}]"
+
+    assert rendered["attachments"] in shown_as("client.txt")
     (task,) = serialized.data["dag"]["tasks"]
-    assert task["__var"]["attachments"] == [["{{ params.name }}.txt", placeholder], notes]
+    assert task["__var"]["attachments"] in shown_as("{{ params.name }}.txt")
 
 
 @pytest.fixture(scope="module")
 def example_dagbag(airflow_db: str) -> Any:
-    from airflow.dag_processing.dagbag import DagBag
+    from airflow_provider_spp.version_compat import DagBag
 
     return DagBag(str(REPO / "example_dags"))
 

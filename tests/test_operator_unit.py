@@ -194,3 +194,43 @@ def test_order_and_message_stay_text_on_a_native_dag(template_dir: pathlib.Path)
     assert operator.order == "12345E67"
     assert operator.message == "42"
     assert operator.user_id == 7
+
+
+def test_notifier_renders_order_and_message_as_text_on_a_native_dag() -> None:
+    from airflow.sdk import DAG
+
+    from airflow_provider_spp.notifications.spp import SppOrderMessageNotifier
+
+    with DAG(
+        "unit_native_notifier",
+        schedule=None,
+        start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+        render_template_as_native_obj=True,
+        params={"order": "12345E67", "total": 42, "user": 7},
+    ) as dag:
+        pass
+    notifier = SppOrderMessageNotifier(
+        order="{{ params.order }}", message="{{ params.total }}", user_id="{{ params.user }}", staff_only="{{ 1 }}"
+    )
+    notifier.render_template_fields({"params": dag.params, "dag": dag})  # type: ignore[arg-type]
+    assert (notifier.order, notifier.message) == ("12345E67", "42")
+    assert (notifier.user_id, notifier.staff_only) == (7, 1)
+
+
+def test_attachment_names_found_on_the_template_path_are_not_read(template_dir: pathlib.Path) -> None:
+    operator = _operator(
+        template_dir, order="E4A269FC", message="followup.md.j2", attachments=["report.md", ("report.md", b"x")]
+    )
+    operator.render_template_fields({"params": {"client": "Dana"}, "task": operator})  # type: ignore[arg-type]
+    assert operator.message == "Report for Dana on order E4A269FC"
+    assert operator.attachments == ["report.md", ("report.md", b"x")]
+
+
+def test_a_native_environment_without_a_dag_still_renders_order_as_text() -> None:
+    from jinja2.nativetypes import NativeEnvironment
+
+    operator = CreateOrderMessageOperator(
+        task_id="no_dag", order="{{ number }}", message="{{ 1 + 1 }}", user_id="{{ 3 }}"
+    )
+    operator.render_template_fields({"number": "12345E67"}, jinja_env=NativeEnvironment())  # type: ignore[arg-type]
+    assert (operator.order, operator.message, operator.user_id) == ("12345E67", "2", 3)

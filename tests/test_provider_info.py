@@ -67,7 +67,8 @@ def test_hook_classmethods_match_the_declared_form() -> None:
 
 def test_airflow_discovers_the_provider(airflow_db: str) -> None:
     from airflow.providers_manager import ProvidersManager
-    from airflow.sdk.providers_manager_runtime import ProvidersManagerTaskRuntime
+
+    from airflow_provider_spp.version_compat import ProvidersManagerTaskRuntime
 
     assert "airflow-provider-spp" in ProvidersManager().providers
     hook_info = ProvidersManagerTaskRuntime().hooks["spp"]
@@ -96,15 +97,28 @@ def test_parsing_a_dag_file_does_not_import_http_or_server_libraries(statement: 
         assert heavy not in loaded, heavy
 
 
-def test_airflow_ui_builds_the_connection_form_from_provider_info(airflow_db: str) -> None:
-    from airflow.api_fastapi.core_api.services.ui.connections import HookMetaService
+_UI_FORM_CHILD = """
+import json
+from airflow.api_fastapi.core_api.services.ui.connections import HookMetaService
+(meta,) = [m for m in HookMetaService.hook_meta_data() if m.connection_type == "spp"]
+print(json.dumps(meta.model_dump(mode="json")))
+"""
 
-    (meta,) = [m for m in HookMetaService.hook_meta_data() if m.connection_type == "spp"]
-    fields = meta.standard_fields
+
+def test_airflow_ui_builds_the_connection_form_from_provider_info(tmp_path) -> None:
+    # In a fresh process, as the API server answers the UI: on Airflow 3.1 the form comes from the hook's
+    # classmethods, which Airflow reads only if its providers manager was first loaded by the UI service.
+    env = {**os.environ, "AIRFLOW_HOME": str(tmp_path), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
+    result = subprocess.run(
+        [sys.executable, "-c", _UI_FORM_CHILD], env=env, capture_output=True, text=True, check=True, timeout=120
+    )
+    meta = json.loads(result.stdout.strip().splitlines()[-1])
+    fields = meta["standard_fields"]
     assert fields is not None
-    assert (fields.host.title, fields.host.placeholder) == ("Workspace URL", "https://example.spp.co")
-    assert fields.password.title == "API token"
-    assert fields.login.hidden
-    assert fields.port.hidden
-    assert set(meta.extra_fields) == set(CONN_FIELDS)
-    assert meta.extra_fields["timeout"]["value"] == 30
+    assert (fields["host"]["title"], fields["host"]["placeholder"]) == ("Workspace URL", "https://example.spp.co")
+    assert fields["password"]["title"] == "API token"
+    assert fields["login"]["hidden"]
+    assert fields["port"]["hidden"]
+    assert set(meta["extra_fields"]) == set(CONN_FIELDS)
+    assert meta["extra_fields"]["timeout"]["value"] == 30
+

@@ -290,6 +290,19 @@ def test_json_create_with_user_and_staff_only_by_order_id(sandbox: SandboxServer
     assert (r.json()["user_id"], r.json()["staff_only"], r.json()["order"]["number"]) == (2, True, "B7C3D2A1")
 
 
+def test_urlencoded_create_is_accepted_like_a_laravel_form(sandbox: SandboxServer) -> None:
+    r = http.post(
+        f"{sandbox.url}/api/order_messages/{ORDER}",
+        data={"message": "Größe & Maß = ok", "staff_only": "0", "user_id": "2"},
+        headers=AUTH,
+    )
+    assert r.status_code == 201, r.text
+    assert (r.json()["message"], r.json()["staff_only"], r.json()["user_id"]) == ("Größe & Maß = ok", False, 2)
+    logged = sandbox.requests()[0]
+    assert logged["content_type"] == "application/x-www-form-urlencoded"
+    assert logged["form"] == {"message": "Größe & Maß = ok", "staff_only": "0", "user_id": "2"}
+
+
 def test_multipart_create_stores_both_files_byte_for_byte(sandbox: SandboxServer) -> None:
     binary = bytes(range(256)) * 40
     text = "Zeile 1\r\nZeile 2 äöü\n".encode()

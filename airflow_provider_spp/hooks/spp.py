@@ -195,12 +195,9 @@ class SppHook(BaseHook):
             timeout=self.timeout,
             max_retries=self.max_retries,
         )
-        try:
-            from airflow.providers.common.compat.sdk import mask_secret
+        from airflow_provider_spp.version_compat import mask_secret
 
-            mask_secret(settings.token)
-        except ImportError:  # pragma: no cover - every supported Airflow has it
-            pass
+        mask_secret(settings.token)
         return settings
 
     def get_conn(self) -> requests.Session:
@@ -486,7 +483,7 @@ class SppAsyncHook(BaseHook):
     async def get_settings(self) -> SppConnectionSettings:
         """The validated connection, resolved without blocking the event loop."""
         if self._settings is None:
-            from airflow.providers.common.compat.connection import get_async_connection, get_async_extra_dejson
+            from airflow_provider_spp.version_compat import get_async_connection, get_async_extra_dejson
 
             conn = await get_async_connection(self.spp_conn_id, hook=self)
             self._settings = settings_from_connection(

@@ -10,9 +10,10 @@ from airflow.providers.common.compat.sdk import BaseNotifier
 from airflow_provider_spp.attachments import AttachmentLike
 from airflow_provider_spp.exceptions import SppError
 from airflow_provider_spp.hooks.spp import SppAsyncHook, SppHook
+from airflow_provider_spp.templating import SppTemplating
 
 
-class SppOrderMessageNotifier(BaseNotifier):
+class SppOrderMessageNotifier(SppTemplating, BaseNotifier):
     """
     Post a message to an SPP order when a callback fires, e.g. ``on_failure_callback``.
 
@@ -20,6 +21,7 @@ class SppOrderMessageNotifier(BaseNotifier):
 
     :param order: Order ID or order number. Templated.
     :param message: The text or a Jinja template, e.g. ``"Run {{ run_id }} failed: {{ exception }}"``. Templated.
+        ``order`` and ``message`` render as text even on a native-rendering DAG.
     :param user_id: Post as this SPP user (default: the token's user). Templated.
     :param staff_only: Whether the client is kept from seeing it (default True). Templated.
     :param spp_conn_id: The ``spp`` connection to use.

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterable, Sequence
-from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -26,19 +25,13 @@ from airflow_provider_spp.exceptions import (
 )
 from airflow_provider_spp.hooks.spp import SppHook, order_message_request
 from airflow_provider_spp.idempotency import CLOCK_SKEW, PostLedger, PostRecord, file_stamps, utcnow
+from airflow_provider_spp.templating import SppTemplating
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
-    import jinja2
     from airflow.providers.common.compat.sdk import Context
 
     from airflow_provider_spp.models import MessageResource, OrderMessageRequest
 
-#: The only field that may name a template file; attachments are sent as they are, never rendered.
-TEMPLATE_FILE_FIELDS = ("message",)
-#: Fields rendered to text even under ``render_template_as_native_obj`` ("12345E67" is an order number).
-TEXT_FIELDS = ("order", "message")
 
 
 def grace_seconds(value: Any) -> float:
@@ -48,7 +41,7 @@ def grace_seconds(value: Any) -> float:
     return float(value)
 
 
-class CreateOrderMessageOperator(BaseOperator):
+class CreateOrderMessageOperator(SppTemplating, BaseOperator):
     """
     Post a message to an SPP order and return the new message's ID (an int) through XCom.
 
@@ -68,6 +61,7 @@ class CreateOrderMessageOperator(BaseOperator):
         (default: ``[operators] default_deferrable``).
     """
 
+    TEMPLATE_FILE_FIELDS = ("message",)
     template_fields: Sequence[str] = ("order", "message", "user_id", "staff_only", "attachments")
     template_ext: Sequence[str] = (".txt", ".md", ".j2", ".html")
     template_fields_renderers: ClassVar[dict[str, str]] = {"message": "md"}
@@ -99,70 +93,6 @@ class CreateOrderMessageOperator(BaseOperator):
         self.deduplicate = deduplicate
         self.lost_answer_wait = grace_seconds(lost_answer_wait)
         self.deferrable = deferrable
-
-    def _names_a_template_file(self, value: Any) -> bool:
-        """A value is read as a template file only if it looks like a file name: no spaces, a template ext."""
-        extensions = tuple(type(self).template_ext)
-        return isinstance(value, str) and value.endswith(extensions) and not any(c.isspace() for c in value)
-
-    @contextmanager
-    def _rendering(self, *, template_files: bool, as_text: bool) -> Iterator[None]:
-        """Within the block, maybe read no template files, and maybe render to text even on a native DAG."""
-        overrides: dict[str, Any] = {}
-        if not template_files:
-            overrides["template_ext"] = ()
-        if as_text:
-            overrides["render_template_as_native_obj"] = False
-        saved = {name: self.__dict__[name] for name in overrides if name in self.__dict__}
-        for name, value in overrides.items():
-            setattr(self, name, value)
-        try:
-            yield
-        finally:
-            for name in overrides:
-                if name in saved:
-                    setattr(self, name, saved[name])
-                else:
-                    delattr(self, name)
-
-    def resolve_template_files(self) -> None:
-        """Load ``message`` from its template file when it names one; leave attachment paths alone."""
-        if not self._names_a_template_file(self.message):
-            self.prepare_template()
-            return
-        self.template_fields = TEMPLATE_FILE_FIELDS
-        try:
-            super().resolve_template_files()
-        finally:
-            del self.template_fields
-
-    def _do_render_template_fields(
-        self,
-        parent: Any,
-        template_fields: Iterable[str],
-        context: Context,
-        jinja_env: jinja2.Environment,
-        seen_oids: set[int],
-    ) -> None:
-        """Render each field in declared order; only ``message`` may name a template file."""
-        if parent is not self:
-            super()._do_render_template_fields(parent, template_fields, context, jinja_env, seen_oids)
-            return
-        text_env = self._text_template_env(jinja_env)
-        for field in template_fields:
-            reads_file = field in TEMPLATE_FILE_FIELDS and self._names_a_template_file(getattr(self, field, None))
-            as_text = field in TEXT_FIELDS
-            with self._rendering(template_files=reads_file, as_text=as_text):
-                env = text_env if as_text else jinja_env
-                super()._do_render_template_fields(parent, [field], context, env, seen_oids)
-
-    def _text_template_env(self, jinja_env: jinja2.Environment) -> jinja2.Environment:
-        """The DAG's template environment, but rendering to text even when the DAG renders native objects."""
-        from jinja2.nativetypes import NativeEnvironment
-
-        if isinstance(jinja_env, NativeEnvironment) and self.has_dag():
-            return self.dag.get_template_env(force_sandboxed=True)
-        return jinja_env
 
     def execute(self, context: Context) -> int:
         """Validate, post once (or find the earlier try's post), and return the message ID."""

@@ -19,9 +19,10 @@ import re
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qsl
 
 from starlette.datastructures import Headers, UploadFile
-from starlette.formparsers import FormParser, MultiPartException, MultiPartParser
+from starlette.formparsers import MultiPartException, MultiPartParser
 
 from airflow_provider_spp.sandbox.store import NewFile
 
@@ -96,11 +97,8 @@ async def parse_body(headers: Headers, body: bytes) -> ParsedBody:
                 fields.append((name, value))
         return ParsedBody("multipart", len(body), fields=tuple(fields), files=tuple(files))
     if media_type == "application/x-www-form-urlencoded":
-        try:
-            form = await FormParser(headers, _one_chunk(body), max_part_size=_MAX_PART_SIZE).parse()
-        except MultiPartException as err:
-            return ParsedBody("form", len(body), error=f"invalid form body: {err.message}")
-        return ParsedBody("form", len(body), fields=tuple((k, str(v)) for k, v in form.multi_items()))
+        pairs = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True, errors="replace")
+        return ParsedBody("form", len(body), fields=tuple(pairs))
     return ParsedBody("other", len(body), preview=body[:1000].decode("utf-8", "replace"))
 
 

@@ -59,6 +59,39 @@ with DAG(
         staff_only="{{ params.internal }}",
     )
 
+with DAG(
+    "spp_test_native_mapped",
+    schedule=None,
+    start_date=START,
+    render_template_as_native_obj=True,
+    params={"order": "12345E67", "user": 2},
+):
+    # Mapped tasks are rendered through the unmapped task, not through render_template_fields.
+    CreateOrderMessageOperator.partial(
+        task_id="remind",
+        message="Order {{ task.order }}: notes attached",
+        user_id="{{ params.user }}",
+        attachments=[str(ATTACHMENT_DIR / "notes.md")],
+    ).expand(order=["{{ params.order }}", "E4A269FC"])
+
+with DAG(
+    "spp_test_native_notifier",
+    schedule=None,
+    start_date=START,
+    render_template_as_native_obj=True,
+    params={"order": "12345E67", "total": 42},
+):
+
+    @task(
+        on_failure_callback=SppOrderMessageNotifier(
+            order="{{ params.order }}", message="{{ params.total }}", user_id="{{ params.total - 40 }}"
+        )
+    )
+    def fail_natively() -> None:
+        raise RuntimeError("nothing to load")
+
+    fail_natively()
+
 with DAG("spp_test_mapped", schedule=None, start_date=START):
 
     @task
@@ -124,7 +157,8 @@ with DAG("spp_test_notifier", schedule=None, start_date=START):
 
     @task(
         on_failure_callback=SppOrderMessageNotifier(
-            order="B7C3D2A1", message="Task {{ ti.task_id }} failed in {{ dag.dag_id }}: {{ exception }}"
+            order="B7C3D2A1",
+            message="Task {{ ti.task_id }} failed in {{ dag.dag_id }}: {{ exception | default('(no exception)') }}",
         )
     )
     def load_rankings() -> None:
