@@ -14,6 +14,7 @@ import asyncio
 import hashlib
 import json
 import threading
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -210,10 +211,11 @@ class SandboxMiddleware:
         fault = self.store.faults.take(method, path)
         index = self.store.record_request(self._record(scope, headers, path, parsed, identifier, fault))
         replay = _replay(body, receive)
+        log_status = partial(self._log_status, index, time.monotonic())
 
         if fault is None:
             # Log the status as the response starts: a test may read the log as soon as it has the answer.
-            await self.app(scope, replay, self._decorating(send, api_headers, partial(self._log_status, index)))
+            await self.app(scope, replay, self._decorating(send, api_headers, log_status))
             return
         if fault.kind is FaultKind.DROP_BEFORE:
             self.store.update_request(index, dropped=True)
@@ -225,7 +227,7 @@ class SandboxMiddleware:
 
         if fault.kind is FaultKind.SLOW_COMMIT:
             await self._sleep(fault.delay if fault.delay is not None else DEFAULT_SLOW_DELAY)
-            await self.app(scope, replay, self._decorating(send, api_headers, partial(self._log_status, index)))
+            await self.app(scope, replay, self._decorating(send, api_headers, log_status))
             return
         captured = _Captured()
         await self.app(scope, replay, captured.send)
@@ -279,12 +281,13 @@ class SandboxMiddleware:
             "fault": fault.kind.value if fault else None,
             "fault_source": fault.source if fault else None,
             "status": None,
+            "duration": None,
             "dropped": False,
         }
 
-    def _log_status(self, index: int, status: int) -> None:
-        """Record the status a logged request was answered with."""
-        self.store.update_request(index, status=status)
+    def _log_status(self, index: int, received: float, status: int) -> None:
+        """Record the status a logged request was answered with, and how long the server took to answer."""
+        self.store.update_request(index, status=status, duration=round(time.monotonic() - received, 6))
 
     def _decorating(
         self, send: Send, api_headers: list[tuple[bytes, bytes]], on_status: Callable[[int], None] | None

@@ -22,7 +22,7 @@ from typing import Any, Literal
 from urllib.parse import quote
 
 from airflow_provider_spp.sandbox.faults import Fault, FaultKind, FaultPlan, RandomFaults, fault_kind, parse_fault_spec
-from airflow_provider_spp.sandbox.seed import TOKEN_USER_ID, seeded_orders, seeded_users
+from airflow_provider_spp.sandbox.seed import TOKEN_USER_ID, generated_orders, seeded_orders, seeded_users
 
 Precision = Literal["seconds", "microseconds"]
 _UNSAFE_FILENAME = re.compile(r"[\x00-\x1f\x7f]")
@@ -213,6 +213,17 @@ class SandboxStore:
                 if str(order["number"]).casefold() == text.casefold():
                     return copy.deepcopy(order)
             return None
+
+    def add_orders(self, count: int, *, status: str = "Pending") -> list[dict[str, Any]]:
+        """Add ``count`` generated client orders (until the next reset); returns copies of them."""
+        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 100_000:
+            raise ValueError(f"count must be an integer from 1 to 100000, got {count!r}")
+        if not isinstance(status, str) or not status.strip():
+            raise ValueError(f"status must be a non-empty string, got {status!r}")
+        with self._lock:
+            added = generated_orders(max(self._orders) + 1, count, status)
+            self._orders.update((order["id"], order) for order in added)
+            return copy.deepcopy(added)
 
     def orders(self) -> list[dict[str, Any]]:
         """Copies of all orders, in ID order."""
