@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pendulum
 from airflow.sdk import DAG, task
 
@@ -14,17 +16,17 @@ with DAG(
     schedule="0 8 * * *",
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
-    params={"status": "Pending"},
+    params={"status": "Pending", "max_orders": 50},
     tags=["spp", "example"],
 ) as dag:
 
     @task
     def orders_waiting_on_client(params: dict | None = None) -> list[str]:
-        """Order numbers in the waiting status (at most 50 a day)."""
-        status = (params or {}).get("status")
+        """Order numbers in the waiting status, oldest first (at most ``max_orders`` a day)."""
+        params = params or {}
         with SppHook() as hook:
-            numbers = [order.number or str(order.id) for order in hook.list_orders(status=status, per_page=50)]
-        return numbers[:50]
+            orders = hook.list_orders(status=params.get("status"), sort="id:asc", per_page=100)
+            return [order.number or str(order.id) for order in itertools.islice(orders, int(params["max_orders"]))]
 
     CreateOrderMessageOperator.partial(
         task_id="remind_client",

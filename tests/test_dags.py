@@ -66,7 +66,7 @@ def test_example_dags_import_without_errors(airflow_db: str) -> None:
 
 
 def test_followup_example_posts_template_and_report_and_hands_on_the_id(
-    airflow_db: str, spp_conn: Any, monkeypatch: pytest.MonkeyPatch
+    airflow_db: str, spp_conn: Any, example_storage: str
 ) -> None:
     from airflow.dag_processing.dagbag import DagBag
 
@@ -79,10 +79,11 @@ def test_followup_example_posts_template_and_report_and_hands_on_the_id(
     assert stored.message.startswith("Hi Dana,")
     assert "- Organic traffic up 12%" in stored.message
     assert "{{" not in stored.message
-    report_path = pathlib.Path(_xcom(dag_run, "build_report"))
+    report_url = _xcom(dag_run, "build_report")
+    assert report_url.startswith(f"{example_storage}/spp_order_followup/")
     (upload,) = stored.files
-    assert upload.filename == report_path.name
-    assert upload.sha256 == hashlib.sha256(report_path.read_bytes()).hexdigest()
+    assert upload.filename == report_url.rsplit("/", 1)[1]
+    assert upload.sha256 == hashlib.sha256(_stored_bytes(report_url)).hexdigest()
 
 
 def test_message_template_file_is_rendered_and_attachments_are_not(dagbag: Any, spp_conn: Any) -> None:
@@ -211,6 +212,21 @@ def test_a_missing_attachment_fails_the_task_before_any_request(dagbag: Any, spp
     assert "Attachment not found: /nonexistent/report-" in out + err
 
 
+@pytest.fixture
+def example_storage(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The examples' shared storage base (the ``spp_example_storage`` Variable), here a local folder."""
+    base = (tmp_path / "shared-storage").as_uri()
+    monkeypatch.setenv("AIRFLOW_VAR_SPP_EXAMPLE_STORAGE", base)
+    return base
+
+
+def _stored_bytes(url: str) -> bytes:
+    """The bytes of a file the examples handed over through object storage."""
+    from airflow.sdk import ObjectStoragePath
+
+    return ObjectStoragePath(url).read_bytes()
+
+
 @pytest.fixture(scope="module")
 def example_dagbag(airflow_db: str) -> Any:
     from airflow.dag_processing.dagbag import DagBag
@@ -228,15 +244,40 @@ def test_bulk_reminders_example_posts_one_reminder_per_matching_order(example_da
     assert "filters[status][$eq]=Working" in unquote(orders_query)
 
 
-def test_pipeline_alerts_example_posts_a_staff_only_note_with_the_file(example_dagbag: Any, spp_conn: Any) -> None:
+def test_bulk_reminders_example_takes_the_oldest_orders_up_to_max_orders(example_dagbag: Any, spp_conn: Any) -> None:
+    added = spp_conn.store.add_orders(7, status="Awaiting client")
+    conf = {"status": "Awaiting client", "max_orders": 5}
+    dag_run = run_dag(example_dagbag.get_dag("spp_bulk_reminders"), run_conf=conf)
+    assert dag_run.state == "success"
+    assert sorted(m.order_id for m in spp_conn.messages()) == [order["id"] for order in added[:5]]
+    stored = {m.order_id: m.message for m in spp_conn.messages()}
+    assert stored[added[0]["id"]].startswith("Hi! To keep order B0000001 moving")
+
+
+def test_pipeline_alerts_example_posts_a_staff_only_note_with_the_file(
+    example_dagbag: Any, spp_conn: Any, example_storage: str
+) -> None:
     dag_run = run_dag(example_dagbag.get_dag("spp_pipeline_alerts"))
     assert dag_run.state == "success"
     (note,) = spp_conn.messages()
     assert (note.order_id, note.staff_only) == (1002, True)
     (upload,) = note.files
-    rankings = pathlib.Path(_xcom(dag_run, "load_keyword_rankings"))
-    assert upload.filename == rankings.name
-    assert upload.sha256 == hashlib.sha256(rankings.read_bytes()).hexdigest()
+    rankings_url = _xcom(dag_run, "load_keyword_rankings")
+    assert rankings_url.startswith(f"{example_storage}/spp_pipeline_alerts/")
+    assert upload.filename == rankings_url.rsplit("/", 1)[1]
+    assert upload.sha256 == hashlib.sha256(_stored_bytes(rankings_url)).hexdigest()
+
+
+def test_pipeline_alerts_failure_posts_the_dag_level_alert_with_templates_rendered(
+    example_dagbag: Any, spp_conn: Any, example_storage: str
+) -> None:
+    dag_run = run_dag(example_dagbag.get_dag("spp_pipeline_alerts"), run_conf={"simulate_failure": True})
+    assert dag_run.state == "failed"
+    assert dag_run.get_task_instance("note_rankings_landed").state == "upstream_failed"
+    (alert,) = spp_conn.messages()
+    assert (alert.order_id, alert.staff_only) == (1002, True)
+    day = dag_run.logical_date.strftime("%Y-%m-%d")
+    assert alert.message == f"Pipeline spp_pipeline_alerts failed for {day} (run {dag_run.run_id}). Investigating."
 
 
 def test_a_deferrable_retry_waits_on_the_triggerer_for_a_slow_server(
