@@ -518,7 +518,8 @@ def check_bulk_reminders(ctx: Context) -> None:
         "spp_bulk_reminders", {"status": "Awaiting client", "max_orders": BULK_ORDERS}, logical_date=_now_iso()
     )
     say(f"Bulk: triggered {run_id} for {BULK_ORDERS} orders; waiting")
-    run = api.wait_for_run("spp_bulk_reminders", run_id, timeout=900, on_poll=ctx.alive)
+    # Poll gently: reading a run of 1,000 task instances costs the API server more than a task does.
+    run = api.wait_for_run("spp_bulk_reminders", run_id, timeout=900, on_poll=ctx.alive, step=10)
     wall = time.time() - started
     tis = api.task_instances("spp_bulk_reminders", run_id)
     mapped = [ti for ti in tis if ti["task_id"] == "remind_client"]

@@ -106,8 +106,10 @@ class AirflowApi:
         entry = self.get(path, map_index=map_index, deserialize="true", stringify="false")
         return entry["value"]
 
-    def wait_for_run(self, dag_id: str, run_id: str, *, timeout: float, on_poll: Any = None) -> dict[str, Any]:
-        """Poll until the run finished; fail after ``timeout`` seconds."""
+    def wait_for_run(
+        self, dag_id: str, run_id: str, *, timeout: float, on_poll: Any = None, step: float = 1.0
+    ) -> dict[str, Any]:
+        """Poll every ``step`` seconds until the run finished; fail after ``timeout`` seconds."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if on_poll is not None:
@@ -115,7 +117,7 @@ class AirflowApi:
             run = self.run(dag_id, run_id)
             if run["state"] in FINISHED:
                 return run
-            time.sleep(1.0)
+            time.sleep(step)
         raise CheckFailed(f"{dag_id} run {run_id} did not finish within {timeout:.0f} s")
 
 
