@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import mimetypes
 import os
 import pathlib
-from collections.abc import Callable, Iterable, Mapping
-from contextlib import ExitStack
+import stat
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any
 
-from airflow_provider_spp.exceptions import SppInputError
+from airflow_provider_spp.exceptions import SppAttachmentUnavailableError, SppInputError
 
 if TYPE_CHECKING:
     from requests_toolbelt import MultipartEncoder
@@ -32,11 +34,54 @@ class Attachment:
     size: int | None
     opener: Callable[[], io.IOBase]
     description: str
+    #: What tells this file's content from a regenerated one's without reading it: the modification
+    #: time (local files, object storage), a digest (bytes in memory), an ETag; None when unknown.
+    version: str | None = None
+
+
+#: The type of a compressed file, by the encoding ``mimetypes`` reads from its suffix: ``data.csv.gz``
+#: holds gzip bytes, not CSV text. Brotli has no registered type, so it stays application/octet-stream.
+_COMPRESSED_TYPES = {
+    "gzip": "application/gzip",
+    "bzip2": "application/x-bzip2",
+    "xz": "application/x-xz",
+    "compress": "application/x-compress",
+    "zstd": "application/zstd",
+}
 
 
 def _content_type(filename: str) -> str:
-    """Guess a MIME type from the file name, as a browser upload would."""
-    return mimetypes.guess_type(filename)[0] or "application/octet-stream"
+    """Guess a MIME type from the file name; a compressed file (.gz, .bz2, .xz...) is its compression's type."""
+    kind, encoding = mimetypes.guess_type(filename)
+    if encoding is not None:
+        return _COMPRESSED_TYPES.get(encoding, "application/octet-stream")
+    return kind or "application/octet-stream"
+
+
+class ConcealedBytes(bytes):
+    """The bytes of an in-memory attachment, shown only as their size wherever they are printed or stored.
+
+    Airflow stores template fields as their ``str()`` (rendered fields, the serialized DAG, the UI's
+    Rendered Template view); for plain bytes that is the data itself, which may be a client's.
+    """
+
+    def __repr__(self) -> str:
+        return f"<{len(self)} bytes in memory>"
+
+    __str__ = __repr__
+
+
+def conceal_in_memory_content(attachments: Any) -> Any:
+    """The attachments with each ``(name, bytes)`` pair's bytes as ConcealedBytes; anything else as it is."""
+    if not isinstance(attachments, list | tuple):
+        return attachments
+
+    def conceal(item: Any) -> Any:
+        if isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], bytes | bytearray | memoryview):
+            return (item[0], item[1] if isinstance(item[1], ConcealedBytes) else ConcealedBytes(item[1]))
+        return item
+
+    return type(attachments)(conceal(item) for item in attachments)
 
 
 def _local_file(path: pathlib.Path) -> Attachment:
@@ -50,35 +95,69 @@ def _local_file(path: pathlib.Path) -> Attachment:
             pass
     except OSError as err:
         raise SppInputError(f"Attachment cannot be read: {path} ({err.strerror or err})") from None
+    stat = path.stat()
     return Attachment(
         filename=path.name,
         content_type=_content_type(path.name),
-        size=path.stat().st_size,
+        size=stat.st_size,
         opener=lambda: path.open("rb"),
         description=str(path),
+        version=f"mtime:{stat.st_mtime_ns}",
     )
+
+
+#: Errors that say for certain the object is not a readable file; any other error may pass on a retry.
+_CERTAINLY_NOT_A_FILE = (FileNotFoundError, NotADirectoryError, IsADirectoryError)
+
+
+@contextmanager
+def _asking_storage(path: Any, *, doing: str, missing: str) -> Iterator[None]:
+    """Turn object-storage errors into SppInputError (certainly no such file) or a retryable error."""
+    try:
+        yield
+    except _CERTAINLY_NOT_A_FILE:
+        raise SppInputError(f"Attachment {missing}: {path}") from None
+    except Exception as err:
+        raise SppAttachmentUnavailableError(
+            f"Attachment could not be {doing}: {path} ({type(err).__name__}: {err}); a retry may succeed"
+        ) from None
 
 
 def _object_storage_file(path: Any) -> Attachment:
-    """Check an ObjectStoragePath (s3://, gs://, file://...) names a readable file."""
-    try:
-        is_file = path.is_file()
-    except Exception as err:
-        raise SppInputError(f"Attachment cannot be checked: {path} ({type(err).__name__}: {err})") from None
-    if not is_file:
-        what = "is not a file" if path.exists() else "not found"
-        raise SppInputError(f"Attachment {what}: {path}")
-    try:
-        size: int | None = int(path.stat().st_size)
-    except Exception:
-        size = None
+    """Check an ObjectStoragePath (s3://, gs://, file://...) names a file, telling missing from unreachable.
+
+    ``stat()`` is asked rather than ``is_file()``/``exists()``: fsspec's versions of those answer False
+    for any error, so a network blip would pass for a missing file and fail the task without retries.
+    """
+    with _asking_storage(path, doing="checked", missing="not found"):
+        status = path.stat()
+    if not stat.S_ISREG(status.st_mode):
+        raise SppInputError(f"Attachment is not a file: {path}")
+
+    def open_stream() -> io.IOBase:
+        with _asking_storage(path, doing="opened", missing="disappeared before it was sent"):
+            return _SizedStream(path.open("rb"), owned=True)
+
     return Attachment(
         filename=path.name,
         content_type=_content_type(path.name),
-        size=size,
-        opener=lambda: _SizedStream(path.open("rb"), owned=True),
+        size=int(status.st_size) if getattr(status, "st_size", None) is not None else None,
+        opener=open_stream,
         description=str(path),
+        version=_object_version(status),
     )
+
+
+def _object_version(stat: Any) -> str | None:
+    """An object's ETag or modification time, from whatever its filesystem reports."""
+    if stat is None:
+        return None
+    info = stat if isinstance(stat, Mapping) else getattr(stat, "_info", None) or {}
+    for key in ("ETag", "etag", "md5Hash", "generation", "LastModified", "last_modified", "updated", "mtime"):
+        if info.get(key) is not None:
+            return f"{key}:{info[key]}"
+    mtime = getattr(stat, "st_mtime", None)
+    return f"mtime:{mtime}" if mtime is not None else None
 
 
 def _in_memory_file(filename: Any, content: Any) -> Attachment:
@@ -90,7 +169,8 @@ def _in_memory_file(filename: Any, content: Any) -> Attachment:
         raise SppInputError(f"Attachment file name {filename!r} has no name part")
     if isinstance(content, bytes | bytearray | memoryview):
         data = bytes(content)
-        return Attachment(name, _content_type(name), len(data), lambda: io.BytesIO(data), f"{name} (in memory)")
+        digest = f"sha256:{hashlib.sha256(data).hexdigest()}"
+        return Attachment(name, _content_type(name), len(data), lambda: io.BytesIO(data), f"{name} (in memory)", digest)
     if hasattr(content, "read") and hasattr(content, "seek"):
         if hasattr(content, "seekable") and not content.seekable():
             raise SppInputError(f"Attachment {name!r}: the file object must be seekable")
@@ -149,8 +229,12 @@ class _SizedStream(io.RawIOBase):
 
 
 def _is_object_storage_path(value: Any) -> bool:
-    """Duck-type Airflow's ObjectStoragePath (a universal-pathlib path) without importing Airflow."""
-    return not isinstance(value, pathlib.PurePath) and hasattr(value, "protocol") and hasattr(value, "open")
+    """Duck-type Airflow's ObjectStoragePath (a universal-pathlib path) without importing Airflow.
+
+    With universal-pathlib 0.2 (Airflow 3.1) it is also a ``pathlib.Path``, so the check must not rest
+    on that; plain pathlib paths have no ``protocol``.
+    """
+    return hasattr(value, "protocol") and hasattr(value, "fs") and hasattr(value, "open")
 
 
 def _object_storage_path(url: str) -> Any:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import os
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,6 +14,7 @@ from airflow_provider_spp.exceptions import SppConfigError
 from airflow_provider_spp.models import boolean_from
 
 DEFAULT_TIMEOUT = 30.0
+DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_MAX_RETRIES = 3
 DEFAULT_RETRY_MAX_TIME = 120.0
 DEFAULT_RETRY_BACKOFF = 1.0
@@ -28,7 +30,10 @@ class SppConnectionSettings:
     base_url: str
     token: str = field(repr=False)
     api_version: str | None = None
+    #: Longest silence while waiting for SPP's answer: before its first byte and between reads after that.
     timeout: float = DEFAULT_TIMEOUT
+    #: Longest wait to open the connection (TCP and TLS handshake), and for each write of the request.
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
     verify: bool | str = True
     max_retries: int = DEFAULT_MAX_RETRIES
     retry_max_time: float = DEFAULT_RETRY_MAX_TIME
@@ -85,12 +90,29 @@ def normalize_workspace_url(host: str | None, port: int | None = None, *, allow_
     return f"{scheme}://{netloc}"
 
 
-def _as_bool(name: str, value: Any) -> bool:
-    """Coerce an extra that may arrive as a string from a connection URI."""
-    parsed = False if isinstance(value, str) and not value.strip() else boolean_from(value)
+def _is_blank(value: Any) -> bool:
+    """An extra left empty (None, "" from the form or ``?key=`` in a URI) means its default."""
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _as_bool(name: str, value: Any, default: bool) -> bool:
+    """Coerce an extra that may arrive as a string from a connection URI; empty means the default."""
+    parsed = default if _is_blank(value) else boolean_from(value)
     if parsed is not None:
         return parsed
     raise SppConfigError(f"The SPP connection extra {name!r} must be true or false, got {value!r}")
+
+
+def _verify_setting(value: Any) -> bool | str:
+    """TLS verification: on (also when empty), off when false, or the path of a CA bundle (file or folder)."""
+    if isinstance(value, str) and not _is_blank(value) and boolean_from(value) is None:
+        path = os.path.expanduser(value.strip())
+        if not os.path.exists(path):
+            raise SppConfigError(
+                f"The SPP connection extra 'verify' names a CA bundle that does not exist on this machine: {path}"
+            )
+        return path
+    return _as_bool("verify", value, True)
 
 
 def _as_number(name: str, value: Any, *, minimum: float, integer: bool = False, exclusive: bool = False) -> float:
@@ -143,13 +165,7 @@ def settings_from_connection(
     max_retries: int | None = None,
 ) -> SppConnectionSettings:
     """Validate a connection's fields and extras; hook arguments (when not None) override extras."""
-    allow_insecure_http = _as_bool("allow_insecure_http", extra.get("allow_insecure_http", False))
-    verify_extra = extra.get("verify", True)
-    verify: bool | str
-    if isinstance(verify_extra, str) and verify_extra.strip() and boolean_from(verify_extra) is None:
-        verify = verify_extra.strip()  # a CA bundle path
-    else:
-        verify = _as_bool("verify", verify_extra)
+    allow_insecure_http = _as_bool("allow_insecure_http", extra.get("allow_insecure_http"), False)
 
     def pick(argument: Any, key: str, default: Any) -> Any:
         if argument is not None:
@@ -157,12 +173,17 @@ def settings_from_connection(
         value = extra.get(key)
         return default if value is None or value == "" else value
 
+    read_timeout = _as_number("timeout", pick(timeout, "timeout", DEFAULT_TIMEOUT), minimum=0, exclusive=True)
+    connect_default = min(DEFAULT_CONNECT_TIMEOUT, read_timeout)
     return SppConnectionSettings(
         base_url=normalize_workspace_url(host, port, allow_insecure_http=allow_insecure_http),
         token=_check_token(password),
         api_version=_check_api_version(pick(api_version, "api_version", None)),
-        timeout=_as_number("timeout", pick(timeout, "timeout", DEFAULT_TIMEOUT), minimum=0, exclusive=True),
-        verify=verify,
+        timeout=read_timeout,
+        connect_timeout=_as_number(
+            "connect_timeout", pick(None, "connect_timeout", connect_default), minimum=0, exclusive=True
+        ),
+        verify=_verify_setting(extra.get("verify")),
         max_retries=int(
             _as_number("max_retries", pick(max_retries, "max_retries", DEFAULT_MAX_RETRIES), minimum=0, integer=True)
         ),

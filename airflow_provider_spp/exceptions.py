@@ -17,6 +17,25 @@ class SppInputError(SppError, ValueError):
     """A call argument is invalid (empty message, missing file...); raised before any request."""
 
 
+class SppAttachmentUnavailableError(SppError):
+    """An attachment in object storage could not be checked or opened for a reason that may pass.
+
+    A network error, a timeout or throttling while asking ``s3://``/``gs://`` about a file is not a
+    missing file: unlike :class:`SppInputError`, trying again later can succeed. Nothing was sent to SPP.
+    """
+
+    #: Trying again later can succeed.
+    retryable = True
+    #: Raised before the request went out.
+    request_sent = False
+    #: Nothing was sent, so nothing can have been created.
+    outcome_unknown = False
+
+
+class SppStateStoreError(SppError):
+    """Airflow's task state store could not be read or written; the try fails (and is retried) unposted."""
+
+
 class SppTransportError(SppError):
     """The request failed below HTTP: host unreachable, timeout, connection dropped."""
 
@@ -61,8 +80,9 @@ class SppApiError(SppError):
 
     @property
     def outcome_unknown(self) -> bool:
-        """True when the server may have created the resource despite the error (502/504)."""
-        return self.status_code in (502, 504)
+        """True when the server may have acted despite the error: any 5xx (Laravel answers 500 for an
+        exception thrown after the INSERT; a gateway answers 502/503/504 while the app finishes)."""
+        return self.status_code >= 500
 
 
 class SppValidationError(SppApiError):

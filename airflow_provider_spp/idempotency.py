@@ -1,15 +1,24 @@
-"""Remember what a task instance posted, across its tries, so a retry never posts a second copy."""
+"""Remember what a task instance posted, across its tries, so a retry never posts a second copy.
+
+The rule: a POST whose outcome is unknown (a lost answer, any 5xx, a 2xx that is not a message) may have
+created the message. Its record stays "may have landed" until a look-up finds the message; until then
+every later try waits for SPP to finish (``lost_answer_wait`` after the client gave up) and looks first.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_spp.exceptions import SppStateStoreError
+
 if TYPE_CHECKING:
+    from airflow_provider_spp.attachments import Attachment
     from airflow_provider_spp.models import MessageResource, OrderMessageRequest
 
 log = logging.getLogger(__name__)
@@ -18,6 +27,9 @@ log = logging.getLogger(__name__)
 LEDGER_KEY = "airflow_provider_spp.order_message"
 #: How far SPP's clock may run behind the worker's when looking for an earlier try's message.
 CLOCK_SKEW = timedelta(minutes=2)
+
+#: One attachment as the ledger knows it: file name, size, and a version (mtime, digest or ETag).
+FileStamp = tuple[str, "int | None", "str | None"]
 
 
 def normalized_text(text: str) -> str:
@@ -30,11 +42,21 @@ def text_digest(text: str) -> str:
     return hashlib.sha256(normalized_text(text).encode()).hexdigest()
 
 
+def file_stamps(attachments: Sequence[Attachment]) -> tuple[FileStamp, ...]:
+    """What identifies a post's files: names, sizes and versions, never their content."""
+    return tuple((a.filename, a.size, a.version) for a in attachments)
+
+
 def is_same_post(candidate: MessageResource, digest: str, user_id: int | None, staff_only: bool | None) -> bool:
     """Whether a listed message is the one described: same text, and same sender/visibility where asked."""
+    return is_one_of(candidate, (digest,), user_id, staff_only)
+
+
+def is_one_of(candidate: MessageResource, digests: Sequence[str], user_id: int | None, staff_only: bool | None) -> bool:
+    """Whether a listed message has one of these texts, and the sender/visibility where asked."""
     return (
         candidate.message is not None
-        and text_digest(candidate.message) == digest
+        and text_digest(candidate.message) in digests
         and (user_id is None or candidate.user_id in (None, user_id))
         and (staff_only is None or candidate.staff_only in (None, staff_only))
     )
@@ -44,77 +66,128 @@ def is_same_post(candidate: MessageResource, digest: str, user_id: int | None, s
 class PostRecord:
     """One task instance's post, as its tries left it.
 
-    ``first_sent_at``/``last_sent_at`` bound when a POST that may have landed went out; ``maybe_created``
-    stays true from just before a POST until its outcome is known, so a worker killed meanwhile leaves
-    it set; ``message_id`` is the message SPP confirmed.
+    ``digests`` are the texts its POSTs carried (the last is the newest); ``in_flight`` is set just
+    before a POST and cleared once its outcome is known, so a worker killed meanwhile leaves it set;
+    ``lost_at`` is when a try last gave up on an answer (an unknown outcome), kept until a look-up finds
+    the message; ``message_id`` is the message SPP confirmed or a look-up found.
     """
 
     order: str
-    digest: str
     user_id: int | None
     staff_only: bool | None
+    files: tuple[FileStamp, ...] | None
+    digests: tuple[str, ...]
     first_sent_at: datetime
     last_sent_at: datetime
-    maybe_created: bool = True
+    in_flight: bool = True
+    lost_at: datetime | None = None
     message_id: int | None = None
+
+    @property
+    def digest(self) -> str:
+        """The text of the newest POST."""
+        return self.digests[-1]
+
+    @property
+    def may_have_landed(self) -> bool:
+        """Whether a POST of this record may exist on SPP without the record knowing its ID."""
+        return self.message_id is None and (self.in_flight or self.lost_at is not None)
 
     def as_json(self) -> dict[str, Any]:
         """JSON-safe form for the task state store."""
         return {
             "order": self.order,
-            "digest": self.digest,
             "user_id": self.user_id,
             "staff_only": self.staff_only,
+            "files": [list(f) for f in self.files] if self.files is not None else None,
+            "digests": list(self.digests),
             "first_sent_at": self.first_sent_at.isoformat(),
             "last_sent_at": self.last_sent_at.isoformat(),
-            "maybe_created": self.maybe_created,
+            "in_flight": self.in_flight,
+            "lost_at": self.lost_at.isoformat() if self.lost_at else None,
             "message_id": self.message_id,
         }
 
     @classmethod
     def from_json(cls, value: Any) -> PostRecord | None:
-        """Read a stored record back, ignoring anything malformed."""
+        """Read a stored record back (also one written by 0.1.0), ignoring anything malformed."""
         if not isinstance(value, dict):
             return None
         try:
             message_id = value.get("message_id")
+            digests = value.get("digests") or [value["digest"]]
+            files = value.get("files")
             return cls(
                 order=str(value["order"]),
-                digest=str(value["digest"]),
                 user_id=int(value["user_id"]) if value.get("user_id") is not None else None,
                 staff_only=bool(value["staff_only"]) if value.get("staff_only") is not None else None,
+                files=tuple((str(n), _opt_int(s), _opt_str(v)) for n, s, v in files) if files is not None else None,
+                digests=tuple(str(d) for d in digests),
                 first_sent_at=as_utc(datetime.fromisoformat(str(value["first_sent_at"]))),
                 last_sent_at=as_utc(datetime.fromisoformat(str(value["last_sent_at"]))),
-                maybe_created=bool(value.get("maybe_created", True)),
+                in_flight=bool(value.get("in_flight", value.get("maybe_created", True))),
+                lost_at=as_utc(datetime.fromisoformat(str(value["lost_at"]))) if value.get("lost_at") else None,
                 message_id=int(message_id) if message_id is not None else None,
             )
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError, IndexError):
             return None
 
     @classmethod
-    def for_request(cls, request: OrderMessageRequest, now: datetime) -> PostRecord:
+    def for_request(cls, request: OrderMessageRequest, files: tuple[FileStamp, ...], now: datetime) -> PostRecord:
         """A fresh record for a POST of this request going out now."""
         return cls(
             order=request.order,
-            digest=text_digest(request.message),
             user_id=request.user_id,
             staff_only=request.staff_only,
+            files=files,
+            digests=(text_digest(request.message),),
             first_sent_at=now,
             last_sent_at=now,
         )
 
-    def describes(self, request: OrderMessageRequest) -> bool:
-        """Whether this record is about the same post: same order, text, sender and visibility."""
-        return (self.order, self.digest, self.user_id, self.staff_only) == (
-            request.order,
-            text_digest(request.message),
-            request.user_id,
-            request.staff_only,
+    def same_target(self, request: OrderMessageRequest, files: tuple[FileStamp, ...]) -> bool:
+        """Same order, sender, visibility and files: what makes a try's post the same post, text aside."""
+        return (self.order, self.user_id, self.staff_only) == (request.order, request.user_id, request.staff_only) and (
+            self.files is None or self.files == files
         )
 
-    def sending_again(self, now: datetime) -> PostRecord:
-        """The record as another POST goes out."""
-        return dataclasses.replace(self, last_sent_at=now, maybe_created=True)
+    def describes(self, request: OrderMessageRequest, files: tuple[FileStamp, ...]) -> bool:
+        """Whether this record is about this very post: same target and the same text as its newest POST."""
+        return self.same_target(request, files) and self.digest == text_digest(request.message)
+
+    def look_after(self, grace: float) -> datetime:
+        """When SPP has had ``grace`` seconds since the client gave up on the answer."""
+        return (self.lost_at or self.last_sent_at) + timedelta(seconds=grace)
+
+    def matches(self, candidate: MessageResource) -> bool:
+        """Whether a listed message is one of this record's POSTs."""
+        return is_one_of(candidate, self.digests, self.user_id, self.staff_only)
+
+    def sending_again(self, request: OrderMessageRequest, now: datetime) -> PostRecord:
+        """The record as another POST (perhaps with reworded text) goes out."""
+        digest = text_digest(request.message)
+        digests = (*(d for d in self.digests if d != digest), digest)
+        return dataclasses.replace(self, digests=digests, last_sent_at=now, in_flight=True)
+
+    def answer_lost(self, now: datetime) -> PostRecord:
+        """The record after a POST whose outcome is unknown."""
+        return dataclasses.replace(self, in_flight=False, lost_at=now)
+
+    def rejected(self) -> PostRecord:
+        """The record after a POST SPP certainly did not act on; an earlier lost answer stays recorded."""
+        return dataclasses.replace(self, in_flight=False)
+
+    def confirmed(self, message_id: int) -> PostRecord:
+        """The record once the message is known to exist."""
+        return dataclasses.replace(self, in_flight=False, lost_at=None, message_id=message_id)
+
+
+def _opt_int(value: Any) -> int | None:
+    return int(value) if value is not None else None
+
+
+def _opt_str(value: Any) -> str | None:
+    return str(value) if value is not None else None
 
 
 def as_utc(moment: datetime) -> datetime:
@@ -125,31 +198,50 @@ def as_utc(moment: datetime) -> datetime:
 class PostLedger:
     """The task instance's record of its post, kept in Airflow's task state store (Airflow 3.3+).
 
-    Where Airflow has no task state store, or it cannot be reached, the ledger keeps nothing and the
+    Where Airflow has no task state store, the ledger keeps nothing (``available`` is false) and the
     operator falls back to looking for the message among those created since the DAG run started.
+    A store that is there but fails is an error: posting without a record could post twice.
     """
 
     def __init__(self, context: Any) -> None:
         self._store = context.get("task_state_store") if hasattr(context, "get") else None
+
+    @property
+    def available(self) -> bool:
+        """Whether this Airflow keeps a task state store for the task instance."""
+        return self._store is not None
 
     def load(self) -> PostRecord | None:
         """The record an earlier try (or this one) left, if any."""
         if self._store is None:
             return None
         try:
-            return PostRecord.from_json(self._store.get(LEDGER_KEY))
+            value = self._store.get(LEDGER_KEY)
         except Exception as err:
-            log.warning("Could not read the task state store (%s); looking at the order's messages instead", err)
-            return None
+            raise SppStateStoreError(
+                f"Could not read the task state store ({type(err).__name__}: {err}); not posting without "
+                "knowing what an earlier try sent. The task will be retried."
+            ) from None
+        return PostRecord.from_json(value)
 
     def save(self, record: PostRecord) -> None:
-        """Persist the record before a POST goes out, and again once its outcome is known."""
+        """Persist the record before a POST goes out; a failure stops the POST (the try fails, retryable)."""
         if self._store is None:
             return
         try:
             self._store.set(LEDGER_KEY, record.as_json())
         except Exception as err:
-            log.warning("Could not write the task state store (%s); a retry will look at the order instead", err)
+            raise SppStateStoreError(
+                f"Could not write the task state store ({type(err).__name__}: {err}); not posting without a "
+                "record of it. The task will be retried."
+            ) from err
+
+    def update(self, record: PostRecord) -> None:
+        """Persist what a POST's outcome taught; on failure the earlier record (in flight) stays, which is safe."""
+        try:
+            self.save(record)
+        except SppStateStoreError as err:
+            log.warning("Could not record the POST's outcome (%s); a retry will look at the order first", err.__cause__)
 
 
 def utcnow() -> datetime:

@@ -12,6 +12,7 @@ UI_FIELD_BEHAVIOUR: dict[str, Any] = {
         "password": "An API token of your SPP workspace",
         "api_version": "2024-03-05",
         "timeout": "30",
+        "connect_timeout": "10",
         "max_retries": "3",
     },
 }
@@ -23,9 +24,19 @@ CONN_FIELDS: dict[str, Any] = {
         "schema": {"type": ["string", "null"], "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"},
     },
     "timeout": {
-        "label": "Timeout (seconds)",
-        "description": "How long to wait for SPP before giving up on a request.",
+        "label": "Read timeout (seconds)",
+        "description": (
+            "Longest silence while waiting for SPP's answer: before its first byte and between reads. "
+            "Not a limit on a whole call; use the task's execution_timeout for that."
+        ),
         "schema": {"type": ["number", "null"], "default": 30, "exclusiveMinimum": 0},
+    },
+    "connect_timeout": {
+        "label": "Connect timeout (seconds)",
+        "description": (
+            "Longest wait to open a connection to SPP (TCP and TLS handshake). Default 10, or timeout if smaller."
+        ),
+        "schema": {"type": ["number", "null"], "default": 10, "exclusiveMinimum": 0},
     },
     "max_retries": {
         "label": "Max retries",
@@ -44,7 +55,10 @@ CONN_FIELDS: dict[str, Any] = {
     },
     "verify": {
         "label": "Verify TLS certificates",
-        "description": "Leave on unless you know why it must be off. A CA bundle path can go in the extra JSON.",
+        "description": (
+            "Leave on unless you know why it must be off; on, REQUESTS_CA_BUNDLE is honoured. "
+            "A CA bundle path (which wins over REQUESTS_CA_BUNDLE) can go in the extra JSON as verify."
+        ),
         "schema": {"type": ["boolean", "null"], "default": True},
     },
     "allow_insecure_http": {

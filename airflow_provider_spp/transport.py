@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextvars
 import email.utils
 import random
 import time
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, quote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qs, quote, urljoin, urlsplit
 
 from airflow_provider_spp.exceptions import SppApiError, SppInputError, SppTransportError
 
@@ -64,21 +65,37 @@ def laravel_error(response: requests.Response) -> tuple[str | None, dict[str, An
     return (str(message) if message else None), (errors if isinstance(errors, dict) else {})
 
 
-def transport_error(err: Exception, method: str, path: str) -> SppTransportError:
-    """Classify a requests failure by whether the request can have reached the server."""
+#: Set while a request is sent: whether any of its bytes were handed to the socket (None: not tracked).
+request_written: contextvars.ContextVar[bool | None] = contextvars.ContextVar("spp_request_written", default=None)
+
+
+def transport_error(err: Exception, method: str, path: str, *, written: bool | None = None) -> SppTransportError:
+    """Classify a requests failure by whether the request can have reached the server.
+
+    ``written`` says whether any byte of the request went out (from :data:`request_written`); only a
+    request that certainly never left the machine, or never got past the TLS handshake, created nothing.
+    """
     import requests
     from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 
     reason = err.args[0] if err.args else err
-    not_sent = isinstance(err, requests.exceptions.ConnectTimeout | requests.exceptions.SSLError) or (
-        isinstance(err, requests.exceptions.ConnectionError)
-        and isinstance(getattr(reason, "reason", None), NewConnectionError | ConnectTimeoutError | NameResolutionError)
-    )
+    if isinstance(err, requests.exceptions.ReadTimeout):
+        not_sent = False
+    elif written is not None:
+        not_sent = not written
+    else:
+        before_sending = NewConnectionError | ConnectTimeoutError | NameResolutionError
+        not_sent = isinstance(err, requests.exceptions.ConnectTimeout) or (
+            isinstance(err, requests.exceptions.ConnectionError)
+            and isinstance(getattr(reason, "reason", None), before_sending)
+        )
     tls_failed = isinstance(err, requests.exceptions.SSLError)
     if isinstance(err, requests.exceptions.ReadTimeout):
         detail = "no answer within the timeout"
-    elif tls_failed:
+    elif tls_failed and not_sent:
         detail = "the TLS handshake failed (check the certificate, or the connection's verify extra)"
+    elif tls_failed:
+        detail = "the TLS stream broke after the request was sent"
     elif not_sent:
         detail = "could not connect"
     else:
@@ -86,7 +103,7 @@ def transport_error(err: Exception, method: str, path: str) -> SppTransportError
     return SppTransportError(
         f"SPP {method} {path} failed: {detail} ({type(err).__name__})",
         request_sent=not not_sent,
-        retryable=not tls_failed,
+        retryable=not (tls_failed and not_sent),
     )
 
 
@@ -105,32 +122,74 @@ class BearerAuth:
 
 
 def streaming_adapter_class() -> type:
-    """An HTTPAdapter that sends streamed bodies in 64 KiB blocks (urllib3's 16 KiB default costs CPU)."""
+    """An HTTPAdapter that streams bodies in 64 KiB blocks and notes in :data:`request_written` when a
+    request's first byte goes out (urllib3's 16 KiB blocks cost CPU; the note tells a POST that may have
+    landed from one that never left)."""
     from requests.adapters import HTTPAdapter
+    from urllib3.connection import HTTPConnection, HTTPSConnection
+    from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+    class NotesWrites:
+        sock: Any
+        auto_open: int
+
+        def send(self, data: Any) -> None:
+            if self.sock is None and self.auto_open:
+                self.connect()  # type: ignore[attr-defined]
+            request_written.set(True)
+            super().send(data)  # type: ignore[misc]
+
+    class NotingHTTPConnection(NotesWrites, HTTPConnection):
+        pass
+
+    class NotingHTTPSConnection(NotesWrites, HTTPSConnection):
+        pass
+
+    class NotingHTTPConnectionPool(HTTPConnectionPool):
+        ConnectionCls = NotingHTTPConnection
+
+    class NotingHTTPSConnectionPool(HTTPSConnectionPool):
+        ConnectionCls = NotingHTTPSConnection
 
     class StreamingAdapter(HTTPAdapter):
         def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
             kwargs.setdefault("blocksize", UPLOAD_BLOCK_SIZE)
             super().init_poolmanager(*args, **kwargs)
+            self.poolmanager.pool_classes_by_scheme = {
+                "http": NotingHTTPConnectionPool,
+                "https": NotingHTTPSConnectionPool,
+            }
 
     return StreamingAdapter
 
 
-def keep_page_size(link: str, params: dict[str, Any]) -> str:
-    """Laravel leaves the query out of ``links.next`` unless told otherwise: put ``limit`` back."""
-    parts = urlsplit(link)
-    if "limit" not in params or "limit" in parse_qs(parts.query):
-        return link
-    query = "&".join(filter(None, [parts.query, urlencode({"limit": params["limit"]})]))
-    return urlunsplit(parts._replace(query=query))
+def _origin(url: str) -> tuple[str, str | None, int | None]:
+    """Scheme, host and port of a URL, with the scheme's default port filled in."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    return scheme, parts.hostname, parts.port or {"http": 80, "https": 443}.get(scheme)
+
+
+def next_page_number(link: str, page_url: str, base_url: str) -> int:
+    """The page number a ``links.next`` URL names (absolute or relative to ``page_url``).
+
+    Laravel's paginator writes only ``?page=N`` into its links unless told to keep the query, so the
+    number is all a caller should take from one. Raises ValueError when the link leaves the workspace's
+    origin or names no page.
+    """
+    target = urljoin(page_url, link)
+    if _origin(target) != _origin(base_url):
+        raise ValueError(f"points away from {base_url}")
+    pages = parse_qs(urlsplit(target).query).get("page", [])
+    if len(pages) != 1 or not pages[0].isascii() or not pages[0].isdigit() or int(pages[0]) < 1:
+        raise ValueError("names no page number")
+    return int(pages[0])
 
 
 def should_retry(err: BaseException, *, idempotent: bool) -> bool:
-    """Retry only what cannot have created anything, unless the call is idempotent."""
+    """Retry what certainly created nothing; an idempotent call also after a lost answer or any 5xx."""
     if isinstance(err, SppTransportError):
         return err.retryable and (idempotent or not err.request_sent)
     if isinstance(err, SppApiError) and err.retryable:
-        if err.status_code in (429, 503):
-            return True
-        return idempotent and err.status_code in (502, 504)
+        return idempotent or not err.outcome_unknown
     return False

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import itertools
+from itertools import islice
 
 import pendulum
 from airflow.sdk import DAG, task
@@ -24,9 +24,11 @@ with DAG(
     def orders_waiting_on_client(params: dict | None = None) -> list[str]:
         """Order numbers in the waiting status, oldest first (at most ``max_orders`` a day)."""
         params = params or {}
+        limit = int(params.get("max_orders") or 50)
         with SppHook() as hook:
-            orders = hook.list_orders(status=params.get("status"), sort="id:asc", per_page=100)
-            return [order.number or str(order.id) for order in itertools.islice(orders, int(params["max_orders"]))]
+            # oldest first, and no page read beyond the last order needed
+            orders = islice(hook.list_orders(status=params.get("status"), sort="id:asc", per_page=100), limit)
+            return [order.number or str(order.id) for order in orders]
 
     CreateOrderMessageOperator.partial(
         task_id="remind_client",

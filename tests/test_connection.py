@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pathlib
+
 import pytest
 
 from airflow_provider_spp.connection import (
@@ -115,8 +117,49 @@ def test_uri_style_string_extras_are_coerced() -> None:
     assert settings.base_url == "http://spp.internal"
 
 
-def test_verify_may_name_a_ca_bundle() -> None:
-    assert _settings(extra={"verify": "/etc/ssl/certs/ca.pem"}).verify == "/etc/ssl/certs/ca.pem"
+def test_verify_may_name_a_ca_bundle(tmp_path: pathlib.Path) -> None:
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("-----BEGIN CERTIFICATE-----\n")
+    assert _settings(extra={"verify": f" {bundle} "}).verify == str(bundle)
+    assert _settings(extra={"verify": str(tmp_path)}).verify == str(tmp_path)  # a c_rehash'd folder
+    with pytest.raises(SppConfigError, match="names a CA bundle that does not exist on this machine"):
+        _settings(extra={"verify": str(tmp_path / "missing.pem")})
+
+
+@pytest.mark.parametrize("empty", ["", "  ", None])
+def test_an_empty_verify_or_allow_insecure_http_means_the_default(empty: str | None) -> None:
+    settings = _settings(extra={"verify": empty, "allow_insecure_http": empty})
+    assert settings.verify is True
+    with pytest.raises(SppConfigError, match="Refusing plain http"):
+        _settings(host="http://spp.internal", extra={"verify": empty, "allow_insecure_http": empty})
+
+
+def test_an_empty_verify_in_a_uri_connection_means_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow_provider_spp.hooks.spp import SppHook
+
+    monkeypatch.setenv("AIRFLOW_CONN_SPP_EMPTY_VERIFY", "spp://:tok-123@example.spp.co?verify=&timeout=5")
+    assert SppHook("spp_empty_verify").settings.verify is True
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ({}, (30.0, 10.0)),
+        ({"timeout": 5}, (5.0, 5.0)),  # never longer than the read timeout unless asked
+        ({"timeout": "60", "connect_timeout": "3.5"}, (60.0, 3.5)),
+        ({"timeout": 2, "connect_timeout": 20}, (2.0, 20.0)),
+        ({"connect_timeout": ""}, (30.0, 10.0)),
+    ],
+)
+def test_connect_timeout_is_its_own_extra(extra: dict[str, object], expected: tuple[float, float]) -> None:
+    settings = _settings(extra=extra)
+    assert (settings.timeout, settings.connect_timeout) == expected
+
+
+@pytest.mark.parametrize("bad", [0, -1, "soon", True])
+def test_a_connect_timeout_must_be_a_positive_number(bad: object) -> None:
+    with pytest.raises(SppConfigError, match="'connect_timeout' must be"):
+        _settings(extra={"connect_timeout": bad})
 
 
 def test_hook_arguments_override_extras() -> None:

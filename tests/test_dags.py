@@ -142,7 +142,18 @@ def test_unknown_order_fails_at_once_without_spending_retries(dagbag: Any, spp_c
     assert "failed with 404" in out + err
 
 
-@pytest.mark.parametrize("fault", ["drop_after", "gateway_timeout", "missing_id", "slow", "slow_commit"])
+@pytest.mark.parametrize(
+    "fault",
+    [
+        "drop_after",
+        "gateway_timeout",
+        "server_error_after_commit",
+        "unavailable_after_commit",
+        "missing_id",
+        "slow",
+        "slow_commit",
+    ],
+)
 def test_a_retry_after_a_lost_answer_returns_the_first_message_instead_of_posting_again(
     dagbag: Any, spp_sandbox: Any, monkeypatch: pytest.MonkeyPatch, capfd: Any, fault: str
 ) -> None:
@@ -212,6 +223,63 @@ def test_a_missing_attachment_fails_the_task_before_any_request(dagbag: Any, spp
     assert "Attachment not found: /nonexistent/report-" in out + err
 
 
+@pytest.mark.filterwarnings("ignore:UPath 'flakyfs' filesystem not explicitly implemented")
+def test_an_object_store_error_while_checking_an_attachment_is_retried(dagbag: Any, spp_conn: Any) -> None:
+    """A network error asking s3://-like storage about a file is not a missing file: the next try posts."""
+    from tests.flaky_storage import install
+
+    storage = install()
+    storage.files["bucket/reports/report.csv"] = b"id,total\n1,20\n"
+    storage.fail("info", ConnectionError("connection reset by peer"), times=1)
+    try:
+        dag_run = dagbag.get_dag("spp_test_object_storage_attachment").test()
+        assert dag_run.state == "success"
+        assert dag_run.get_task_instance("post").try_number == 2
+        (posted,) = spp_conn.messages()
+        assert [(f.filename, f.content_type, f.data) for f in posted.files] == [
+            ("report.csv", "text/csv", b"id,total\n1,20\n")
+        ]
+        assert len(_posts(spp_conn)) == 1
+
+        spp_conn.reset()
+        del storage.files["bucket/reports/report.csv"]  # certainly missing: no retries spent
+        dag_run = dagbag.get_dag("spp_test_object_storage_attachment").test()
+        assert dag_run.state == "failed"
+        assert dag_run.get_task_instance("post").try_number == 1
+        assert spp_conn.requests() == []
+    finally:
+        storage.reset()
+
+
+def test_in_memory_attachment_bytes_reach_spp_but_are_never_stored_by_airflow(dagbag: Any, spp_conn: Any) -> None:
+    """Rendered fields (the UI's Rendered Template view) and the serialized DAG show a placeholder, not the data."""
+    from airflow.models.renderedtifields import RenderedTaskInstanceFields
+    from airflow.models.serialized_dag import SerializedDagModel
+
+    from tests.dags.spp_test_dags import IN_MEMORY_CLIENT_DATA
+
+    dag_run = dagbag.get_dag("spp_test_in_memory_attachment").test()
+
+    assert dag_run.state == "success"
+    (posted,) = spp_conn.messages()
+    assert [(f.filename, f.data) for f in posted.files] == [("client.txt", IN_MEMORY_CLIENT_DATA), ("notes.md", NOTES)]
+    rendered = RenderedTaskInstanceFields.get_templated_fields(dag_run.get_task_instance("post"))
+    assert rendered is not None
+    serialized = SerializedDagModel.get("spp_test_in_memory_attachment")
+    assert serialized is not None
+    secret = IN_MEMORY_CLIENT_DATA.decode().strip()[:20]  # "Client: Dana Kim, IB"
+    for stored in (json.dumps(rendered), json.dumps(serialized.data)):
+        assert secret not in stored
+        assert "Dana Kim" not in stored
+    placeholder = f"<{len(IN_MEMORY_CLIENT_DATA)} bytes in memory>"
+    notes = str(pathlib.Path(os.environ["SPP_TEST_ATTACHMENT_DIR"]) / "notes.md")
+    assert rendered["attachments"] == [["client.txt", placeholder], notes]
+    (task,) = serialized.data["dag"]["tasks"]
+    # The DAG may have been serialized by an earlier parse of tests/dags, before SPP_TEST_ATTACHMENT_DIR was set.
+    in_memory, notes_path = task["__var"]["attachments"]
+    assert (in_memory, pathlib.PurePath(notes_path).name) == (["{{ params.name }}.txt", placeholder], "notes.md")
+
+
 @pytest.fixture
 def example_storage(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> str:
     """The examples' shared storage base (the ``spp_example_storage`` Variable), here a local folder."""
@@ -242,6 +310,23 @@ def test_bulk_reminders_example_posts_one_reminder_per_matching_order(example_da
     assert stored[0][1].startswith("Hi! To keep order E4A269FC moving we still need your login details.")
     orders_query = next(r["query"] for r in spp_conn.requests() if r["path"] == "/api/orders")
     assert "filters[status][$eq]=Working" in unquote(orders_query)
+
+
+def test_bulk_reminders_message_only_orders_of_the_status_across_pages(example_dagbag: Any, spp_conn: Any) -> None:
+    """SPP serves smaller pages than asked and its next links carry only ?page=N: no Complete order is messaged."""
+    for n in range(6):
+        spp_conn.store.add_order(f"PAGE000{n}", "Working" if n % 2 else "Complete")
+    spp_conn.store.max_per_page = 2
+    working = {o["id"] for o in spp_conn.store.orders() if o["status"] == "Working"}
+    assert len(working) == 5  # three pages of (at most) two
+
+    dag_run = run_dag(example_dagbag.get_dag("spp_bulk_reminders"), run_conf={"status": "Working"})
+
+    assert dag_run.state == "success"
+    assert sorted(m.order_id for m in spp_conn.messages()) == sorted(working)
+    listing = [r for r in spp_conn.requests() if r["path"] == "/api/orders"]
+    assert len(listing) == 3
+    assert all("filters[status][$eq]=Working" in unquote(r["query"]) for r in listing)
 
 
 def test_bulk_reminders_example_takes_the_oldest_orders_up_to_max_orders(example_dagbag: Any, spp_conn: Any) -> None:

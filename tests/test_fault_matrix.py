@@ -33,6 +33,15 @@ def test_200_posts_under_faults_store_each_message_exactly_once(airflow_db: str)
     assert (result.stored, result.duplicates, result.lost) == (200, 0, 0)
 
 
+def test_with_timeout_equal_to_grace_as_shipped_no_post_is_duplicated_or_lost(airflow_db: str) -> None:
+    matrix = _fault_matrix()
+    kinds = ("slow_commit", "slow", "server_error_after_commit", "unavailable_after_commit", "break_stream_after")
+    result = matrix.run_matrix(posts=40, rate=0.5, seed=11, kinds=kinds, **matrix.EQUAL_TIMEOUT_AND_GRACE)
+    assert sum(result.faults.values()) >= 10
+    assert result.failed_tasks == 0
+    assert (result.stored, result.duplicates, result.lost) == (40, 0, 0)
+
+
 def test_the_matrix_detects_duplicates_when_deduplication_is_off(airflow_db: str) -> None:
     result = _fault_matrix().run_matrix(
         posts=30, rate=0.5, seed=3, deduplicate=False, kinds=("drop_after", "gateway_timeout", "missing_id")

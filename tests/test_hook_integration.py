@@ -8,11 +8,12 @@ import json
 import os
 import posixpath
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 import pytest
 import requests
@@ -341,6 +342,33 @@ def test_multipart_create_uploads_every_kind_of_attachment_byte_for_byte(
     assert [(f.filename, f.content_type, f.data) for f in stored.files] == expected
 
 
+def test_compressed_attachments_are_sent_as_the_compressed_type(
+    spp_sandbox: SandboxServer, make_hook: HookFactory, tmp_path: Any
+) -> None:
+    """``data.csv.gz`` holds gzip bytes, not CSV text: its part says application/gzip, as the file is."""
+    import gzip
+
+    (tmp_path / "data.csv.gz").write_bytes(gzip.compress(b"id,total\n1,20\n"))
+    names = {
+        "backup.tar.gz": "application/gzip",
+        "backup.tgz": "application/gzip",
+        "rows.json.xz": "application/x-xz",
+        "dump.sql.bz2": "application/x-bzip2",
+        "legacy.Z": "application/x-compress",
+        "page.html.br": "application/octet-stream",
+        "plain.csv": "text/csv",
+    }
+    files = [str(tmp_path / "data.csv.gz"), *((name, b"\x1f\x8b compressed") for name in names)]
+
+    make_hook().create_order_message(ORDER, "Compressed files", attachments=files)
+
+    (request,) = logged(spp_sandbox, "POST")
+    sent = {part["filename"]: part["content_type"] for part in request["files"]}
+    assert sent == {"data.csv.gz": "application/gzip", **names}
+    (stored,) = spp_sandbox.messages()
+    assert {f.filename: f.content_type for f in stored.files} == sent
+
+
 def test_multipart_body_is_streamed_with_a_content_length_not_chunked(
     spp_sandbox: SandboxServer, make_hook: HookFactory, tmp_path: Any
 ) -> None:
@@ -496,6 +524,28 @@ def test_delete_order_message_then_404(spp_sandbox: SandboxServer, make_hook: Ho
     assert [m.id for m in spp_sandbox.messages()] == [keep.id]
 
 
+@pytest.mark.parametrize("fault", ["drop_after", "gateway_timeout", "slow"])
+def test_a_delete_retried_after_a_lost_answer_that_then_gets_404_has_succeeded(
+    spp_sandbox: SandboxServer, make_hook: HookFactory, fault: str
+) -> None:
+    """SPP deleted the message but its answer was lost; the retry's 404 means it is gone, as asked."""
+    hook = make_hook(timeout=0.5)
+    keep = hook.create_order_message(ORDER, "keep me")
+    doomed = hook.create_order_message(ORDER, "delete me")
+    spp_sandbox.add_fault(fault, method="DELETE", delay=1.0)
+
+    with capture_logs() as entries:
+        assert hook.delete_order_message(doomed.id) is None
+
+    deletes = logged(spp_sandbox, "DELETE")
+    assert [r["path"] for r in deletes] == [f"/api/order_messages/{doomed.id}"] * 2
+    assert deletes[1]["status"] == 404
+    assert [m.id for m in spp_sandbox.messages()] == [keep.id]
+    assert any(f"message {doomed.id} is gone (404) after a try whose answer was lost" in e["event"] for e in entries)
+    with pytest.raises(SppNotFoundError):  # without a lost answer first, a 404 is still an error
+        hook.delete_order_message(doomed.id)
+
+
 def test_get_order_by_number_and_id(spp_sandbox: SandboxServer, make_hook: HookFactory) -> None:
     hook = make_hook()
     by_number = hook.get_order(ORDER)
@@ -530,6 +580,55 @@ def test_list_orders_with_and_without_status_filter(spp_sandbox: SandboxServer, 
     assert "filters%5Bstatus%5D%5B%24eq%5D=Working" in queries[0]
     assert "filters" not in queries[1]
     assert len(queries) == 4  # one page of "Working", two pages of three, one sorted page
+
+
+def test_a_filtered_sorted_listing_keeps_its_query_on_every_page(
+    spp_sandbox: SandboxServer, make_hook: HookFactory
+) -> None:
+    """Laravel's next links carry only ?page=N: pages 2.. must still be filtered and sorted as page 1."""
+    for n in range(8):  # interleave: every other new order is Working
+        spp_sandbox.store.add_order(f"NEW0000{n}", "Working" if n % 2 else "Complete")
+    working = sorted(o["id"] for o in spp_sandbox.store.orders() if o["status"] == "Working")
+    assert len(working) == 6  # three pages of two
+
+    orders = list(make_hook().list_orders(status="Working", sort="id:asc", per_page=2))
+
+    assert [(o.id, o.status) for o in orders] == [(order_id, "Working") for order_id in working]
+    queries = [r["query"] for r in logged(spp_sandbox, "GET")]
+    assert len(queries) == 3
+    for page, query in enumerate(queries, start=1):
+        params = dict(parse_qsl(query))
+        assert params.pop("page", "1") == str(page)
+        assert params == {"limit": "2", "sort": "id:asc", "filters[status][$eq]": "Working"}
+
+
+def test_a_server_capped_page_size_is_followed_with_the_same_query(
+    spp_sandbox: SandboxServer, make_hook: HookFactory
+) -> None:
+    """SPP's maximum ``limit`` "varies by endpoint": smaller pages than asked still keep filter and sort."""
+    for n in range(5):
+        spp_sandbox.store.add_order(f"CAP0000{n}", "Complete" if n % 2 else "Working")
+    spp_sandbox.store.max_per_page = 1
+
+    orders = list(make_hook().list_orders(status="complete", sort="id:desc", per_page=50))
+
+    assert [o.number for o in orders] == ["CAP00003", "CAP00001", "9F8E7D6C"]
+    assert {o.status for o in orders} == {"Complete"}
+    assert [dict(parse_qsl(r["query"])).get("page", "1") for r in logged(spp_sandbox, "GET")] == ["1", "2", "3"]
+
+
+def test_next_links_that_carry_the_query_or_are_relative_are_followed(
+    spp_sandbox: SandboxServer, make_hook: HookFactory
+) -> None:
+    """withQueryString() links (the query repeated) and relative links name the same pages."""
+    for i in range(5):
+        spp_sandbox.store.create_message(order_id=ORDER_ID, message=f"m{i}")
+    hook = make_hook()
+    for style in ("with_query", "relative"):
+        spp_sandbox.store.clear_requests()
+        spp_sandbox.store.link_style = style
+        assert [m.message for m in hook.list_order_messages(ORDER, per_page=2)] == ["m4", "m3", "m2", "m1", "m0"]
+        assert [r["query"] for r in logged(spp_sandbox, "GET")] == ["limit=2", "limit=2&page=2", "limit=2&page=3"]
 
 
 # -- test_connection ---------------------------------------------------------------------------------------
@@ -599,26 +698,26 @@ def test_429_with_retry_after_is_waited_for_then_retried_once(
     assert "retry 1 of 2" in warning
 
 
-def test_503_is_retried_and_the_multipart_body_is_sent_again_in_full(
+def test_429_is_retried_and_the_multipart_body_is_sent_again_in_full(
     spp_sandbox: SandboxServer, make_hook: HookFactory, hook_warnings: Callable[[], list[str]], tmp_path: Any
 ) -> None:
     data = os.urandom(50_000)
     small = os.urandom(8_000)  # streams above ~16 KB hit a provider bug, see test_large_streamed_attachments...
     (tmp_path / "file.bin").write_bytes(data)
-    spp_sandbox.add_fault("unavailable", method="POST")
+    spp_sandbox.add_fault("rate_limit", method="POST", retry_after=0)
     created = make_hook().create_order_message(
         ORDER, "retried", attachments=[tmp_path / "file.bin", ("stream.bin", io.BytesIO(small))]
     )
 
     posts = logged(spp_sandbox, "POST")
-    assert [r["status"] for r in posts] == [503, 201]
+    assert [r["status"] for r in posts] == [429, 201]
     for post in posts:
         assert [(f["size"], f["sha256"]) for f in post["files"]] == [(len(data), sha256(data)), (8_000, sha256(small))]
     (stored,) = spp_sandbox.messages()
     assert stored.id == created.id
     assert [f.data for f in stored.files] == [data, small]
     (warning,) = hook_warnings()
-    assert "answered 503" in warning
+    assert "answered 429" in warning
     assert posts[0]["api_identifier"] in warning
 
 
@@ -627,10 +726,13 @@ def test_503_is_retried_and_the_multipart_body_is_sent_again_in_full(
     [
         ("bad_gateway", 502, 0, True),
         ("gateway_timeout", 504, 1, True),
-        ("server_error", 500, 0, False),
+        ("server_error", 500, 0, True),
+        ("server_error_after_commit", 500, 1, True),
+        ("unavailable", 503, 0, True),
+        ("unavailable_after_commit", 503, 1, True),
     ],
 )
-def test_post_is_not_retried_after_502_504_500(
+def test_post_is_not_retried_after_any_5xx(
     spp_sandbox: SandboxServer,
     make_hook: HookFactory,
     hook_warnings: Callable[[], list[str]],
@@ -669,12 +771,14 @@ def test_get_list_is_retried_after_a_gateway_error(
     assert f"answered {status}" in warning
 
 
-def test_get_is_not_retried_after_a_500(spp_sandbox: SandboxServer, make_hook: HookFactory) -> None:
+def test_get_is_retried_with_backoff_after_a_500(
+    spp_sandbox: SandboxServer, make_hook: HookFactory, hook_warnings: Callable[[], list[str]]
+) -> None:
     spp_sandbox.add_fault("server_error", method="GET")
-    with pytest.raises(SppServerError) as caught:
-        make_hook().get_order(ORDER)
-    assert caught.value.status_code == 500
-    assert [r["status"] for r in logged(spp_sandbox)] == [500]
+    assert make_hook().get_order(ORDER).id == ORDER_ID
+    assert [r["status"] for r in logged(spp_sandbox)] == [500, 200]
+    (warning,) = hook_warnings()
+    assert "answered 500" in warning
 
 
 @pytest.mark.parametrize(("kind", "stored"), [("drop_before", 0), ("drop_after", 1)])
@@ -766,6 +870,70 @@ def test_connection_refused_is_retried_then_reported_as_not_sent(
 
 
 # -- redirects --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def unanswered_port() -> Iterator[int]:
+    """A 127.0.0.1 port whose accept queue is full: a new connection's SYN is dropped, so connect() hangs."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = int(listener.getsockname()[1])
+    filler = socket.create_connection(("127.0.0.1", port), timeout=2)  # takes the only place in the queue
+    try:
+        yield port
+    finally:
+        filler.close()
+        listener.close()
+
+
+def test_connecting_is_bounded_by_connect_timeout_not_timeout(unanswered_port: int, make_hook: HookFactory) -> None:
+    extra = {"connect_timeout": 0.3, "timeout": 8, "max_retries": 0}
+    hook = make_hook(host=f"http://127.0.0.1:{unanswered_port}", extra=extra)
+    assert (hook.settings.connect_timeout, hook.settings.timeout) == (0.3, 8.0)
+    started = time.monotonic()
+    with pytest.raises(SppTransportError, match="could not connect") as caught:
+        hook.create_order_message(ORDER, "never sent", user_id=None)
+    elapsed = time.monotonic() - started
+    assert caught.value.request_sent is False
+    assert elapsed < 4, f"connect waited {elapsed:.1f} s: the 8 s read timeout applied, not connect_timeout"
+
+
+@pytest.fixture
+def trickling_server() -> Iterator[str]:
+    """An HTTP server on 127.0.0.1 that sends an orders page one byte every 0.1 s (about 3 s in all)."""
+    body = json.dumps({"data": [{"id": 1}], "links": {"next": None}, "meta": {}}).encode()
+    answer = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(65536)
+            for i in range(0, len(answer), 4):
+                if stop.wait(0.1):
+                    return
+                conn.sendall(answer[i : i + 4])
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        listener.close()
+        thread.join(5)
+
+
+def test_timeout_is_the_longest_silence_not_a_limit_on_the_whole_answer(
+    trickling_server: str, make_hook: HookFactory
+) -> None:
+    """What the README says ``timeout`` is: an answer that keeps arriving may take longer than it."""
+    hook = make_hook(host=trickling_server, extra={"timeout": 0.6, "max_retries": 0})
+    started = time.monotonic()
+    assert [order.id for order in hook.list_orders()] == [1]
+    assert time.monotonic() - started > 2 * hook.settings.timeout
 
 
 def test_redirect_to_another_host_does_not_carry_the_token(

@@ -24,7 +24,13 @@ from airflow_provider_spp.exceptions import (
     api_error_class,
 )
 from airflow_provider_spp.hooks.spp import SppHook, order_message_request
-from airflow_provider_spp.transport import backoff_wait, keep_page_size, parse_retry_after, path_segment, should_retry
+from airflow_provider_spp.transport import (
+    backoff_wait,
+    next_page_number,
+    parse_retry_after,
+    path_segment,
+    should_retry,
+)
 
 
 @pytest.mark.parametrize(
@@ -85,10 +91,10 @@ def _api_error(status: int) -> SppApiError:
     ("error", "post_retried", "get_retried"),
     [
         (_api_error(429), True, True),
-        (_api_error(503), True, True),
+        (_api_error(503), False, True),
         (_api_error(502), False, True),
         (_api_error(504), False, True),
-        (_api_error(500), False, False),
+        (_api_error(500), False, True),
         (_api_error(400), False, False),
         (_api_error(401), False, False),
         (_api_error(403), False, False),
@@ -108,10 +114,10 @@ def test_a_post_is_only_retried_when_nothing_can_have_been_created(
 
 
 def test_outcome_unknown_flags() -> None:
-    assert _api_error(504).outcome_unknown
-    assert _api_error(502).outcome_unknown
-    assert not _api_error(503).outcome_unknown
-    assert not _api_error(429).outcome_unknown
+    for status in (500, 502, 503, 504):
+        assert _api_error(status).outcome_unknown
+    for status in (400, 401, 403, 404, 422, 429):
+        assert not _api_error(status).outcome_unknown
     assert SppTransportError("x", request_sent=True).outcome_unknown
     assert not SppTransportError("x", request_sent=False).outcome_unknown
     assert SppUnexpectedResponseError("x", status_code=201).outcome_unknown
@@ -266,18 +272,61 @@ def test_an_ascending_message_list_is_read_to_the_end() -> None:
     assert seen == [5, 4]
 
 
+PAGE_URL = "https://x.spp.co/api/orders?limit=10&filters%5Bstatus%5D%5B%24eq%5D=Working&page=2"
+
+
 @pytest.mark.parametrize(
     ("link", "expected"),
     [
-        ("https://x.spp.co/api/order_messages/1?page=2", "https://x.spp.co/api/order_messages/1?page=2&limit=100"),
-        (
-            "https://x.spp.co/api/order_messages/1?page=2&limit=10",
-            "https://x.spp.co/api/order_messages/1?page=2&limit=10",
-        ),
+        ("https://x.spp.co/api/orders?page=3", 3),  # Laravel's default: the page alone
+        ("https://x.spp.co/api/orders?limit=10&filters%5Bstatus%5D%5B%24eq%5D=Working&page=3", 3),  # withQueryString
+        ("HTTPS://X.SPP.CO:443/api/orders?page=4", 4),  # same origin, written otherwise
+        ("/api/orders?page=5", 5),
+        ("?page=6", 6),
     ],
 )
-def test_next_links_keep_the_page_size(link: str, expected: str) -> None:
-    assert keep_page_size(link, {"limit": 100}) == expected
+def test_a_next_link_gives_only_its_page_number(link: str, expected: int) -> None:
+    assert next_page_number(link, PAGE_URL, "https://x.spp.co") == expected
+
+
+@pytest.mark.parametrize(
+    ("link", "problem"),
+    [
+        ("https://evil.example/api/orders?page=3", "points away from https://x.spp.co"),
+        ("http://x.spp.co/api/orders?page=3", "points away from"),
+        ("https://x.spp.co:8443/api/orders?page=3", "points away from"),
+        ("//evil.example/api/orders?page=3", "points away from"),
+        ("https://x.spp.co/api/orders?cursor=abc", "names no page number"),
+        ("https://x.spp.co/api/orders?page=two", "names no page number"),
+        ("https://x.spp.co/api/orders?page=0", "names no page number"),
+        ("https://x.spp.co/api/orders?page=2&page=3", "names no page number"),
+    ],
+)
+def test_a_next_link_elsewhere_or_without_a_page_is_refused(link: str, problem: str) -> None:
+    with pytest.raises(ValueError, match=problem):
+        next_page_number(link, PAGE_URL, "https://x.spp.co")
+
+
+def test_a_next_link_back_to_a_page_already_read_ends_the_listing(monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from airflow_provider_spp.connection import SppConnectionSettings
+
+    links = {1: "?page=2", 2: "https://example.spp.co/api/order_messages/E4A269FC?page=1"}  # 2 points back to 1
+    asked: list[dict[str, Any]] = []
+
+    def fake_request(method: str, url: str, *, params: dict[str, Any], **_: Any) -> Any:
+        asked.append(dict(params))
+        number = int(params.get("page", 1))
+        body = {"data": [{"id": 10 - number, "message": f"p{number}"}], "links": {"next": links[number]}}
+        return _response(200, json.dumps(body).encode())
+
+    hook = SppHook()
+    hook.__dict__["settings"] = SppConnectionSettings(base_url="https://example.spp.co", token="t")
+    monkeypatch.setattr(hook, "_request", fake_request)
+
+    assert [m.message for m in hook.list_order_messages("E4A269FC", per_page=1)] == ["p1", "p2"]
+    assert asked == [{"limit": 1}, {"limit": 1, "page": 2}]
 
 
 @pytest.mark.parametrize(("attempt", "low", "high"), [(1, 0.5, 1.0), (2, 1.0, 2.0), (3, 2.0, 4.0), (10, 15.0, 30.0)])

@@ -106,8 +106,9 @@ def test_the_state_store_records_the_first_try_and_the_message_id(spp_sandbox, s
     message_id = operator.execute(_context(1, None, store))  # type: ignore[arg-type]
     record = store.values[LEDGER_KEY]
     assert isinstance(record, dict)
-    assert (record["order"], record["message_id"], record["maybe_created"]) == ("B7C3D2A1", message_id, False)
-    assert record["digest"] == text_digest("Recorded")
+    assert (record["order"], record["message_id"], record["in_flight"]) == ("B7C3D2A1", message_id, False)
+    assert record["digests"] == [text_digest("Recorded")]
+    assert record["files"] == []
     assert "Recorded" not in str(record)
     assert pendulum.parse(record["first_sent_at"]) <= pendulum.now("UTC")  # type: ignore[operator]
     assert operator.execute(_context(2, None, store)) == message_id  # type: ignore[arg-type]
@@ -156,13 +157,13 @@ def test_a_retry_finds_the_lost_post_even_if_its_text_renders_differently(spp_sa
 
 @pytest.mark.integration
 def test_a_retry_after_a_certain_failure_never_adopts_another_tasks_message(spp_sandbox, spp_sandbox_conn) -> None:
-    from airflow_provider_spp.exceptions import SppServerError
+    from airflow_provider_spp.exceptions import SppRateLimitError
 
     text = "New files were uploaded to your order."
     other_task = _post(_RecordingStore(), 1, text)
     store = _RecordingStore()
-    spp_sandbox.add_fault("server_error", method="POST")
-    with pytest.raises(SppServerError):
+    spp_sandbox.add_fault("rate_limit", times=4, method="POST", retry_after=0)
+    with pytest.raises(SppRateLimitError):
         _post(store, 1, text)
     own = _post(store, 2, text)
     assert own != other_task

@@ -33,6 +33,7 @@ def test_connection_type_declares_the_form() -> None:
     assert set(conn_type["conn-fields"]) == {
         "api_version",
         "timeout",
+        "connect_timeout",
         "max_retries",
         "retry_max_time",
         "retry_backoff",
@@ -92,3 +93,44 @@ def test_airflow_ui_builds_the_connection_form_from_provider_info(airflow_db: st
     assert fields.port.hidden
     assert set(meta.extra_fields) == set(CONN_FIELDS)
     assert meta.extra_fields["timeout"]["value"] == 30
+
+
+#: The tenacity API the provider uses, with the release that introduced it (read from the 8.2.3 and
+#: 8.3.0 wheels: ``stop_before_delay`` and ``RetryCallState.upcoming_sleep`` are new in 8.3.0).
+TENACITY_API_SINCE = {
+    "Retrying": "8.0",
+    "RetryCallState": "8.0",
+    "retry_if_exception": "8.0",
+    "stop_after_attempt": "8.0",
+    "stop_before_delay": "8.3.0",
+    "upcoming_sleep": "8.3.0",
+}
+
+
+def test_the_declared_tenacity_floor_has_every_part_of_its_api_the_provider_uses() -> None:
+    import ast
+    import pathlib
+    import re
+    import tomllib
+
+    from packaging.requirements import Requirement
+    from packaging.version import Version
+
+    package = pathlib.Path(__file__).parent.parent / "airflow_provider_spp"
+    used: set[str] = set()
+    for source in package.rglob("*.py"):
+        text = source.read_text()
+        tree = ast.parse(text)
+        used |= {
+            a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module == "tenacity" for a in n.names
+        }
+        used |= {"upcoming_sleep"} if re.search(r"\.upcoming_sleep\b", text) else set()
+    assert used, "the provider no longer uses tenacity: drop the dependency"
+    assert used <= set(TENACITY_API_SINCE), f"add the tenacity release that introduced {used - set(TENACITY_API_SINCE)}"
+
+    pyproject = tomllib.loads((package.parent / "pyproject.toml").read_text())
+    (requirement,) = [Requirement(d) for d in pyproject["project"]["dependencies"] if d.startswith("tenacity")]
+    floors = [Version(s.version) for s in requirement.specifier if s.operator in (">=", "~=", "==")]
+    needed = max(Version(TENACITY_API_SINCE[name]) for name in used)
+    assert floors, f"{requirement} declares no lower bound"
+    assert min(floors) >= needed, f"{requirement} allows releases without the API used (needs >= {needed})"

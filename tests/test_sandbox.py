@@ -317,11 +317,12 @@ def test_listing_is_newest_first_and_paginated_with_links(sandbox: SandboxServer
     assert page1.status_code == 200
     body = page1.json()
     assert [m["message"] for m in body["data"]] == ["m5", "m4"]  # m4 and m2 share a time: higher id first
+    # Laravel's default paginator: each link is the path and ?page=N, without the request's other parameters.
     assert body["links"] == {
-        "first": f"{url}?limit=2&page=1",
-        "last": f"{url}?limit=2&page=3",
+        "first": f"{url}?page=1",
+        "last": f"{url}?page=3",
         "prev": None,
-        "next": f"{url}?limit=2&page=2",
+        "next": f"{url}?page=2",
     }
     assert body["meta"] == {
         "current_page": 1,
@@ -335,18 +336,46 @@ def test_listing_is_newest_first_and_paginated_with_links(sandbox: SandboxServer
     seen = [m["message"] for m in body["data"]]
     next_url = body["links"]["next"]
     while next_url:
-        page = http.get(next_url, headers=AUTH).json()
+        page = http.get(next_url, params={"limit": 2}, headers=AUTH).json()
         seen += [m["message"] for m in page["data"]]
         next_url = page["links"]["next"]
     assert seen == ["m5", "m4", "m2", "m3", "m1"]
-    assert page["links"]["prev"] == f"{url}?limit=2&page=2"
+    assert page["links"]["prev"] == f"{url}?page=2"
     assert page["meta"]["to"] == 5
+    verbatim = http.get(body["links"]["next"], headers=AUTH).json()  # the link alone: the default 20 a page
+    assert (verbatim["meta"]["per_page"], verbatim["data"]) == (20, [])
     default = http.get(url, headers=AUTH).json()
     assert default["meta"]["per_page"] == 20
     assert default["links"]["next"] is None
     assert http.get(url, params={"limit": 1000}, headers=AUTH).json()["meta"]["per_page"] == 100
     beyond = http.get(url, params={"page": 9}, headers=AUTH).json()
     assert (beyond["data"], beyond["meta"]["from"], beyond["links"]["next"]) == ([], None, None)
+
+
+def test_order_links_leave_out_filters_and_sort_and_pages_can_be_capped(sandbox: SandboxServer) -> None:
+    for n in range(3):
+        sandbox.store.add_order(f"DONE000{n}", "Complete")
+    sandbox.store.max_per_page = 2
+    url = f"{sandbox.url}/api/orders"
+    query = {"filters[status][$eq]": "Working", "sort": "id:asc", "limit": 50}
+
+    first = http.get(url, params=query, headers=AUTH).json()
+
+    assert [(o["id"], o["status"]) for o in first["data"]] == [(1001, "Working"), (1004, "Working")]
+    assert first["meta"]["per_page"] == 2  # the server's cap, not the limit asked for
+    assert first["links"]["next"] is None  # only two orders are Working
+    unfiltered = http.get(url, params={"sort": "id:asc", "limit": 50}, headers=AUTH).json()
+    assert unfiltered["links"]["next"] == f"{url}?page=2"
+    following = http.get(unfiltered["links"]["next"], headers=AUTH).json()  # the link alone: no sort, no filter
+    assert {o["status"] for o in following["data"]} == {"Complete"}  # newest first by default: the new orders
+    sandbox.store.link_style = "with_query"  # Laravel's withQueryString()
+    kept = http.get(url, params={"sort": "id:asc", "limit": 50, "page": 1}, headers=AUTH).json()["links"]
+    assert kept["next"] == f"{url}?sort=id%3Aasc&limit=50&page=2"
+    sandbox.store.link_style = "relative"
+    assert http.get(url, params={"limit": 50}, headers=AUTH).json()["links"]["next"] == "/api/orders?page=2"
+    sandbox.reset()
+    assert (sandbox.store.max_per_page, sandbox.store.link_style) == (100, "laravel")
+    assert [o["id"] for o in sandbox.store.orders()] == [1001, 1002, 1003, 1004]
 
 
 def test_delete_removes_a_message_by_its_id(sandbox: SandboxServer) -> None:
@@ -367,7 +396,7 @@ def test_orders_list_and_get(sandbox: SandboxServer) -> None:
     params: dict[str, str | int] = {"limit": 2, "page": 1, "sort": "id:desc"}
     page = http.get(url, params=params, headers=AUTH).json()
     assert [o["id"] for o in page["data"]] == [1004, 1003]
-    assert page["links"]["next"] == f"{url}?limit=2&sort=id%3Adesc&page=2"
+    assert page["links"]["next"] == f"{url}?page=2"
     assert page["meta"]["total"] == 4
     assert [o["id"] for o in http.get(url, params={"sort": "id:asc"}, headers=AUTH).json()["data"]] == [
         1001,
@@ -387,7 +416,6 @@ def test_orders_list_and_get(sandbox: SandboxServer) -> None:
     assert http.get(f"{url}/{ORDER.lower()}", headers=AUTH).json()["id"] == ORDER_ID
     assert http.get(f"{url}/999", headers=AUTH).status_code == 404
     assert http.get(url).status_code == 401
-
 
 
 def test_generated_orders_are_listed_across_pages_until_the_next_reset(sandbox: SandboxServer) -> None:

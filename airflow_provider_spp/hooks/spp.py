@@ -35,10 +35,11 @@ from airflow_provider_spp.models import (
 from airflow_provider_spp.transport import (
     BearerAuth,
     backoff_wait,
-    keep_page_size,
     laravel_error,
+    next_page_number,
     parse_retry_after,
     path_segment,
+    request_written,
     should_retry,
     streaming_adapter_class,
     transport_error,
@@ -94,7 +95,9 @@ class SppHook(BaseHook):
 
     :param spp_conn_id: Airflow connection of type ``spp``: host is the workspace URL, password the API token.
     :param api_version: Sent as ``X-Api-Version``; overrides the connection extra ``api_version``.
-    :param timeout: Seconds to wait for SPP; overrides the connection extra ``timeout`` (default 30).
+    :param timeout: Longest silence, in seconds, while waiting for SPP's answer (before its first byte
+        and between reads); overrides the connection extra ``timeout`` (default 30). Not a limit on a
+        whole call: the connection extra ``connect_timeout`` (default 10) bounds opening the connection.
     :param max_retries: Retries of rate-limited or unavailable calls; overrides the extra (default 3).
     """
 
@@ -142,10 +145,16 @@ class SppHook(BaseHook):
         return {
             "api_version": StringField(lazy_gettext("API version"), widget=BS3TextFieldWidget()),
             "timeout": IntegerField(
-                lazy_gettext("Timeout (seconds)"),
+                lazy_gettext("Read timeout (seconds)"),
                 validators=[Optional(), NumberRange(min=1)],
                 widget=BS3TextFieldWidget(),
                 default=30,
+            ),
+            "connect_timeout": IntegerField(
+                lazy_gettext("Connect timeout (seconds)"),
+                validators=[Optional(), NumberRange(min=1)],
+                widget=BS3TextFieldWidget(),
+                default=10,
             ),
             "max_retries": IntegerField(
                 lazy_gettext("Max retries"),
@@ -296,10 +305,14 @@ class SppHook(BaseHook):
         return None
 
     def delete_order_message(self, message_id: int) -> None:
-        """Delete one message by its ID (not the order's)."""
+        """Delete one message by its ID (not the order's); a 404 after a lost answer means it is deleted."""
         if isinstance(message_id, bool) or not isinstance(message_id, int) or message_id <= 0:
             raise SppInputError(f"message_id must be a positive integer, got {message_id!r}")
-        self._request("DELETE", self._url("api", "order_messages", message_id))
+        response = self._request("DELETE", self._url("api", "order_messages", message_id), gone_is_done=True)
+        if response.status_code == 404:
+            self.log.info(
+                "SPP message %d is gone (404) after a try whose answer was lost: that try deleted it", message_id
+            )
 
     def get_order(self, order: str | int) -> Order:
         """Retrieve one order by ID or order number."""
@@ -340,30 +353,32 @@ class SppHook(BaseHook):
         return "/".join([self.settings.base_url, *(path_segment(s) for s in segments)])
 
     def _pages(self, url: str, params: dict[str, Any], model: type[ModelT]) -> Iterator[ModelT]:
-        """Follow Laravel pagination, refusing a ``next`` link that leaves the workspace."""
-        origin = urlsplit(self.settings.base_url)[:2]
-        seen: set[str] = set()
-        next_url: str | None = url
-        query: dict[str, Any] | None = params
+        """Follow Laravel pagination: every page with the first request's query, only the page number changed.
+
+        A ``next`` link (Laravel's carries ``?page=N`` alone) says which page comes next, nothing more; one
+        that leaves the workspace is refused, and a page number seen before ends the listing.
+        """
+        seen = {int(params.get("page", 1))}
+        query = params
         for _ in range(MAX_PAGES):
-            if next_url is None:
-                return
-            response = self._request("GET", next_url, params=query)
+            response = self._request("GET", url, params=query)
             page = self._parse(model, response, unwrap=False)
             yield page
             link = getattr(getattr(page, "links", None), "next", None)
             if not link:
                 return
-            if urlsplit(link)[:2] != origin:
+            try:
+                number = next_page_number(link, response.url, self.settings.base_url)
+            except ValueError as err:
                 raise SppUnexpectedResponseError(
-                    f"SPP's next-page link points away from {self.settings.base_url}; not following it",
+                    f"SPP's next-page link {err}; not following it",
                     status_code=response.status_code,
                     request_id=response.headers.get("X-Api-Identifier"),
-                )
-            if link in seen:
+                ) from None
+            if number in seen:
                 return
-            seen.add(link)
-            next_url, query = keep_page_size(link, params), None
+            seen.add(number)
+            query = {**params, "page": number}
 
     def _request(
         self,
@@ -375,11 +390,18 @@ class SppHook(BaseHook):
         body: Callable[[ExitStack], Any] | None = None,
         idempotent: bool = True,
         retries: bool = True,
+        gone_is_done: bool = False,
     ) -> requests.Response:
-        """Send one API call, retrying only what cannot create a second copy of anything."""
+        """Send one API call, retrying only what cannot create a second copy of anything.
+
+        With ``gone_is_done`` (a DELETE), a 404 on a retry after an answer that was lost is returned
+        rather than raised: the lost try may have removed the resource.
+        """
         from tenacity import Retrying, retry_if_exception, stop_after_attempt, stop_before_delay
 
         path = urlsplit(url).path
+        #: Whether an earlier attempt of this call may have been acted on although its answer was lost.
+        answer_lost = False
 
         def send_once() -> requests.Response:
             import requests
@@ -388,6 +410,7 @@ class SppHook(BaseHook):
             with ExitStack() as stack:
                 data = body(stack) if body else None
                 headers = {"Content-Type": data.content_type} if data is not None else None
+                request_written.set(False)
                 try:
                     response = session.request(
                         method,
@@ -396,13 +419,24 @@ class SppHook(BaseHook):
                         json=json,
                         data=data,
                         headers=headers,
-                        timeout=self.settings.timeout,
+                        timeout=(self.settings.connect_timeout, self.settings.timeout),
+                        # Per request: a session's verify loses to REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE.
+                        verify=self.settings.verify,
                         allow_redirects=idempotent,
                     )
                 except requests.RequestException as err:
-                    raise transport_error(err, method, path) from None
-            self._raise_for_status(response, method, urlsplit(response.url).path or path)
+                    raise transport_error(err, method, path, written=request_written.get()) from None
+            if not (gone_is_done and answer_lost and response.status_code == 404):
+                self._raise_for_status(response, method, urlsplit(response.url).path or path)
             return response
+
+        def attempt() -> requests.Response:
+            nonlocal answer_lost
+            try:
+                return send_once()
+            except (SppTransportError, SppApiError) as err:
+                answer_lost = answer_lost or err.outcome_unknown
+                raise
 
         settings = self.settings
         retrying = Retrying(
@@ -413,7 +447,7 @@ class SppHook(BaseHook):
             before_sleep=lambda state: self._log_retry(state, method, path),
             reraise=True,
         )
-        return retrying(send_once)
+        return retrying(attempt)
 
     def _retry_wait(self, state: RetryCallState) -> float:
         """Retry-After when the server gave one, else exponential backoff with jitter."""

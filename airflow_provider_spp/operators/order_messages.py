@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import dataclasses
+import math
 import time
 from collections.abc import Iterable, Sequence
 from contextlib import contextmanager
@@ -11,10 +11,21 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.providers.common.compat.sdk import AirflowFailException, BaseOperator, conf
 
-from airflow_provider_spp.attachments import Attachment, AttachmentLike, prepare_attachments
-from airflow_provider_spp.exceptions import SppApiError, SppConfigError, SppInputError, SppTransportError
+from airflow_provider_spp.attachments import (
+    Attachment,
+    AttachmentLike,
+    conceal_in_memory_content,
+    prepare_attachments,
+)
+from airflow_provider_spp.exceptions import (
+    SppApiError,
+    SppAttachmentUnavailableError,
+    SppConfigError,
+    SppInputError,
+    SppTransportError,
+)
 from airflow_provider_spp.hooks.spp import SppHook, order_message_request
-from airflow_provider_spp.idempotency import CLOCK_SKEW, PostLedger, PostRecord, is_same_post, utcnow
+from airflow_provider_spp.idempotency import CLOCK_SKEW, PostLedger, PostRecord, file_stamps, utcnow
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -28,6 +39,13 @@ if TYPE_CHECKING:
 TEMPLATE_FILE_FIELDS = ("message",)
 #: Fields rendered to text even under ``render_template_as_native_obj`` ("12345E67" is an order number).
 TEXT_FIELDS = ("order", "message")
+
+
+def grace_seconds(value: Any) -> float:
+    """Validate ``lost_answer_wait`` when the DAG is parsed: a finite number of seconds, at least 0."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+        raise SppInputError(f"lost_answer_wait must be a number of seconds >= 0, got {value!r}")
+    return float(value)
 
 
 class CreateOrderMessageOperator(BaseOperator):
@@ -75,11 +93,11 @@ class CreateOrderMessageOperator(BaseOperator):
         self.message = message
         self.user_id = user_id
         self.staff_only = staff_only
-        self.attachments = attachments
+        self.attachments = conceal_in_memory_content(attachments)  # bytes never land in rendered fields
         self.spp_conn_id = spp_conn_id
         self.api_version = api_version
         self.deduplicate = deduplicate
-        self.lost_answer_wait = lost_answer_wait
+        self.lost_answer_wait = grace_seconds(lost_answer_wait)
         self.deferrable = deferrable
 
     def _names_a_template_file(self, value: Any) -> bool:
@@ -148,6 +166,13 @@ class CreateOrderMessageOperator(BaseOperator):
 
     def execute(self, context: Context) -> int:
         """Validate, post once (or find the earlier try's post), and return the message ID."""
+        return self._execute(context, waited=False)
+
+    def execute_after_wait(self, context: Context, event: Any = None) -> int:
+        """Resume after the deferred wait for an earlier try's request: look, and post only if absent."""
+        return self._execute(context, waited=True)
+
+    def _execute(self, context: Context, *, waited: bool) -> int:
         try:
             request = order_message_request(self.order, self.message, user_id=self.user_id, staff_only=self.staff_only)
             attachments = prepare_attachments(self.attachments)
@@ -155,7 +180,7 @@ class CreateOrderMessageOperator(BaseOperator):
             raise AirflowFailException(str(err)) from err
         hook = SppHook(spp_conn_id=self.spp_conn_id, api_version=self.api_version)
         try:
-            message_id = self._post_once(hook, request, attachments, context)
+            message_id = self._post_once(hook, request, attachments, context, waited=waited)
         except (SppConfigError, SppInputError) as err:
             raise AirflowFailException(str(err)) from err
         except SppApiError as err:
@@ -168,13 +193,29 @@ class CreateOrderMessageOperator(BaseOperator):
         return message_id
 
     def _post_once(
-        self, hook: SppHook, request: OrderMessageRequest, attachments: list[Attachment], context: Context
+        self,
+        hook: SppHook,
+        request: OrderMessageRequest,
+        attachments: list[Attachment],
+        context: Context,
+        *,
+        waited: bool,
     ) -> int:
         """Post unless an earlier try of this task instance already did; return the message ID."""
         ledger = PostLedger(context if self.deduplicate else {})
+        files = file_stamps(attachments)
         record = ledger.load()
+        if record is not None and not record.same_target(request, files):
+            if record.may_have_landed:
+                self.log.warning(
+                    "This try posts to order %s as a different post (order, sender, visibility or files changed) "
+                    "from an earlier try whose answer was lost; that earlier message may exist on order %s",
+                    request.order,
+                    record.order,
+                )
+            record = None
         if record is not None and record.message_id is not None:
-            if record.describes(request):
+            if record.describes(request, files):
                 self.log.info(
                     "An earlier try already posted message %d to order %s; not posting it again",
                     record.message_id,
@@ -183,24 +224,22 @@ class CreateOrderMessageOperator(BaseOperator):
                 return record.message_id
             self.log.info("The message differs from the one this task posted before; posting the new one")
             record = None
-        if record is not None and record.maybe_created:
+        if record is not None and record.may_have_landed:
+            if record.in_flight:  # the try that sent it died before the answer: it gave up by now at the latest
+                record = record.answer_lost(utcnow())
+                ledger.save(record)
             earlier = self._find_earlier_post(hook, record)
-        else:
-            earlier = self._find_without_ledger(hook, request, context) if record is None else None
-        if earlier is not None:
-            self.log.info(
-                "Found message %d on order %s, posted by an earlier try whose answer was lost; not posting it again",
-                earlier.id,
-                record.order if record else request.order,
-            )
-            if record is not None:
-                ledger.save(dataclasses.replace(record, maybe_created=False, message_id=earlier.id))
-            return earlier.id
+            if earlier is not None:
+                ledger.update(record.confirmed(earlier.id))
+                return self._adopted(earlier, record.order)
+        elif record is None and not ledger.available:
+            earlier = self._find_without_ledger(hook, request, context, waited=waited)
+            if earlier is not None:
+                return self._adopted(earlier, request.order)
         now = utcnow()
-        if record is not None and record.describes(request):
-            record = record.sending_again(now)
-        else:
-            record = PostRecord.for_request(request, now)
+        record = (
+            record.sending_again(request, now) if record is not None else PostRecord.for_request(request, files, now)
+        )
         ledger.save(record)
         try:
             created = hook.create_order_message(
@@ -210,47 +249,62 @@ class CreateOrderMessageOperator(BaseOperator):
                 staff_only=request.staff_only,
                 attachments=attachments,
             )
-        except (SppTransportError, SppApiError) as err:
+        except (SppTransportError, SppApiError, SppAttachmentUnavailableError) as err:
             if err.outcome_unknown:
                 self.log.warning(
                     "SPP may have created the message although its answer was lost (%s); "
                     "a retry will look for it before posting",
                     err,
                 )
+                ledger.update(record.answer_lost(utcnow()))
             else:
-                ledger.save(dataclasses.replace(record, maybe_created=False))
+                ledger.update(record.rejected())
             raise
-        ledger.save(dataclasses.replace(record, maybe_created=False, message_id=created.id))
+        ledger.update(record.confirmed(created.id))
         return created.id
+
+    def _adopted(self, earlier: MessageResource, order: str) -> int:
+        """Return an earlier try's message found on SPP, saying so."""
+        self.log.info(
+            "Found message %d on order %s, posted by an earlier try whose answer was lost; not posting it again",
+            earlier.id,
+            order,
+        )
+        return earlier.id
+
+    def _wait_for_spp(self, until: datetime) -> None:
+        """Give SPP until ``until`` to finish an earlier try's request: deferred, or asleep in the worker."""
+        wait = (until - utcnow()).total_seconds()
+        if wait <= 0:
+            return
+        if self.deferrable:
+            from airflow.providers.standard.triggers.temporal import DateTimeTrigger
+
+            self.log.info("Deferring %.1f s so SPP can finish the earlier try's request, then looking", wait)
+            self.defer(trigger=DateTimeTrigger(moment=until), method_name="execute_after_wait")
+        self.log.info("Giving SPP %.1f s to finish the earlier try's request before looking for its message", wait)
+        time.sleep(wait)
 
     def _find_earlier_post(self, hook: SppHook, record: PostRecord) -> MessageResource | None:
         """Look for the message an earlier try sent, once SPP had time to finish that request."""
-        wait = (record.last_sent_at - utcnow()).total_seconds() + self.lost_answer_wait
-        if wait > 0 and self.deferrable:
-            from airflow.providers.standard.triggers.temporal import TimeDeltaTrigger
-
-            self.log.info("Deferring %.1f s so SPP can finish the earlier try's request, then looking", wait)
-            self.defer(trigger=TimeDeltaTrigger(timedelta(seconds=wait)), method_name="execute_after_wait")
-        if wait > 0:
-            self.log.info("Giving SPP %.1f s to finish the earlier try's request before looking for its message", wait)
-            time.sleep(wait)
+        self._wait_for_spp(record.look_after(self.lost_answer_wait))
         return hook.find_order_message_where(
-            record.order,
-            lambda candidate: is_same_post(candidate, record.digest, record.user_id, record.staff_only),
-            created_since=record.first_sent_at - CLOCK_SKEW,
+            record.order, record.matches, created_since=record.first_sent_at - CLOCK_SKEW
         )
 
-    def execute_after_wait(self, context: Context, event: Any = None) -> int:
-        """Resume after the deferred wait: the ledger says where the task stood, so just run again."""
-        return self.execute(context)
-
     def _find_without_ledger(
-        self, hook: SppHook, request: OrderMessageRequest, context: Context
+        self, hook: SppHook, request: OrderMessageRequest, context: Context, *, waited: bool
     ) -> MessageResource | None:
-        """Without a task state store, a retry looks for its message among those since the run started."""
+        """Without a task state store, a retry looks for its message among those since the run started.
+
+        It cannot know when the earlier try gave up, only that it was before this try began: it waits
+        ``lost_answer_wait`` from now (once; not again after a deferred wait) before looking.
+        """
         since = self._earlier_try_window(context)
         if since is None:
             return None
+        if not waited:
+            self._wait_for_spp(utcnow() + timedelta(seconds=self.lost_answer_wait))
         return hook.find_order_message(
             request.order,
             request.message,

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hmac
 import threading
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
 from fastapi import APIRouter, Depends, FastAPI, Request
@@ -36,6 +36,8 @@ from airflow_provider_spp.sandbox.faults import Fault, RandomFaults
 from airflow_provider_spp.sandbox.middleware import BODY_STATE_KEY, SandboxMiddleware, raw_path
 from airflow_provider_spp.sandbox.resources import message_resource, order_resource, page_params, paginate
 from airflow_provider_spp.sandbox.store import SandboxStore
+
+T = TypeVar("T")
 
 DEFAULT_API_VERSION = "2024-03-05"
 _ORDER_MODEL = "App\\Models\\Order"
@@ -84,6 +86,19 @@ def _base_url(request: Request) -> str:
 def _page_path(request: Request) -> str:
     """The absolute URL of this resource without its query (for paginator links)."""
     return f"{_base_url(request)}{raw_path(request.scope)}"
+
+
+def _page_of(items: list[T], request: Request, store: SandboxStore) -> tuple[list[T], dict[str, Any], dict[str, Any]]:
+    """The page the request asks for, with Laravel's ``links`` and ``meta`` (see ``resources.paginate``)."""
+    page, per_page = page_params(request.query_params, store.max_per_page)
+    return paginate(
+        items,
+        page=page,
+        per_page=per_page,
+        path=_page_path(request),
+        query=request.query_params.multi_items(),
+        link_style=store.link_style,
+    )
 
 
 async def _parsed_body(request: Request) -> ParsedBody:
@@ -172,15 +187,8 @@ def _api_router(store: SandboxStore, token: str) -> APIRouter:
     @router.get("/order_messages/{order:path}")
     async def list_messages(request: Request) -> Response:
         order = find_order(path_param(request, 2))
-        page, per_page = page_params(request.query_params)
         newest_first = sorted(store.messages(order["id"]), key=lambda m: (m.created_at, m.id), reverse=True)
-        chunk, links, meta = paginate(
-            newest_first,
-            page=page,
-            per_page=per_page,
-            path=_page_path(request),
-            query=request.query_params.multi_items(),
-        )
+        chunk, links, meta = _page_of(newest_first, request, store)
         users, base = store.users(), _base_url(request)
         data = [message_resource(m, order, users, base) for m in chunk]
         return JSONResponse({"data": data, "links": links, "meta": meta})
@@ -212,10 +220,7 @@ def _api_router(store: SandboxStore, token: str) -> APIRouter:
     async def list_orders(request: Request) -> Response:
         orders = _filter_orders(store.orders(), request.query_params.multi_items())
         orders = _sort_orders(orders, request.query_params.get("sort"))
-        page, per_page = page_params(request.query_params)
-        chunk, links, meta = paginate(
-            orders, page=page, per_page=per_page, path=_page_path(request), query=request.query_params.multi_items()
-        )
+        chunk, links, meta = _page_of(orders, request, store)
         users = store.users()
         return JSONResponse({"data": [order_resource(o, users) for o in chunk], "links": links, "meta": meta})
 
@@ -297,7 +302,7 @@ def _admin_router(store: SandboxStore) -> APIRouter:
             payload = await request.json()
             if not isinstance(payload, dict) or set(payload) - {"count", "status"}:
                 raise ValueError('expected {"count": int, "status": str}')
-            added = store.add_orders(payload.get("count"), status=payload.get("status", "Pending"))
+            added = store.add_orders(payload.get("count", 0), status=payload.get("status", "Pending"))
         except ValueError as err:
             return JSONResponse({"message": str(err)}, status_code=400)
         return JSONResponse({"added": len(added), "ids": [added[0]["id"], added[-1]["id"]]}, status_code=201)

@@ -39,10 +39,19 @@ class FaultKind(StrEnum):
     BAD_GATEWAY = "bad_gateway"
     #: The request IS processed (a message stored), then 504 (an HTML page).
     GATEWAY_TIMEOUT = "gateway_timeout"
+    #: The request IS processed (a message stored), then Laravel's 500: an exception thrown after the
+    #: INSERT, e.g. by the notification a new message triggers.
+    SERVER_ERROR_AFTER_COMMIT = "server_error_after_commit"
+    #: The request IS processed (a message stored), then 503 (an HTML page): a gateway that gave up on
+    #: an application still finishing the request.
+    UNAVAILABLE_AFTER_COMMIT = "unavailable_after_commit"
     #: The TCP connection is closed without any response; nothing stored.
     DROP_BEFORE = "drop_before"
     #: The request is processed (a message stored), then the connection is closed without a response.
     DROP_AFTER = "drop_after"
+    #: The request is processed, then bytes that are not part of the protocol are written to the raw
+    #: socket and the connection is aborted: over TLS the client sees a TLS error after the handshake.
+    BREAK_STREAM_AFTER = "break_stream_after"
     #: The request is processed, then the normal response is sent only after ``delay`` seconds.
     SLOW = "slow"
     #: The request waits ``delay`` seconds before it is processed (stored), then is answered normally:
@@ -60,6 +69,10 @@ BEFORE_KINDS = frozenset(
 )
 #: Kinds that let the application process the request (side effects happen) and then spoil the answer.
 AFTER_KINDS = frozenset(FaultKind) - BEFORE_KINDS
+#: Kinds that store the message and then answer with an error status instead of 201.
+ERROR_AFTER_COMMIT_KINDS = frozenset(
+    {FaultKind.GATEWAY_TIMEOUT, FaultKind.SERVER_ERROR_AFTER_COMMIT, FaultKind.UNAVAILABLE_AFTER_COMMIT}
+)
 
 DEFAULT_RETRY_AFTER = 1
 DEFAULT_SLOW_DELAY = 2.0

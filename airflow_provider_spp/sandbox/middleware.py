@@ -11,8 +11,10 @@ a drop raises :class:`ConnectionDropped` instead.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
+import os
 import threading
 import time
 import uuid
@@ -29,6 +31,7 @@ from airflow_provider_spp.sandbox.faults import (
     BEFORE_KINDS,
     DEFAULT_RETRY_AFTER,
     DEFAULT_SLOW_DELAY,
+    ERROR_AFTER_COMMIT_KINDS,
     AppliedFault,
     FaultKind,
 )
@@ -112,6 +115,22 @@ async def drop_connection(send: Send) -> None:
         await asyncio.sleep(0)
 
 
+async def break_stream(send: Send) -> None:
+    """Write bytes that are no part of HTTP or TLS straight to the socket, then abort the connection."""
+    cycle = getattr(send, "__self__", None)
+    transport = getattr(cycle, "transport", None)
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    if transport is None or sock is None:
+        raise ConnectionDropped("the sandbox broke the stream (fault injection)")
+    with contextlib.suppress(OSError):
+        os.write(sock.fileno(), b"\x00\xffNOT-A-RECORD\r\n" * 4)
+    transport.abort()
+    for _ in range(20):
+        if getattr(cycle, "disconnected", True):
+            break
+        await asyncio.sleep(0)
+
+
 def _canned(fault: AppliedFault) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
     """Status, headers and body of the error a fault answers with."""
     json_type = [(b"content-type", b"application/json")]
@@ -125,8 +144,10 @@ def _canned(fault: AppliedFault) -> tuple[int, list[tuple[bytes, bytes]], bytes]
             (b"x-ratelimit-remaining", b"0"),
         ]
         return 429, headers, b'{"message":"Too Many Attempts."}'
-    if fault.kind is FaultKind.SERVER_ERROR:
+    if fault.kind in (FaultKind.SERVER_ERROR, FaultKind.SERVER_ERROR_AFTER_COMMIT):
         return 500, json_type, b'{"message":"Server Error"}'
+    if fault.kind is FaultKind.UNAVAILABLE_AFTER_COMMIT:
+        return 503, html_type, _NGINX_PAGE.format("503 Service Temporarily Unavailable").encode()
     if fault.kind is FaultKind.UNAVAILABLE:
         headers = list(json_type)
         if fault.retry_after is not None:
@@ -234,7 +255,10 @@ class SandboxMiddleware:
         if fault.kind is FaultKind.DROP_AFTER:
             self.store.update_request(index, dropped=True)
             await drop_connection(send)
-        elif fault.kind is FaultKind.GATEWAY_TIMEOUT:
+        elif fault.kind is FaultKind.BREAK_STREAM_AFTER:
+            self.store.update_request(index, dropped=True)
+            await break_stream(send)
+        elif fault.kind in ERROR_AFTER_COMMIT_KINDS:
             await self._answer(send, index, *_canned(fault), api_headers)
         elif fault.kind is FaultKind.SLOW:
             await self._sleep(fault.delay if fault.delay is not None else DEFAULT_SLOW_DELAY)

@@ -10,6 +10,8 @@ Design: one server per test session, a clean state per test.
 * ``spp_sandbox_other_host`` (function scope) — a second server on another port ("another host",
   same token), also reset, e.g. to check a client does not forward ``Authorization`` across a redirect
   (``{spp_sandbox.url}/_sandbox/redirect?to={spp_sandbox_other_host.url}/api/...``).
+* ``spp_sandbox_tls`` (function scope) — a third server that speaks https with a throw-away CA
+  (``.certificate.ca_file``; its ``connection_json()`` sets ``verify`` to that CA), also reset.
 * ``spp_sandbox_conn_uri`` (function scope) — the ``AIRFLOW_CONN_…`` JSON for ``spp_sandbox``:
   ``{"conn_type": "spp", "host": url, "password": token}``.
 * ``spp_sandbox_conn`` (function scope) — sets ``AIRFLOW_CONN_SPP_DEFAULT`` to that JSON (undone after
@@ -69,6 +71,25 @@ def spp_sandbox_other_host(_spp_sandbox_other_host_session: SandboxServer) -> Sa
     """A second sandbox ("another host", another port), reset before this test."""
     _spp_sandbox_other_host_session.reset()
     return _spp_sandbox_other_host_session
+
+
+@pytest.fixture(scope="session")
+def _spp_sandbox_tls_session() -> Iterator[SandboxServer]:
+    """A session server over TLS."""
+    from airflow_provider_spp.sandbox.server import SandboxServer
+
+    server = SandboxServer(tls=True).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def spp_sandbox_tls(_spp_sandbox_tls_session: SandboxServer) -> SandboxServer:
+    """A sandbox on https (self-signed CA), reset before this test."""
+    _spp_sandbox_tls_session.reset()
+    return _spp_sandbox_tls_session
 
 
 @pytest.fixture

@@ -6,14 +6,13 @@ import copy
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
-from airflow_provider_spp.sandbox.store import StoredMessage, file_url, iso
+from airflow_provider_spp.sandbox.store import MAX_PER_PAGE, LinkStyle, StoredMessage, file_url, iso
 
 T = TypeVar("T")
 
 DEFAULT_PER_PAGE = 20
-MAX_PER_PAGE = 100
 
 
 def order_resource(order: Mapping[str, Any], users: Mapping[int, Mapping[str, Any]]) -> dict[str, Any]:
@@ -66,8 +65,8 @@ def message_resource(
     }
 
 
-def page_params(query: Mapping[str, str]) -> tuple[int, int]:
-    """``page`` (from 1) and ``limit`` (default 20, at most 100) from a query, forgiving bad values."""
+def page_params(query: Mapping[str, str], max_per_page: int = MAX_PER_PAGE) -> tuple[int, int]:
+    """``page`` (from 1) and ``limit`` (default 20, at most ``max_per_page``) from a query, forgiving bad values."""
 
     def whole(name: str, default: int) -> int:
         try:
@@ -76,7 +75,7 @@ def page_params(query: Mapping[str, str]) -> tuple[int, int]:
             return default
 
     page = max(1, whole("page", 1))
-    per_page = min(MAX_PER_PAGE, max(1, whole("limit", DEFAULT_PER_PAGE)))
+    per_page = min(max_per_page, max(1, whole("limit", DEFAULT_PER_PAGE)))
     return page, per_page
 
 
@@ -86,17 +85,25 @@ def paginate(
     page: int,
     per_page: int,
     path: str,
-    query: Sequence[tuple[str, str]],
+    query: Sequence[tuple[str, str]] = (),
+    link_style: LinkStyle = "laravel",
 ) -> tuple[list[T], dict[str, Any], dict[str, Any]]:
-    """Slice one page; return it with Laravel's ``links`` and ``meta`` (links keep the other parameters)."""
+    """Slice one page; return it with Laravel's ``links`` and ``meta``.
+
+    ``link_style="laravel"`` is what Laravel's ``LengthAwarePaginator::url()`` does unless the app calls
+    ``withQueryString()``: every link is the absolute path plus ``?page=N`` only, without the request's
+    filters, sort and limit. ``"with_query"`` is ``withQueryString()`` (the query kept, ``page`` replaced);
+    ``"relative"`` gives ``/path?page=N`` links without scheme and host.
+    """
     total = len(items)
     last_page = max(1, math.ceil(total / per_page))
     start = (page - 1) * per_page
     chunk = list(items[start : start + per_page])
-    kept = [(k, v) for k, v in query if k != "page"]
+    kept = [(k, v) for k, v in query if k != "page"] if link_style == "with_query" else []
+    link_path = urlsplit(path).path if link_style == "relative" else path
 
     def url(number: int) -> str:
-        return f"{path}?{urlencode([*kept, ('page', str(number))])}"
+        return f"{link_path}?{urlencode([*kept, ('page', str(number))])}"
 
     links = {
         "first": url(1),

@@ -187,7 +187,7 @@ def seeded_users() -> dict[int, dict[str, Any]]:
 _EMPLOYEE = {"id": 3, "name_f": "Max", "name_l": "Manager", "group_id": 1, "role_id": 3}
 
 
-def _order(order_id: int, number: str, status: str, service: str, created_at: str) -> dict[str, Any]:
+def order_record(order_id: int, number: str, status: str, service: str, created_at: str) -> dict[str, Any]:
     """A stored order (the client object is attached when rendering)."""
     return {
         "id": order_id,
@@ -219,7 +219,7 @@ GENERATED_NUMBER_BASE = 0xB0000000
 def generated_orders(first_id: int, count: int, status: str) -> list[dict[str, Any]]:
     """``count`` more client orders with IDs from ``first_id``, numbered ``B0000001`` on, one minute apart."""
     return [
-        _order(
+        order_record(
             order_id,
             f"{GENERATED_NUMBER_BASE + order_id - first_id + 1:08X}",
             status,
@@ -233,9 +233,9 @@ def generated_orders(first_id: int, count: int, status: str) -> list[dict[str, A
 def seeded_orders() -> dict[int, dict[str, Any]]:
     """Fresh, independent copies of the seeded orders, by ID."""
     orders = [
-        _order(1001, "E4A269FC", "Working", "Website audit", "2026-10-01T09:00:00+00:00"),
-        _order(1002, "B7C3D2A1", "Submitted", "SEO retainer", "2026-10-05T10:30:00+00:00"),
-        _order(1003, "9F8E7D6C", "Complete", "Logo design", "2026-10-09T14:45:00+00:00"),
-        _order(1004, "00C0FFEE", "Working", "Content writing", "2026-09-20T16:00:00+00:00"),
+        order_record(1001, "E4A269FC", "Working", "Website audit", "2026-10-01T09:00:00+00:00"),
+        order_record(1002, "B7C3D2A1", "Submitted", "SEO retainer", "2026-10-05T10:30:00+00:00"),
+        order_record(1003, "9F8E7D6C", "Complete", "Logo design", "2026-10-09T14:45:00+00:00"),
+        order_record(1004, "00C0FFEE", "Working", "Content writing", "2026-09-20T16:00:00+00:00"),
     ]
     return {order["id"]: order for order in orders}

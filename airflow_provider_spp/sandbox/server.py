@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import pathlib
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Iterable, Mapping
@@ -16,6 +18,7 @@ from airflow_provider_spp.sandbox.app import DEFAULT_API_VERSION, SandboxApp, cr
 from airflow_provider_spp.sandbox.faults import Fault, FaultKind, RandomFaults
 from airflow_provider_spp.sandbox.seed import DEFAULT_TOKEN
 from airflow_provider_spp.sandbox.store import SandboxStore, StoredMessage
+from airflow_provider_spp.sandbox.tls import SandboxCertificate, make_certificate
 
 __all__ = ["DEFAULT_TOKEN", "SandboxServer"]
 
@@ -33,8 +36,9 @@ class SandboxServer:
         store: SandboxStore | None = None,
         faults: Iterable[Fault | str | Mapping[str, Any]] = (),
         startup_timeout: float = 10.0,
+        tls: bool = False,
     ) -> None:
-        """Configure (not start) a server; ``faults`` are queued right away."""
+        """Configure (not start) a server; ``faults`` are queued right away; ``tls`` serves https."""
         self.token = token
         self.host = host
         self.api_version = api_version
@@ -46,6 +50,10 @@ class SandboxServer:
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
+        self.tls = tls
+        #: The throw-away CA and server certificate of a TLS sandbox (None without TLS).
+        self.certificate: SandboxCertificate | None = None
+        self._cert_dir: tempfile.TemporaryDirectory[str] | None = None
         self.store.add_faults(*faults)
 
     def __repr__(self) -> str:
@@ -69,9 +77,9 @@ class SandboxServer:
 
     @property
     def url(self) -> str:
-        """``http://host:port`` of the running server (no trailing slash)."""
+        """``http(s)://host:port`` of the running server (no trailing slash)."""
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{host}:{self.port}"
 
     def start(self) -> SandboxServer:
         """Bind, start serving in a daemon thread and wait until connections are accepted."""
@@ -86,6 +94,14 @@ class SandboxServer:
             sock.close()
             raise
         port = int(sock.getsockname()[1])
+        tls_files: dict[str, Any] = {}
+        if self.tls:
+            self._cert_dir = tempfile.TemporaryDirectory(prefix="spp-sandbox-tls-")
+            self.certificate = make_certificate(pathlib.Path(self._cert_dir.name))
+            tls_files = {
+                "ssl_certfile": str(self.certificate.cert_file),
+                "ssl_keyfile": str(self.certificate.key_file),
+            }
         config = uvicorn.Config(
             self.app,
             host=self.host,
@@ -99,6 +115,7 @@ class SandboxServer:
             proxy_headers=False,
             server_header=False,
             timeout_graceful_shutdown=1,
+            **tls_files,
         )
         self._server = uvicorn.Server(config)
         self.app.shutting_down.clear()
@@ -151,6 +168,9 @@ class SandboxServer:
         self._thread = None
         self._server = None
         self._port = None
+        if self._cert_dir is not None:
+            self._cert_dir.cleanup()
+            self._cert_dir = None
 
     def __enter__(self) -> SandboxServer:
         """Start (if not yet started) and return the server."""
@@ -225,6 +245,8 @@ class SandboxServer:
     def connection_json(self, **extra: Any) -> str:
         """An Airflow connection (``AIRFLOW_CONN_…`` JSON) for this sandbox; ``extra`` goes to its extras."""
         conn: dict[str, Any] = {"conn_type": "spp", "host": self.url, "password": self.token}
+        if self.certificate is not None:
+            extra = {"verify": str(self.certificate.ca_file), **extra}
         if extra:
             conn["extra"] = extra
         return json.dumps(conn)

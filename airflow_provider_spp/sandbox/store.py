@@ -22,9 +22,14 @@ from typing import Any, Literal
 from urllib.parse import quote
 
 from airflow_provider_spp.sandbox.faults import Fault, FaultKind, FaultPlan, RandomFaults, fault_kind, parse_fault_spec
-from airflow_provider_spp.sandbox.seed import TOKEN_USER_ID, generated_orders, seeded_orders, seeded_users
+from airflow_provider_spp.sandbox.seed import TOKEN_USER_ID, generated_orders, order_record, seeded_orders, seeded_users
 
 Precision = Literal["seconds", "microseconds"]
+#: How listings write ``links``: Laravel's default (``?page=N`` only), ``withQueryString()``, or relative.
+LinkStyle = Literal["laravel", "with_query", "relative"]
+#: The largest page a listing serves unless a test lowers ``SandboxStore.max_per_page`` (SPP's cap "varies by
+#: endpoint": a server may hand out smaller pages than the ``limit`` asked for).
+MAX_PER_PAGE = 100
 _UNSAFE_FILENAME = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -166,13 +171,19 @@ class SandboxStore:
         self._messages: dict[int, StoredMessage] = {}
         self._next_message_id = 1
         self._requests: list[dict[str, Any]] = []
+        #: Listings serve at most this many items per page, whatever ``limit`` asks; reset() restores 100.
+        self.max_per_page = MAX_PER_PAGE
+        #: How paginator links are written (see ``resources.paginate``); reset() restores "laravel".
+        self.link_style: LinkStyle = "laravel"
         self.reset()
 
     # -- lifecycle ------------------------------------------------------------------------------------
 
     def reset(self) -> None:
-        """Forget messages, files, the request log and faults; re-seed users and orders."""
+        """Forget messages, files, the request log, faults and link settings; re-seed users and orders."""
         with self._lock:
+            self.max_per_page = MAX_PER_PAGE
+            self.link_style = "laravel"
             self._users = seeded_users()
             self._orders = seeded_orders()
             self._messages = {}
@@ -213,6 +224,13 @@ class SandboxStore:
                 if str(order["number"]).casefold() == text.casefold():
                     return copy.deepcopy(order)
             return None
+
+    def add_order(self, number: str, status: str, *, service: str = "Extra order") -> dict[str, Any]:
+        """Add an order with the next free ID, created now; returns a copy (gone again after reset())."""
+        with self._lock:
+            order_id = max(self._orders, default=1000) + 1
+            self._orders[order_id] = order_record(order_id, number, status, service, iso(self.now()))
+            return copy.deepcopy(self._orders[order_id])
 
     def add_orders(self, count: int, *, status: str = "Pending") -> list[dict[str, Any]]:
         """Add ``count`` generated client orders (until the next reset); returns copies of them."""

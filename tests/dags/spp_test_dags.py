@@ -142,6 +142,28 @@ with DAG("spp_test_missing_attachment", schedule=None, start_date=START):
         retry_delay=timedelta(0),
     )
 
+with DAG("spp_test_object_storage_attachment", schedule=None, start_date=START):
+    CreateOrderMessageOperator(
+        task_id="post",
+        order="E4A269FC",
+        message="The report is attached",
+        attachments=["flakyfs://bucket/reports/{{ params.report }}"],
+        params={"report": "report.csv"},
+        retries=2,
+        retry_delay=timedelta(0),
+    )
+
+#: Client data that must reach SPP but never Airflow's rendered fields, serialized DAG or UI.
+IN_MEMORY_CLIENT_DATA = b"Client: Dana Kim, IBAN DE89 3704 0044 0532 0130 00\n"
+
+with DAG("spp_test_in_memory_attachment", schedule=None, start_date=START, params={"name": "client"}):
+    CreateOrderMessageOperator(
+        task_id="post",
+        order="E4A269FC",
+        message="Details attached",
+        attachments=[("{{ params.name }}.txt", IN_MEMORY_CLIENT_DATA), str(ATTACHMENT_DIR / "notes.md")],
+    )
+
 with DAG("spp_test_retry_deferred", schedule=None, start_date=START):
     CreateOrderMessageOperator(
         task_id="post",

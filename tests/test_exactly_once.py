@@ -1,0 +1,290 @@
+"""Exactly-once across task tries, against a sandbox that fails the way SPP behind a gateway does.
+
+Each test runs the operator's ``execute`` as successive Airflow tries would (same task state store,
+growing try number) against the real sandbox over HTTP, then counts what SPP stored.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import time
+from types import SimpleNamespace
+from typing import Any
+
+import pendulum
+import pytest
+
+from airflow_provider_spp.exceptions import (
+    SppInputError,
+    SppRateLimitError,
+    SppServerError,
+    SppStateStoreError,
+    SppTransportError,
+)
+from airflow_provider_spp.idempotency import LEDGER_KEY, PostRecord, file_stamps
+from airflow_provider_spp.models import OrderMessageRequest
+from airflow_provider_spp.operators.order_messages import CreateOrderMessageOperator
+from airflow_provider_spp.sandbox import SandboxServer
+
+pytestmark = pytest.mark.integration
+
+ORDER = "E4A269FC"
+
+
+class Store:
+    """Airflow's task_state_store as a dict; ``failing`` makes reads or writes raise."""
+
+    def __init__(self, failing: str | None = None) -> None:
+        self.values: dict[str, Any] = {}
+        self.failing = failing
+
+    def get(self, key: str, default: Any = None) -> Any:
+        if self.failing == "get":
+            raise ConnectionError("execution API unreachable")
+        return self.values.get(key, default)
+
+    def set(self, key: str, value: Any) -> None:
+        if self.failing == "set":
+            raise ConnectionError("execution API unreachable")
+        self.values[key] = value
+
+
+def context(try_number: int, store: Store | None, run_started: Any = None) -> Any:
+    ctx: dict[str, Any] = {
+        "ti": SimpleNamespace(try_number=try_number, start_date=None),
+        "dag_run": SimpleNamespace(start_date=run_started),
+    }
+    if store is not None:
+        ctx["task_state_store"] = store
+    return ctx
+
+
+def operator(**kwargs: Any) -> CreateOrderMessageOperator:
+    kwargs.setdefault("order", ORDER)
+    kwargs.setdefault("message", "Your report is ready")
+    kwargs.setdefault("lost_answer_wait", 0)
+    return CreateOrderMessageOperator(task_id="post", **kwargs)
+
+
+@pytest.fixture
+def sandbox(spp_sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch) -> SandboxServer:
+    monkeypatch.setenv("AIRFLOW_CONN_SPP_DEFAULT", spp_sandbox.connection_json(timeout=0.4, retry_backoff=0.01))
+    return spp_sandbox
+
+
+def posts(server: SandboxServer) -> list[dict[str, Any]]:
+    return [r for r in server.requests() if r["method"] == "POST"]
+
+
+def wait_for_messages(server: SandboxServer, count: int, seconds: float = 5.0) -> None:
+    deadline = time.monotonic() + seconds
+    while len(server.messages()) < count and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("kind", ["server_error_after_commit", "unavailable_after_commit", "gateway_timeout"])
+def test_a_retry_after_a_5xx_that_followed_the_insert_returns_the_stored_message(
+    sandbox: SandboxServer, kind: str
+) -> None:
+    store = Store()
+    sandbox.add_fault(kind, method="POST")
+    with pytest.raises(SppServerError):
+        operator().execute(context(1, store))
+    (stored,) = sandbox.messages()
+    assert operator().execute(context(2, store)) == stored.id
+    assert len(posts(sandbox)) == 1
+    assert len(sandbox.messages()) == 1
+
+
+def test_an_unknown_outcome_stays_recorded_through_a_later_certain_failure(sandbox: SandboxServer) -> None:
+    store = Store()
+    sandbox.add_fault("slow_commit", method="POST", delay=1.5)
+    with pytest.raises(SppTransportError):
+        operator(lost_answer_wait=0.1).execute(context(1, store))
+    # try 2 looks too early (SPP is still working on try 1), posts, and is certainly rejected
+    sandbox.add_fault("rate_limit", times=4, method="POST", retry_after=0)
+    with pytest.raises(SppRateLimitError):
+        operator(lost_answer_wait=0.1).execute(context(2, store))
+    assert sandbox.messages() == []
+    wait_for_messages(sandbox, 1)
+    (landed,) = sandbox.messages()
+    requests_before = len(posts(sandbox))
+    assert operator().execute(context(3, store)) == landed.id
+    assert len(posts(sandbox)) == requests_before
+    assert len(sandbox.messages()) == 1
+
+
+def test_the_grace_counts_from_when_the_client_gave_up_not_from_when_it_sent(
+    spp_sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # timeout and grace equal, as the shipped defaults are (30 s and 30 s), scaled down; retry_delay 0
+    monkeypatch.setenv("AIRFLOW_CONN_SPP_DEFAULT", spp_sandbox.connection_json(timeout=1.0, retry_backoff=0.01))
+    store = Store()
+    spp_sandbox.add_fault("slow_commit", method="POST", delay=1.6)
+    with pytest.raises(SppTransportError):
+        operator(lost_answer_wait=1.0).execute(context(1, store))
+    found = operator(lost_answer_wait=1.0).execute(context(2, store))
+    time.sleep(1.6)  # anything try 1 left in flight has landed by now
+    (stored,) = spp_sandbox.messages()
+    assert found == stored.id
+    assert len(posts(spp_sandbox)) == 1
+
+
+@pytest.mark.parametrize("failing", ["set", "get"])
+def test_a_state_store_that_fails_fails_the_try_without_posting(sandbox: SandboxServer, failing: str) -> None:
+    with pytest.raises(SppStateStoreError, match="task state store"):
+        operator().execute(context(1, Store(failing=failing)))
+    assert sandbox.requests() == []
+
+
+def test_a_record_written_just_before_a_killed_post_makes_the_retry_look_first(sandbox: SandboxServer) -> None:
+    from airflow_provider_spp.hooks.spp import SppHook
+
+    store = Store()
+    request = OrderMessageRequest.model_validate({"order": ORDER, "message": "Your report is ready"})
+    store.values[LEDGER_KEY] = PostRecord.for_request(request, (), pendulum.now("UTC")).as_json()
+    with SppHook() as hook:  # the killed try's POST reached SPP; its worker died before the answer
+        landed = hook.create_order_message(ORDER, "Your report is ready")
+    assert operator().execute(context(2, store)) == landed.id
+    assert len(posts(sandbox)) == 1
+
+
+def test_a_deferred_wait_for_a_killed_post_resumes_into_the_look_up_not_another_wait(sandbox: SandboxServer) -> None:
+    from airflow.providers.common.compat.sdk import TaskDeferred
+
+    store = Store()
+    request = OrderMessageRequest.model_validate({"order": ORDER, "message": "Your report is ready"})
+    store.values[LEDGER_KEY] = PostRecord.for_request(request, (), pendulum.now("UTC")).as_json()
+    task = operator(lost_answer_wait=0.3, deferrable=True)
+    with pytest.raises(TaskDeferred):
+        task.execute(context(2, store))
+    sandbox.store.create_message(order_id=1001, message="Your report is ready")
+    time.sleep(0.35)
+    (landed,) = sandbox.messages()
+    assert task.execute_after_wait(context(2, store), event=None) == landed.id
+    assert posts(sandbox) == []
+
+
+def users_and_files(tmp_path: pathlib.Path) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
+    first, second = tmp_path / "report-v1.csv", tmp_path / "report-v2.csv"
+    first.write_text("a,b\n1,2\n")
+    second.write_text("a,b\n3,4\n")
+    return {
+        "order": ({"order": ORDER}, {"order": "B7C3D2A1"}),
+        "sender": ({"user_id": None}, {"user_id": 3}),
+        "visibility": ({"staff_only": None}, {"staff_only": True}),
+        "files": ({"attachments": [str(first)]}, {"attachments": [str(second)]}),
+    }
+
+
+@pytest.mark.parametrize("change", ["order", "sender", "visibility", "files"])
+def test_after_a_lost_answer_a_try_with_another_target_is_a_different_post(
+    sandbox: SandboxServer, tmp_path: pathlib.Path, change: str
+) -> None:
+    before, after = users_and_files(tmp_path)[change]
+    store = Store()
+    sandbox.add_fault("drop_after", method="POST")
+    with pytest.raises(SppTransportError):
+        operator(**before).execute(context(1, store))
+    (earlier,) = sandbox.messages()
+    posted = operator(**after).execute(context(2, store))
+    assert posted != earlier.id
+    assert len(sandbox.messages()) == 2
+    newest = sandbox.messages()[-1]
+    assert newest.id == posted
+    if change == "order":
+        assert (earlier.order_id, newest.order_id) == (1001, 1002)
+
+
+def test_a_cleared_task_whose_attachment_was_regenerated_sends_the_new_file(
+    sandbox: SandboxServer, tmp_path: pathlib.Path
+) -> None:
+    report = tmp_path / "report.csv"
+    report.write_bytes(b"week,visits\n47,1200\n")
+    store = Store()
+    first = operator(attachments=[str(report)]).execute(context(1, store))
+    assert operator(attachments=[str(report)]).execute(context(2, store)) == first  # same file: no second post
+    report.write_bytes(b"week,visits\n47,1250\n")  # regenerated: same name, same size, new content
+    stat = report.stat()
+    os.utime(report, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    second = operator(attachments=[str(report)]).execute(context(3, store))
+    assert second != first
+    assert [m.files[0].data for m in sandbox.messages()] == [b"week,visits\n47,1200\n", b"week,visits\n47,1250\n"]
+
+
+def test_the_ledger_keeps_names_sizes_and_versions_of_files_never_their_bytes(sandbox: SandboxServer) -> None:
+    store = Store()
+    operator(attachments=[("client.txt", b"client secret notes")]).execute(context(1, store))
+    record = store.values[LEDGER_KEY]
+    ((name, size, version),) = record["files"]
+    assert (name, size) == ("client.txt", 19)
+    assert version.startswith("sha256:")
+    assert "client secret notes" not in str(record)
+
+
+def test_without_a_state_store_a_retry_waits_for_a_slow_commit_before_looking(
+    spp_sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_SPP_DEFAULT", spp_sandbox.connection_json(timeout=0.3, retry_backoff=0.01))
+    run_started = pendulum.now("UTC")
+    spp_sandbox.add_fault("slow_commit", method="POST", delay=1.0)
+    with pytest.raises(SppTransportError):
+        operator(lost_answer_wait=1.2).execute(context(1, None, run_started))
+    found = operator(lost_answer_wait=1.2).execute(context(2, None, run_started))
+    time.sleep(1.0)  # anything try 1 left in flight has landed by now
+    (stored,) = spp_sandbox.messages()
+    assert found == stored.id
+    assert len(posts(spp_sandbox)) == 1
+
+
+def test_without_a_state_store_the_wait_can_be_deferred_and_is_not_repeated(
+    sandbox: SandboxServer,
+) -> None:
+    from airflow.providers.common.compat.sdk import TaskDeferred
+
+    run_started = pendulum.now("UTC")
+    sandbox.store.create_message(order_id=1001, message="Your report is ready")
+    task = operator(lost_answer_wait=5, deferrable=True)
+    with pytest.raises(TaskDeferred):
+        task.execute(context(2, None, run_started))
+    (landed,) = sandbox.messages()
+    assert task.execute_after_wait(context(2, None, run_started)) == landed.id
+    assert posts(sandbox) == []
+
+
+@pytest.mark.parametrize("bad", [-1, float("nan"), float("inf"), "30", True, None])
+def test_lost_answer_wait_must_be_a_number_of_seconds(bad: Any) -> None:
+    with pytest.raises(SppInputError, match="lost_answer_wait must be a number of seconds >= 0"):
+        operator(lost_answer_wait=bad)
+
+
+def test_file_stamps_name_size_and_version() -> None:
+    from airflow_provider_spp.attachments import prepare_attachments
+
+    (stamp,) = file_stamps(prepare_attachments([("a.txt", b"abc")]))
+    assert stamp[:2] == ("a.txt", 3)
+
+
+@pytest.mark.filterwarnings("ignore:UPath 'flakyfs' filesystem not explicitly implemented")
+def test_an_attachment_that_cannot_be_opened_for_the_upload_leaves_nothing_to_look_for(sandbox: SandboxServer) -> None:
+    from airflow_provider_spp.exceptions import SppAttachmentUnavailableError
+    from tests.flaky_storage import install
+
+    storage = install()
+    try:
+        storage.files["bucket/reports/report.csv"] = b"id,total\n1,20\n"
+        storage.fail("open", ConnectionError("connection reset by peer"), times=1)
+        store = Store()
+        with pytest.raises(SppAttachmentUnavailableError):
+            operator(attachments=["flakyfs://bucket/reports/report.csv"], lost_answer_wait=30).execute(
+                context(1, store)
+            )
+        assert store.values[LEDGER_KEY]["in_flight"] is False
+        posted = operator(attachments=["flakyfs://bucket/reports/report.csv"], lost_answer_wait=30).execute(
+            context(2, store)
+        )
+        assert [r["method"] for r in sandbox.requests()] == ["POST"]  # no look-up, so no 30 s wait either
+        assert [m.id for m in sandbox.messages()] == [posted]
+    finally:
+        storage.reset()
