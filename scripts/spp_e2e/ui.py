@@ -7,6 +7,7 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
+from airflow_provider_spp.provider_info import CONN_FIELDS
 from spp_e2e.deploy import CHROMIUM, say
 
 CHROMIUM_ARGS = [
@@ -17,25 +18,19 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-EXTRA_LABELS = (
-    "API version",
-    "Timeout (seconds)",
-    "Max retries",
-    "Retry time cap (seconds)",
-    "Retry backoff base (seconds)",
-    "Verify TLS certificates",
-    "Allow plain http to a remote host",
-)
-#: What the form's extra fields hold before the user types (conn-fields schema defaults; booleans are toggles).
-EXTRA_DEFAULTS = {
-    "api_version": "",
-    "timeout": "30",
-    "max_retries": "3",
-    "retry_max_time": "120",
-    "retry_backoff": "1",
-    "verify": True,
-    "allow_insecure_http": False,
-}
+#: The extra fields the provider declares (conn-fields), their labels, and what the form shows before the
+#: user types: the schema default (booleans are toggles, numbers appear as text), else empty.
+EXTRA_LABELS = tuple(spec["label"] for spec in CONN_FIELDS.values())
+
+
+def _form_default(schema: dict[str, Any]) -> bool | str:
+    """What the form shows for a conn-field before the user types: a toggle's state, or the default as text."""
+    if "boolean" in schema["type"]:
+        return bool(schema.get("default", False))
+    return str(schema.get("default", ""))
+
+
+EXTRA_DEFAULTS = {name: _form_default(spec["schema"]) for name, spec in CONN_FIELDS.items()}
 TIMEOUT_MS = 60_000
 
 
@@ -125,7 +120,9 @@ def _check_connection_form(ctx: Any, page: Any, shots: Path) -> None:
     )
     report.check("UI: the API token field is a password input", token.get("type") == "password")
     missing = [label for label in EXTRA_LABELS if label not in extra]
-    report.check("UI: the 7 extra fields are shown with their labels", not missing, f"missing {missing}")
+    report.check(
+        f"UI: the {len(EXTRA_LABELS)} extra fields are shown with their labels", not missing, f"missing {missing}"
+    )
     shown = {
         name.removeprefix("element_"): (i["value"] if i["type"] != "checkbox" else i["checked"])
         for name, i in by_name.items()
