@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import pathlib
 import time
-from types import SimpleNamespace
 from typing import Any
 
 import pendulum
@@ -26,38 +25,11 @@ from airflow_provider_spp.idempotency import LEDGER_KEY, PostRecord, file_stamps
 from airflow_provider_spp.models import OrderMessageRequest
 from airflow_provider_spp.operators.order_messages import CreateOrderMessageOperator
 from airflow_provider_spp.sandbox import SandboxServer
+from tests.ledger_support import Store, task_context
 
 pytestmark = pytest.mark.integration
 
 ORDER = "E4A269FC"
-
-
-class Store:
-    """Airflow's task_state_store as a dict; ``failing`` makes reads or writes raise."""
-
-    def __init__(self, failing: str | None = None) -> None:
-        self.values: dict[str, Any] = {}
-        self.failing = failing
-
-    def get(self, key: str, default: Any = None) -> Any:
-        if self.failing == "get":
-            raise ConnectionError("execution API unreachable")
-        return self.values.get(key, default)
-
-    def set(self, key: str, value: Any) -> None:
-        if self.failing == "set":
-            raise ConnectionError("execution API unreachable")
-        self.values[key] = value
-
-
-def context(try_number: int, store: Store | None, run_started: Any = None) -> Any:
-    ctx: dict[str, Any] = {
-        "ti": SimpleNamespace(try_number=try_number, start_date=None),
-        "dag_run": SimpleNamespace(start_date=run_started),
-    }
-    if store is not None:
-        ctx["task_state_store"] = store
-    return ctx
 
 
 def operator(**kwargs: Any) -> CreateOrderMessageOperator:
@@ -90,9 +62,9 @@ def test_a_retry_after_a_5xx_that_followed_the_insert_returns_the_stored_message
     store = Store()
     sandbox.add_fault(kind, method="POST")
     with pytest.raises(SppServerError):
-        operator().execute(context(1, store))
+        operator().execute(task_context(1, store))
     (stored,) = sandbox.messages()
-    assert operator().execute(context(2, store)) == stored.id
+    assert operator().execute(task_context(2, store)) == stored.id
     assert len(posts(sandbox)) == 1
     assert len(sandbox.messages()) == 1
 
@@ -101,16 +73,16 @@ def test_an_unknown_outcome_stays_recorded_through_a_later_certain_failure(sandb
     store = Store()
     sandbox.add_fault("slow_commit", method="POST", delay=1.5)
     with pytest.raises(SppTransportError):
-        operator(lost_answer_wait=0.1).execute(context(1, store))
+        operator(lost_answer_wait=0.1).execute(task_context(1, store))
     # try 2 looks too early (SPP is still working on try 1), posts, and is certainly rejected
     sandbox.add_fault("rate_limit", times=4, method="POST", retry_after=0)
     with pytest.raises(SppRateLimitError):
-        operator(lost_answer_wait=0.1).execute(context(2, store))
+        operator(lost_answer_wait=0.1).execute(task_context(2, store))
     assert sandbox.messages() == []
     wait_for_messages(sandbox, 1)
     (landed,) = sandbox.messages()
     requests_before = len(posts(sandbox))
-    assert operator().execute(context(3, store)) == landed.id
+    assert operator().execute(task_context(3, store)) == landed.id
     assert len(posts(sandbox)) == requests_before
     assert len(sandbox.messages()) == 1
 
@@ -123,8 +95,8 @@ def test_the_grace_counts_from_when_the_client_gave_up_not_from_when_it_sent(
     store = Store()
     spp_sandbox.add_fault("slow_commit", method="POST", delay=1.6)
     with pytest.raises(SppTransportError):
-        operator(lost_answer_wait=1.0).execute(context(1, store))
-    found = operator(lost_answer_wait=1.0).execute(context(2, store))
+        operator(lost_answer_wait=1.0).execute(task_context(1, store))
+    found = operator(lost_answer_wait=1.0).execute(task_context(2, store))
     time.sleep(1.6)  # anything try 1 left in flight has landed by now
     (stored,) = spp_sandbox.messages()
     assert found == stored.id
@@ -134,7 +106,7 @@ def test_the_grace_counts_from_when_the_client_gave_up_not_from_when_it_sent(
 @pytest.mark.parametrize("failing", ["set", "get"])
 def test_a_state_store_that_fails_fails_the_try_without_posting(sandbox: SandboxServer, failing: str) -> None:
     with pytest.raises(SppStateStoreError, match="task state store"):
-        operator().execute(context(1, Store(failing=failing)))
+        operator().execute(task_context(1, Store(failing=failing)))
     assert sandbox.requests() == []
 
 
@@ -146,7 +118,7 @@ def test_a_record_written_just_before_a_killed_post_makes_the_retry_look_first(s
     store.values[LEDGER_KEY] = PostRecord.for_request(request, (), pendulum.now("UTC")).as_json()
     with SppHook() as hook:  # the killed try's POST reached SPP; its worker died before the answer
         landed = hook.create_order_message(ORDER, "Your report is ready")
-    assert operator().execute(context(2, store)) == landed.id
+    assert operator().execute(task_context(2, store)) == landed.id
     assert len(posts(sandbox)) == 1
 
 
@@ -158,11 +130,11 @@ def test_a_deferred_wait_for_a_killed_post_resumes_into_the_look_up_not_another_
     store.values[LEDGER_KEY] = PostRecord.for_request(request, (), pendulum.now("UTC")).as_json()
     task = operator(lost_answer_wait=0.3, deferrable=True)
     with pytest.raises(TaskDeferred):
-        task.execute(context(2, store))
+        task.execute(task_context(2, store))
     sandbox.store.create_message(order_id=1001, message="Your report is ready")
     time.sleep(0.35)
     (landed,) = sandbox.messages()
-    assert task.execute_after_wait(context(2, store), event=None) == landed.id
+    assert task.execute_after_wait(task_context(2, store), event=None) == landed.id
     assert posts(sandbox) == []
 
 
@@ -186,9 +158,9 @@ def test_after_a_lost_answer_a_try_with_another_target_is_a_different_post(
     store = Store()
     sandbox.add_fault("drop_after", method="POST")
     with pytest.raises(SppTransportError):
-        operator(**before).execute(context(1, store))
+        operator(**before).execute(task_context(1, store))
     (earlier,) = sandbox.messages()
-    posted = operator(**after).execute(context(2, store))
+    posted = operator(**after).execute(task_context(2, store))
     assert posted != earlier.id
     assert len(sandbox.messages()) == 2
     newest = sandbox.messages()[-1]
@@ -203,19 +175,19 @@ def test_a_cleared_task_whose_attachment_was_regenerated_sends_the_new_file(
     report = tmp_path / "report.csv"
     report.write_bytes(b"week,visits\n47,1200\n")
     store = Store()
-    first = operator(attachments=[str(report)]).execute(context(1, store))
-    assert operator(attachments=[str(report)]).execute(context(2, store)) == first  # same file: no second post
+    first = operator(attachments=[str(report)]).execute(task_context(1, store))
+    assert operator(attachments=[str(report)]).execute(task_context(2, store)) == first  # same file: no second post
     report.write_bytes(b"week,visits\n47,1250\n")  # regenerated: same name, same size, new content
     stat = report.stat()
     os.utime(report, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
-    second = operator(attachments=[str(report)]).execute(context(3, store))
+    second = operator(attachments=[str(report)]).execute(task_context(3, store))
     assert second != first
     assert [m.files[0].data for m in sandbox.messages()] == [b"week,visits\n47,1200\n", b"week,visits\n47,1250\n"]
 
 
 def test_the_ledger_keeps_names_sizes_and_versions_of_files_never_their_bytes(sandbox: SandboxServer) -> None:
     store = Store()
-    operator(attachments=[("client.txt", b"client secret notes")]).execute(context(1, store))
+    operator(attachments=[("client.txt", b"client secret notes")]).execute(task_context(1, store))
     record = store.values[LEDGER_KEY]
     ((name, size, version),) = record["files"]
     assert (name, size) == ("client.txt", 19)
@@ -230,8 +202,8 @@ def test_without_a_state_store_a_retry_waits_for_a_slow_commit_before_looking(
     run_started = pendulum.now("UTC")
     spp_sandbox.add_fault("slow_commit", method="POST", delay=1.0)
     with pytest.raises(SppTransportError):
-        operator(lost_answer_wait=1.2).execute(context(1, None, run_started))
-    found = operator(lost_answer_wait=1.2).execute(context(2, None, run_started))
+        operator(lost_answer_wait=1.2).execute(task_context(1, None, run_started))
+    found = operator(lost_answer_wait=1.2).execute(task_context(2, None, run_started))
     time.sleep(1.0)  # anything try 1 left in flight has landed by now
     (stored,) = spp_sandbox.messages()
     assert found == stored.id
@@ -247,9 +219,9 @@ def test_without_a_state_store_the_wait_can_be_deferred_and_is_not_repeated(
     sandbox.store.create_message(order_id=1001, message="Your report is ready")
     task = operator(lost_answer_wait=5, deferrable=True)
     with pytest.raises(TaskDeferred):
-        task.execute(context(2, None, run_started))
+        task.execute(task_context(2, None, run_started))
     (landed,) = sandbox.messages()
-    assert task.execute_after_wait(context(2, None, run_started)) == landed.id
+    assert task.execute_after_wait(task_context(2, None, run_started)) == landed.id
     assert posts(sandbox) == []
 
 
@@ -278,11 +250,11 @@ def test_an_attachment_that_cannot_be_opened_for_the_upload_leaves_nothing_to_lo
         store = Store()
         with pytest.raises(SppAttachmentUnavailableError):
             operator(attachments=["flakyfs://bucket/reports/report.csv"], lost_answer_wait=30).execute(
-                context(1, store)
+                task_context(1, store)
             )
         assert store.values[LEDGER_KEY]["in_flight"] is False
         posted = operator(attachments=["flakyfs://bucket/reports/report.csv"], lost_answer_wait=30).execute(
-            context(2, store)
+            task_context(2, store)
         )
         assert [r["method"] for r in sandbox.requests()] == ["POST"]  # no look-up, so no 30 s wait either
         assert [m.id for m in sandbox.messages()] == [posted]

@@ -9,6 +9,7 @@ import pytest
 
 from airflow_provider_spp.idempotency import text_digest
 from airflow_provider_spp.operators.order_messages import CreateOrderMessageOperator
+from tests.ledger_support import Store, task_context
 
 
 @pytest.fixture
@@ -58,31 +59,6 @@ def test_rendering_follows_field_order_and_leaves_attachment_files_unread(templa
     assert operator.template_ext == (".txt", ".md", ".j2", ".html")
 
 
-class _RecordingStore:
-    """Stands in for Airflow's task_state_store, keeping values in a dict."""
-
-    def __init__(self) -> None:
-        self.values: dict[str, object] = {}
-
-    def get(self, key: str, default: object = None) -> object:
-        return self.values.get(key, default)
-
-    def set(self, key: str, value: object) -> None:
-        self.values[key] = value
-
-
-def _context(try_number: int, run_started: object, store: object = None) -> dict[str, object]:
-    from types import SimpleNamespace
-
-    context: dict[str, object] = {
-        "ti": SimpleNamespace(try_number=try_number, start_date=None),
-        "dag_run": SimpleNamespace(start_date=run_started),
-    }
-    if store is not None:
-        context["task_state_store"] = store
-    return context
-
-
 @pytest.mark.integration
 def test_without_a_state_store_a_retry_looks_back_to_the_run_start(spp_sandbox, spp_sandbox_conn) -> None:
     from airflow_provider_spp.hooks.spp import SppHook
@@ -90,10 +66,10 @@ def test_without_a_state_store_a_retry_looks_back_to_the_run_start(spp_sandbox, 
     run_started = pendulum.now("UTC").subtract(minutes=1)
     earlier = SppHook().create_order_message("E4A269FC", "Sent by try 1")
     operator = CreateOrderMessageOperator(task_id="post", order="E4A269FC", message="Sent by try 1")
-    assert operator.execute(_context(2, run_started)) == earlier.id  # type: ignore[arg-type]
+    assert operator.execute(task_context(2, run_started=run_started)) == earlier.id  # type: ignore[arg-type]
     assert [r["method"] for r in spp_sandbox.requests()] == ["POST", "GET"]
     assert len(spp_sandbox.messages()) == 1
-    assert operator.execute(_context(1, run_started)) != earlier.id  # type: ignore[arg-type]
+    assert operator.execute(task_context(1, run_started=run_started)) != earlier.id  # type: ignore[arg-type]
     assert len(spp_sandbox.messages()) == 2
 
 
@@ -101,9 +77,9 @@ def test_without_a_state_store_a_retry_looks_back_to_the_run_start(spp_sandbox, 
 def test_the_state_store_records_the_first_try_and_the_message_id(spp_sandbox, spp_sandbox_conn) -> None:
     from airflow_provider_spp.idempotency import LEDGER_KEY
 
-    store = _RecordingStore()
+    store = Store()
     operator = CreateOrderMessageOperator(task_id="post", order="B7C3D2A1", message="Recorded")
-    message_id = operator.execute(_context(1, None, store))  # type: ignore[arg-type]
+    message_id = operator.execute(task_context(1, store=store))  # type: ignore[arg-type]
     record = store.values[LEDGER_KEY]
     assert isinstance(record, dict)
     assert (record["order"], record["message_id"], record["in_flight"]) == ("B7C3D2A1", message_id, False)
@@ -111,7 +87,7 @@ def test_the_state_store_records_the_first_try_and_the_message_id(spp_sandbox, s
     assert record["files"] == []
     assert "Recorded" not in str(record)
     assert pendulum.parse(record["first_sent_at"]) <= pendulum.now("UTC")  # type: ignore[operator]
-    assert operator.execute(_context(2, None, store)) == message_id  # type: ignore[arg-type]
+    assert operator.execute(task_context(2, store=store)) == message_id  # type: ignore[arg-type]
     assert [r["method"] for r in spp_sandbox.requests()] == ["POST"]
 
 
@@ -125,15 +101,15 @@ def test_page_size_is_checked_before_any_request(spp_sandbox, spp_sandbox_conn) 
     assert spp_sandbox.requests() == []
 
 
-def _post(store: _RecordingStore, try_number: int, message: str, order: str = "E4A269FC", **kwargs: object) -> int:
+def _post(store: Store, try_number: int, message: str, order: str = "E4A269FC", **kwargs: object) -> int:
     kwargs.setdefault("lost_answer_wait", 0)
     operator = CreateOrderMessageOperator(task_id="post", order=order, message=message, **kwargs)  # type: ignore[arg-type]
-    return operator.execute(_context(try_number, None, store))  # type: ignore[arg-type]
+    return operator.execute(task_context(try_number, store=store))  # type: ignore[arg-type]
 
 
 @pytest.mark.integration
 def test_a_changed_message_after_a_successful_post_is_posted(spp_sandbox, spp_sandbox_conn) -> None:
-    store = _RecordingStore()
+    store = Store()
     first = _post(store, 1, "Total: 10 EUR")
     corrected = _post(store, 2, "Total: 12 EUR (corrected)")
     assert corrected != first
@@ -146,7 +122,7 @@ def test_a_changed_message_after_a_successful_post_is_posted(spp_sandbox, spp_sa
 def test_a_retry_finds_the_lost_post_even_if_its_text_renders_differently(spp_sandbox, spp_sandbox_conn) -> None:
     from airflow_provider_spp.exceptions import SppTransportError
 
-    store = _RecordingStore()
+    store = Store()
     spp_sandbox.add_fault("drop_after", method="POST")
     with pytest.raises(SppTransportError):
         _post(store, 1, "Report generated at 10:00:01")
@@ -160,8 +136,8 @@ def test_a_retry_after_a_certain_failure_never_adopts_another_tasks_message(spp_
     from airflow_provider_spp.exceptions import SppRateLimitError
 
     text = "New files were uploaded to your order."
-    other_task = _post(_RecordingStore(), 1, text)
-    store = _RecordingStore()
+    other_task = _post(Store(), 1, text)
+    store = Store()
     spp_sandbox.add_fault("rate_limit", times=4, method="POST", retry_after=0)
     with pytest.raises(SppRateLimitError):
         _post(store, 1, text)
@@ -179,7 +155,7 @@ def test_a_retry_waits_for_a_request_the_server_was_still_processing(
     from airflow_provider_spp.exceptions import SppTransportError
 
     monkeypatch.setenv("AIRFLOW_CONN_SPP_DEFAULT", spp_sandbox.connection_json(timeout=0.3, retry_backoff=0.01))
-    store = _RecordingStore()
+    store = Store()
     spp_sandbox.add_fault("slow_commit", method="POST", delay=1.0)
     with pytest.raises(SppTransportError):
         _post(store, 1, "Committed late", lost_answer_wait=1.5)
@@ -187,7 +163,7 @@ def test_a_retry_waits_for_a_request_the_server_was_still_processing(
     operator = CreateOrderMessageOperator(
         task_id="post", order="E4A269FC", message="Committed late", lost_answer_wait=1.5
     )
-    found = operator.execute(_context(2, None, store))  # type: ignore[arg-type]
+    found = operator.execute(task_context(2, store=store))  # type: ignore[arg-type]
     (stored,) = spp_sandbox.messages()
     assert found == stored.id
     assert json.dumps(store.values).count(str(found)) >= 1

@@ -32,31 +32,27 @@ SANDBOX_CONN_ID = "spp_default"
 SANDBOX_CONN_ENV = "AIRFLOW_CONN_SPP_DEFAULT"
 
 
-def _started() -> SandboxServer:
-    """A started sandbox with the default test token."""
+def _serving(*, tls: bool = False) -> Iterator[SandboxServer]:
+    """A started sandbox with the default test token, stopped when the generator is closed."""
     from airflow_provider_spp.sandbox.server import SandboxServer
 
-    return SandboxServer().start()
+    server = SandboxServer(tls=tls).start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="session")
 def spp_sandbox_session() -> Iterator[SandboxServer]:
     """The session's sandbox server (state shared across tests, never reset here)."""
-    server = _started()
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from _serving()
 
 
 @pytest.fixture(scope="session")
 def _spp_sandbox_other_host_session() -> Iterator[SandboxServer]:
     """A second session server on another port."""
-    server = _started()
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from _serving()
 
 
 @pytest.fixture
@@ -76,13 +72,7 @@ def spp_sandbox_other_host(_spp_sandbox_other_host_session: SandboxServer) -> Sa
 @pytest.fixture(scope="session")
 def _spp_sandbox_tls_session() -> Iterator[SandboxServer]:
     """A session server over TLS."""
-    from airflow_provider_spp.sandbox.server import SandboxServer
-
-    server = SandboxServer(tls=True).start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from _serving(tls=True)
 
 
 @pytest.fixture

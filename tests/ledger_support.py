@@ -1,0 +1,35 @@
+"""Stand-ins for what Airflow hands a task's execute(): a task state store and a context, for ledger tests."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+
+class Store:
+    """Airflow's task_state_store as a dict; ``failing`` ("get" or "set") makes reads or writes raise."""
+
+    def __init__(self, failing: str | None = None) -> None:
+        self.values: dict[str, Any] = {}
+        self.failing = failing
+
+    def get(self, key: str, default: Any = None) -> Any:
+        if self.failing == "get":
+            raise ConnectionError("execution API unreachable")
+        return self.values.get(key, default)
+
+    def set(self, key: str, value: Any) -> None:
+        if self.failing == "set":
+            raise ConnectionError("execution API unreachable")
+        self.values[key] = value
+
+
+def task_context(try_number: int, store: Store | None = None, run_started: Any = None) -> Any:
+    """The parts of a task's context the operator reads: the try, the DAG run's start, the state store."""
+    context: dict[str, Any] = {
+        "ti": SimpleNamespace(try_number=try_number, start_date=None),
+        "dag_run": SimpleNamespace(start_date=run_started),
+    }
+    if store is not None:
+        context["task_state_store"] = store
+    return context
