@@ -76,7 +76,8 @@ def provider_info() -> dict[str, Any]:
     return {
         "package-name": "airflow-provider-spp",
         "name": "Service Provider Pro (SPP)",
-        "description": "Post order messages (with attachments) to Service Provider Pro from Airflow DAGs.",
+        "description": "Post order messages (with attachments) to Service Provider Pro from Airflow DAGs, "
+        "wait for replies and start DAGs when clients write.",
         "versions": [__version__],
         "integrations": [
             {
@@ -95,6 +96,18 @@ def provider_info() -> dict[str, Any]:
             {
                 "integration-name": "Service Provider Pro (SPP)",
                 "python-modules": ["airflow_provider_spp.operators.order_messages"],
+            }
+        ],
+        "sensors": [
+            {
+                "integration-name": "Service Provider Pro (SPP)",
+                "python-modules": ["airflow_provider_spp.sensors.order_messages"],
+            }
+        ],
+        "triggers": [
+            {
+                "integration-name": "Service Provider Pro (SPP)",
+                "python-modules": ["airflow_provider_spp.triggers.order_messages"],
             }
         ],
         "notifications": ["airflow_provider_spp.notifications.spp.SppOrderMessageNotifier"],

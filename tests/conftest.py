@@ -14,6 +14,9 @@ os.environ["AIRFLOW_HOME"] = _AIRFLOW_HOME
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(TESTS_DIR / "dags")
 os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
+# Every dag.test() re-parses the DAGs folder; write what it parsed now, not only once per 30 s, so a test
+# never reads a DAG serialized by an earlier test under other environment variables.
+os.environ["AIRFLOW__CORE__MIN_SERIALIZED_DAG_UPDATE_INTERVAL"] = "0"
 os.environ.pop("AIRFLOW_CONN_SPP_DEFAULT", None)
 
 TEST_TOKEN = "spp-sandbox-test-token"

@@ -62,7 +62,17 @@ def test_example_dags_import_without_errors(airflow_db: str) -> None:
 
     bag = DagBag(str(REPO / "example_dags"))
     assert bag.import_errors == {}
-    assert set(bag.dag_ids) == {"spp_order_followup", "spp_bulk_reminders", "spp_pipeline_alerts"}
+    assert set(bag.dag_ids) == {
+        "spp_order_followup",
+        "spp_bulk_reminders",
+        "spp_pipeline_alerts",
+        "spp_nightly_export",
+        "spp_asset_notification",
+        "spp_followup_and_wait",
+        "spp_reply_triage",
+        "spp_deadline_alert",
+        "spp_approval",
+    }
 
 
 def test_followup_example_posts_template_and_report_and_hands_on_the_id(

@@ -23,6 +23,19 @@ def test_provider_info_is_valid_for_airflow() -> None:
     jsonschema.validate(get_provider_info(), schema)
 
 
+def test_sensor_triggers_and_notifier_are_registered() -> None:
+    import importlib
+
+    info = get_provider_info()
+    assert info["sensors"][0]["python-modules"] == ["airflow_provider_spp.sensors.order_messages"]
+    assert info["triggers"][0]["python-modules"] == ["airflow_provider_spp.triggers.order_messages"]
+    assert info["notifications"] == ["airflow_provider_spp.notifications.spp.SppOrderMessageNotifier"]
+    triggers = importlib.import_module("airflow_provider_spp.triggers.order_messages")
+    assert {"SppOrderMessageTrigger", "SppOrderActivityTrigger"} <= set(vars(triggers))
+    sensors = importlib.import_module("airflow_provider_spp.sensors.order_messages")
+    assert "SppOrderMessageSensor" in vars(sensors)
+
+
 def test_connection_type_declares_the_form() -> None:
     (conn_type,) = get_provider_info()["connection-types"]
     assert conn_type["connection-type"] == "spp"
@@ -69,6 +82,8 @@ def test_airflow_discovers_the_provider(airflow_db: str) -> None:
         "import airflow_provider_spp",
         "from airflow_provider_spp.operators.order_messages import CreateOrderMessageOperator",
         "from airflow_provider_spp.notifications.spp import SppOrderMessageNotifier",
+        "from airflow_provider_spp.sensors.order_messages import SppOrderMessageSensor",
+        "from airflow_provider_spp.triggers.order_messages import SppOrderActivityTrigger",
     ],
 )
 def test_parsing_a_dag_file_does_not_import_http_or_server_libraries(statement: str, tmp_path) -> None:
@@ -98,6 +113,7 @@ def test_airflow_ui_builds_the_connection_form_from_provider_info(airflow_db: st
 #: The tenacity API the provider uses, with the release that introduced it (read from the 8.2.3 and
 #: 8.3.0 wheels: ``stop_before_delay`` and ``RetryCallState.upcoming_sleep`` are new in 8.3.0).
 TENACITY_API_SINCE = {
+    "AsyncRetrying": "8.0",
     "Retrying": "8.0",
     "RetryCallState": "8.0",
     "retry_if_exception": "8.0",

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+import dataclasses
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Iterator
 from contextlib import ExitStack
 from datetime import datetime
 from functools import cached_property
@@ -12,16 +13,44 @@ from urllib.parse import urlsplit
 from airflow.providers.common.compat.sdk import BaseHook
 from pydantic import BaseModel, ValidationError
 
-from airflow_provider_spp import __version__
-from airflow_provider_spp.attachments import AttachmentLike, multipart_encoder, prepare_attachments
+from airflow_provider_spp.api import (
+    MAX_PAGES,
+    Answer,
+    ApiRequest,
+    PageCursor,
+    answer_from_httpx,
+    answer_from_requests,
+    api_url,
+    authorization_header,
+    checked_order,
+    create_message_request,
+    default_headers,
+    get_order_request,
+    httpx_transport_error,
+    list_messages_request,
+    list_orders_request,
+    log_retry,
+    page_size,
+    parse_model,
+    raise_for_status,
+    retry_arguments,
+    retry_wait,
+    server_date,
+    validation_problems,
+)
+from airflow_provider_spp.attachments import (
+    FORM_FIELD,
+    Attachment,
+    AttachmentLike,
+    multipart_encoder,
+    prepare_attachments,
+)
 from airflow_provider_spp.connection import SppConnectionSettings, settings_from_connection
 from airflow_provider_spp.exceptions import (
     SppApiError,
     SppError,
     SppInputError,
     SppTransportError,
-    SppUnexpectedResponseError,
-    api_error_class,
 )
 from airflow_provider_spp.idempotency import as_utc, is_same_post, text_digest
 from airflow_provider_spp.models import (
@@ -30,36 +59,20 @@ from airflow_provider_spp.models import (
     Order,
     OrderMessageRequest,
     OrderPage,
-    order_reference,
 )
 from airflow_provider_spp.transport import (
     BearerAuth,
-    backoff_wait,
-    laravel_error,
-    next_page_number,
-    parse_retry_after,
-    path_segment,
     request_written,
-    should_retry,
     streaming_adapter_class,
     transport_error,
 )
 
 if TYPE_CHECKING:
+    import httpx
     import requests
     from tenacity import RetryCallState
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
-
-#: Stop following ``links.next`` after this many pages: a server that loops must not hang a task.
-MAX_PAGES = 1000
-
-
-def _validation_problems(err: ValidationError) -> str:
-    """Pydantic's errors as 'field: problem' text, without echoing the input (it may be a client's text)."""
-    return "; ".join(
-        f"{'.'.join(str(p) for p in e['loc'])}: {e['msg'].removeprefix('Value error, ')}" for e in err.errors()
-    )
 
 
 def order_message_request(
@@ -71,22 +84,11 @@ def order_message_request(
             {"order": order, "message": message, "user_id": user_id, "staff_only": staff_only}
         )
     except ValidationError as err:
-        raise SppInputError(f"Invalid SPP order message: {_validation_problems(err)}") from None
+        raise SppInputError(f"Invalid SPP order message: {validation_problems(err)}") from None
 
 
-def _order(order: str | int) -> str:
-    """Validate an order ID or number on its own, as SppInputError."""
-    try:
-        return order_reference(order)
-    except ValueError as err:
-        raise SppInputError(str(err)) from None
-
-
-def _page_size(per_page: int) -> int:
-    """SPP pages hold 1 to 100 items."""
-    if isinstance(per_page, bool) or not isinstance(per_page, int) or not 1 <= per_page <= 100:
-        raise SppInputError(f"per_page must be an integer from 1 to 100, got {per_page!r}")
-    return per_page
+_order = checked_order
+_page_size = page_size
 
 
 class SppHook(BaseHook):
@@ -207,14 +209,7 @@ class SppHook(BaseHook):
             session = requests.Session()
             session.auth = BearerAuth(self.settings.token)
             session.verify = self.settings.verify
-            session.headers.update(
-                {
-                    "Accept": "application/json",
-                    "User-Agent": f"airflow-provider-spp/{__version__} python-requests/{requests.__version__}",
-                }
-            )
-            if self.settings.api_version:
-                session.headers["X-Api-Version"] = self.settings.api_version
+            session.headers.update(default_headers(self.settings, f"python-requests/{requests.__version__}"))
             adapter = streaming_adapter_class()(pool_connections=4, pool_maxsize=8, max_retries=0)
             session.mount("https://", adapter)
             session.mount("http://", adapter)
@@ -259,8 +254,8 @@ class SppHook(BaseHook):
 
     def list_order_messages(self, order: str | int, *, per_page: int = 100) -> Iterator[MessageResource]:
         """Yield an order's messages newest first, following ``links.next`` across pages."""
-        url = self._url("api", "order_messages", _order(order))
-        for page in self._pages(url, {"limit": _page_size(per_page)}, MessagePage):
+        request = list_messages_request(self.settings.base_url, order, per_page=per_page)
+        for page in self._pages(request.url, request.params, MessagePage):
             yield from page.data
 
     def find_order_message(
@@ -316,15 +311,13 @@ class SppHook(BaseHook):
 
     def get_order(self, order: str | int) -> Order:
         """Retrieve one order by ID or order number."""
-        url = self._url("api", "orders", _order(order))
-        return self._parse(Order, self._request("GET", url))
+        request = get_order_request(self.settings.base_url, order)
+        return self._parse(Order, self._request("GET", request.url))
 
     def list_orders(self, *, status: str | None = None, sort: str = "id:desc", per_page: int = 100) -> Iterator[Order]:
         """Yield the workspace's orders (optionally of one status), across pages."""
-        params: dict[str, Any] = {"limit": _page_size(per_page), "sort": sort}
-        if status is not None:
-            params["filters[status][$eq]"] = status
-        for page in self._pages(self._url("api", "orders"), params, OrderPage):
+        request = list_orders_request(self.settings.base_url, status=status, sort=sort, per_page=per_page)
+        for page in self._pages(request.url, request.params, OrderPage):
             yield from page.data
 
     def test_connection(self) -> tuple[bool, str]:
@@ -350,7 +343,7 @@ class SppHook(BaseHook):
 
     def _url(self, *segments: str | int) -> str:
         """Absolute URL under the workspace, each segment percent-encoded on its own."""
-        return "/".join([self.settings.base_url, *(path_segment(s) for s in segments)])
+        return api_url(self.settings.base_url, *segments)
 
     def _pages(self, url: str, params: dict[str, Any], model: type[ModelT]) -> Iterator[ModelT]:
         """Follow Laravel pagination: every page with the first request's query, only the page number changed.
@@ -358,27 +351,15 @@ class SppHook(BaseHook):
         A ``next`` link (Laravel's carries ``?page=N`` alone) says which page comes next, nothing more; one
         that leaves the workspace is refused, and a page number seen before ends the listing.
         """
-        seen = {int(params.get("page", 1))}
-        query = params
+        cursor = PageCursor(params, self.settings.base_url)
+        query: dict[str, Any] | None = params
         for _ in range(MAX_PAGES):
+            if query is None:
+                return
             response = self._request("GET", url, params=query)
             page = self._parse(model, response, unwrap=False)
             yield page
-            link = getattr(getattr(page, "links", None), "next", None)
-            if not link:
-                return
-            try:
-                number = next_page_number(link, response.url, self.settings.base_url)
-            except ValueError as err:
-                raise SppUnexpectedResponseError(
-                    f"SPP's next-page link {err}; not following it",
-                    status_code=response.status_code,
-                    request_id=response.headers.get("X-Api-Identifier"),
-                ) from None
-            if number in seen:
-                return
-            seen.add(number)
-            query = {**params, "page": number}
+            query = cursor.after(page, answer_from_requests(response))
 
     def _request(
         self,
@@ -397,7 +378,7 @@ class SppHook(BaseHook):
         With ``gone_is_done`` (a DELETE), a 404 on a retry after an answer that was lost is returned
         rather than raised: the lost try may have removed the resource.
         """
-        from tenacity import Retrying, retry_if_exception, stop_after_attempt, stop_before_delay
+        from tenacity import Retrying
 
         path = urlsplit(url).path
         #: Whether an earlier attempt of this call may have been acted on although its answer was lost.
@@ -440,91 +421,243 @@ class SppHook(BaseHook):
 
         settings = self.settings
         retrying = Retrying(
-            stop=stop_after_attempt((settings.max_retries if retries else 0) + 1)
-            | stop_before_delay(settings.retry_max_time),
+            **retry_arguments(settings, idempotent=idempotent, retries=retries),
             wait=self._retry_wait,
-            retry=retry_if_exception(lambda err: should_retry(err, idempotent=idempotent)),
             before_sleep=lambda state: self._log_retry(state, method, path),
-            reraise=True,
         )
         return retrying(attempt)
 
     def _retry_wait(self, state: RetryCallState) -> float:
         """Retry-After when the server gave one, else exponential backoff with jitter."""
         err = state.outcome.exception() if state.outcome else None
-        retry_after = getattr(err, "retry_after", None)
-        if retry_after is not None:
-            return float(retry_after)
-        return backoff_wait(state.attempt_number, self.settings.retry_backoff)
+        return retry_wait(err, state.attempt_number, self.settings.retry_backoff)
 
     def _log_retry(self, state: RetryCallState, method: str, path: str) -> None:
         """One warning per retry: what failed, the request id, and how long we wait."""
         err = state.outcome.exception() if state.outcome else None
-        what = f"answered {err.status_code}" if isinstance(err, SppApiError) else f"failed ({err})"
-        request_id = getattr(err, "request_id", None)
-        self.log.warning(
-            "SPP %s %s %s (request id %s); retry %d of %d in %.1f s",
-            method,
-            path,
-            what,
-            request_id or "none",
-            state.attempt_number,
-            self.settings.max_retries,
-            state.upcoming_sleep,
+        log_retry(
+            self.log, method, path, state.attempt_number, self.settings.max_retries, state.upcoming_sleep or 0, err
         )
 
     @staticmethod
     def _raise_for_status(response: requests.Response, method: str, path: str) -> None:
         """Turn an unexpected status into the matching SppApiError, with the server's own message."""
-        status = response.status_code
-        if 200 <= status < 300:
-            return
-        request_id = response.headers.get("X-Api-Identifier")
-        if 300 <= status < 400:
-            target = urlsplit(response.headers.get("Location", "")).netloc or "another address"
-            raise SppApiError(
-                f"SPP {method} {path} was redirected ({status}) to {target}; "
-                "set the connection host to the workspace's final URL",
-                status_code=status,
-                request_id=request_id,
-            )
-        server_message, errors = laravel_error(response)
-        detail = server_message or response.reason or "no message"
-        if errors:
-            detail += " " + "; ".join(
-                f"{k}: {' '.join(map(str, v)) if isinstance(v, list) else v}" for k, v in errors.items()
-            )
-        raise api_error_class(status)(
-            f"SPP {method} {path} failed with {status}: {detail} (request id {request_id or 'none'})",
-            status_code=status,
-            request_id=request_id,
-            server_message=server_message,
-            errors=errors,
-            retry_after=parse_retry_after(response.headers.get("Retry-After")),
-        )
+        raise_for_status(answer_from_requests(response), method, path)
 
     @staticmethod
     def _parse(model: type[ModelT], response: requests.Response, *, unwrap: bool = True) -> ModelT:
         """Parse a success body into a model, accepting a ``{"data": {...}}`` wrapper."""
-        request_id = response.headers.get("X-Api-Identifier")
-        path = urlsplit(response.url).path
-        try:
-            payload = response.json()
-        except ValueError:
-            raise SppUnexpectedResponseError(
-                f"SPP answered {response.status_code} to {path} but the body is not JSON "
-                f"(request id {request_id or 'none'})",
-                status_code=response.status_code,
-                request_id=request_id,
-            ) from None
-        if unwrap and isinstance(payload, dict) and "id" not in payload and isinstance(payload.get("data"), dict):
-            payload = payload["data"]
-        try:
-            return model.model_validate(payload)
-        except ValidationError as err:
-            raise SppUnexpectedResponseError(
-                f"SPP answered {response.status_code} to {path} with a body that is not a {model.__name__} "
-                f"({_validation_problems(err)}; request id {request_id or 'none'})",
-                status_code=response.status_code,
-                request_id=request_id,
-            ) from None
+        return parse_model(model, answer_from_requests(response), unwrap=unwrap)
+
+
+class SppAsyncHook(BaseHook):
+    """
+    The SPP API on asyncio (httpx), for triggers and async notifiers; same rules as :class:`SppHook`.
+
+    Everything but the I/O (URLs, headers, errors, models, pages, retry rules) comes from
+    :mod:`airflow_provider_spp.api`, which SppHook uses too. The connection is resolved the async-safe
+    way (``get_async_connection``), so a trigger never blocks the triggerer's event loop on it.
+
+    :param spp_conn_id: Airflow connection of type ``spp``.
+    :param api_version: Sent as ``X-Api-Version``; overrides the connection extra.
+    :param timeout: Seconds to wait for SPP; overrides the connection extra.
+    :param max_retries: Retries of rate-limited or unavailable calls; overrides the extra.
+    """
+
+    conn_name_attr = "spp_conn_id"
+    default_conn_name = "spp_default"
+    conn_type = "spp"
+    hook_name = "Service Provider Pro (SPP)"
+
+    def __init__(
+        self,
+        spp_conn_id: str = default_conn_name,
+        *,
+        api_version: str | None = None,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.spp_conn_id = spp_conn_id
+        self.api_version = api_version
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self._settings: SppConnectionSettings | None = None
+        self._client: httpx.AsyncClient | None = None
+        #: The server's clock (its ``Date`` header) as of the latest answer, when it sent one.
+        self.server_time: datetime | None = None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(spp_conn_id={self.spp_conn_id!r})"
+
+    async def get_settings(self) -> SppConnectionSettings:
+        """The validated connection, resolved without blocking the event loop."""
+        if self._settings is None:
+            from airflow.providers.common.compat.connection import get_async_connection, get_async_extra_dejson
+
+            conn = await get_async_connection(self.spp_conn_id, hook=self)
+            self._settings = settings_from_connection(
+                host=conn.host,
+                port=conn.port,
+                password=conn.password,
+                extra=await get_async_extra_dejson(conn),
+                api_version=self.api_version,
+                timeout=self.timeout,
+                max_retries=self.max_retries,
+            )
+        return self._settings
+
+    async def get_async_conn(self) -> httpx.AsyncClient:
+        """The hook's pooled httpx client, created on first use."""
+        if self._client is None:
+            import httpx
+
+            settings = await self.get_settings()
+            verify: Any = settings.verify
+            if isinstance(verify, str):
+                import ssl
+
+                verify = ssl.create_default_context(cafile=verify)
+            self._client = httpx.AsyncClient(
+                headers=default_headers(settings, f"python-httpx/{httpx.__version__}"),
+                timeout=httpx.Timeout(
+                    settings.timeout,
+                    connect=settings.connect_timeout,
+                    write=settings.connect_timeout,
+                    pool=settings.connect_timeout,
+                ),
+                verify=verify,
+                limits=httpx.Limits(max_connections=8, max_keepalive_connections=4),
+            )
+        return self._client
+
+    async def aclose(self) -> None:
+        """Close the pooled connections."""
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    async def __aenter__(self) -> SppAsyncHook:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    # -- API calls ---------------------------------------------------------------------------------------
+
+    async def list_order_messages(
+        self, order: str | int, *, per_page: int = 100
+    ) -> AsyncGenerator[MessageResource, None]:
+        """Yield an order's messages newest first, page after page (stop iterating to stop reading)."""
+        request = list_messages_request((await self.get_settings()).base_url, order, per_page=per_page)
+        async for page in self._pages(request, MessagePage):
+            for message in page.data:
+                yield message
+
+    async def list_orders(
+        self, *, status: str | None = None, sort: str = "id:desc", per_page: int = 100
+    ) -> AsyncGenerator[Order, None]:
+        """Yield the workspace's orders (optionally of one status) in ``sort`` order, page after page."""
+        settings = await self.get_settings()
+        request = list_orders_request(settings.base_url, status=status, sort=sort, per_page=per_page)
+        async for page in self._pages(request, OrderPage):
+            for found in page.data:
+                yield found
+
+    async def get_order(self, order: str | int) -> Order:
+        """Retrieve one order by ID or order number."""
+        request = get_order_request((await self.get_settings()).base_url, order)
+        return parse_model(Order, await self._request(request))
+
+    async def create_order_message(
+        self,
+        order: str | int,
+        message: str,
+        *,
+        user_id: int | str | None = None,
+        staff_only: bool | str | None = None,
+        attachments: Iterable[AttachmentLike] | None = None,
+    ) -> MessageResource:
+        """Post a message (files streamed); like SppHook's, the POST is never blindly re-sent."""
+        request = order_message_request(order, message, user_id=user_id, staff_only=staff_only)
+        files = prepare_attachments(attachments)
+        settings = await self.get_settings()
+        api_request = create_message_request(settings.base_url, request.order, request.json_body())
+        if not files:
+            return parse_model(MessageResource, await self._request(api_request))
+        return parse_model(MessageResource, await self._request(api_request, form=(request.form_fields(), files)))
+
+    # -- HTTP plumbing -------------------------------------------------------------------------------------
+
+    async def _pages(self, first: ApiRequest, model: type[ModelT]) -> AsyncIterator[ModelT]:
+        """Every page of a list: each request carries the first one's query with the next page number."""
+        cursor = PageCursor(first.params, (await self.get_settings()).base_url)
+        params: dict[str, Any] | None = first.params
+        for _ in range(MAX_PAGES):
+            if params is None:
+                return
+            answer = await self._request(dataclasses.replace(first, params=params))
+            page = parse_model(model, answer, unwrap=False)
+            yield page
+            params = cursor.after(page, answer)
+
+    async def _request(
+        self,
+        request: ApiRequest,
+        *,
+        form: tuple[list[tuple[str, str]], list[Attachment]] | None = None,
+        retries: bool = True,
+    ) -> Answer:
+        """Send one API call with the shared retry rules, sleeping with asyncio between tries."""
+        from tenacity import AsyncRetrying
+
+        settings = await self.get_settings()
+
+        def log_before_sleep(state: RetryCallState) -> None:
+            err = state.outcome.exception() if state.outcome else None
+            wait = state.upcoming_sleep or 0
+            log_retry(self.log, request.method, request.path, state.attempt_number, settings.max_retries, wait, err)
+
+        retrying = AsyncRetrying(
+            **retry_arguments(settings, idempotent=request.idempotent, retries=retries),
+            wait=lambda state: retry_wait(
+                state.outcome.exception() if state.outcome else None, state.attempt_number, settings.retry_backoff
+            ),
+            before_sleep=log_before_sleep,
+        )
+        return await retrying(self._send_once, request, settings, form)
+
+    async def _send_once(
+        self,
+        request: ApiRequest,
+        settings: SppConnectionSettings,
+        form: tuple[list[tuple[str, str]], list[Attachment]] | None,
+    ) -> Answer:
+        """One HTTP exchange; failures below HTTP become SppTransportError, error statuses SppApiError."""
+        import httpx
+
+        client = await self.get_async_conn()
+        with ExitStack() as stack:
+            files: list[Any] | None = (
+                [(FORM_FIELD, (f.filename, stack.enter_context(f.opener()), f.content_type)) for f in form[1]]
+                if form is not None
+                else None
+            )
+            try:
+                response = await client.request(
+                    request.method,
+                    request.url,
+                    params=request.params or None,
+                    json=request.json if form is None else None,
+                    data=dict(form[0]) if form is not None else None,
+                    files=files,
+                    headers=authorization_header(settings.token),
+                    follow_redirects=request.idempotent,
+                )
+            except (httpx.HTTPError, OSError) as err:  # httpcore lets some TLS read errors through unwrapped
+                raise httpx_transport_error(err, request.method, request.path) from None
+        answer = answer_from_httpx(response)
+        self.server_time = server_date(answer) or self.server_time
+        raise_for_status(answer, request.method, answer.path or request.path)
+        return answer

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseNotifier
 
-from airflow_provider_spp.hooks.spp import SppHook
+from airflow_provider_spp.attachments import AttachmentLike
+from airflow_provider_spp.exceptions import SppError
+from airflow_provider_spp.hooks.spp import SppAsyncHook, SppHook
 
 if TYPE_CHECKING:
     import jinja2
@@ -24,9 +26,18 @@ class SppOrderMessageNotifier(BaseNotifier):
     :param user_id: Post as this SPP user (default: the token's user). Templated.
     :param staff_only: Whether the client is kept from seeing it (default True). Templated.
     :param spp_conn_id: The ``spp`` connection to use.
+    :param attachments: Files to attach (paths, ObjectStoragePaths or ``(name, bytes)``). Templated.
+    :param hitl_link: Under a human-in-the-loop operator's ``notifiers=[...]``, append the link to its
+        required-action page (default True).
+    :param airflow_base_url: Base URL of the Airflow UI for that link (default: ``[api] base_url``).
+    :param kwargs: Passed to ``BaseNotifier`` (e.g. the ``context`` a Deadline's ``AsyncCallback`` gives).
+
+    Works as a DAG or task callback (``notify``), on the triggerer (``async_notify``: a Deadline's
+    ``AsyncCallback(SppOrderMessageNotifier, kwargs={...})``), and as a HITL operator's notifier. An SPP
+    error never fails the task or the callback machinery: it is logged with SPP's request id.
     """
 
-    template_fields: Sequence[str] = ("order", "message", "user_id", "staff_only")
+    template_fields: Sequence[str] = ("order", "message", "user_id", "staff_only", "attachments")
 
     def __init__(
         self,
@@ -37,14 +48,21 @@ class SppOrderMessageNotifier(BaseNotifier):
         staff_only: bool | str = True,
         spp_conn_id: str = SppHook.default_conn_name,
         api_version: str | None = None,
+        attachments: Iterable[AttachmentLike] | None = None,
+        hitl_link: bool = True,
+        airflow_base_url: str | None = None,
+        **kwargs: Any,
     ) -> None:
-        super().__init__()
+        super().__init__(**kwargs)
         self.order = order
         self.message = message
         self.user_id = user_id
         self.staff_only = staff_only
         self.spp_conn_id = spp_conn_id
         self.api_version = api_version
+        self.attachments = attachments
+        self.hitl_link = hitl_link
+        self.airflow_base_url = airflow_base_url
 
     def render_template_fields(self, context: Any, jinja_env: jinja2.Environment | None = None) -> None:
         """Render as every notifier does, also where the callback's DAG has no template environment.
@@ -63,11 +81,52 @@ class SppOrderMessageNotifier(BaseNotifier):
 
     def notify(self, context: Any) -> None:
         """Post the rendered message; a callback's own retries are Airflow's, so nothing is re-sent here."""
-        with SppHook(spp_conn_id=self.spp_conn_id, api_version=self.api_version) as hook:
-            created = hook.create_order_message(
-                self.order, self.message, user_id=self.user_id, staff_only=self.staff_only
-            )
+        message = self.message_for(context)
+        try:
+            with SppHook(spp_conn_id=self.spp_conn_id, api_version=self.api_version) as hook:
+                created = hook.create_order_message(
+                    self.order, message, user_id=self.user_id, staff_only=self.staff_only, attachments=self.attachments
+                )
+        except SppError as err:
+            self.log_failure(err)
+            return
         self.log.info("Posted notification message %d to SPP order %s", created.id, self.order)
+
+    async def async_notify(self, context: Any) -> None:
+        """Post the rendered message from the triggerer (Deadline alerts), without blocking its event loop."""
+        message = self.message_for(context)
+        try:
+            async with SppAsyncHook(self.spp_conn_id, api_version=self.api_version) as hook:
+                created = await hook.create_order_message(
+                    self.order, message, user_id=self.user_id, staff_only=self.staff_only, attachments=self.attachments
+                )
+        except SppError as err:
+            self.log_failure(err)
+            return
+        self.log.info("Posted notification message %d to SPP order %s", created.id, self.order)
+
+    def message_for(self, context: Any) -> str:
+        """The rendered message, plus the required-action link when a HITL operator is notifying."""
+        task = context.get("task") if hasattr(context, "get") else None
+        make_link = getattr(type(task), "generate_link_to_ui_from_context", None)
+        if not self.hitl_link or make_link is None or not isinstance(self.message, str):
+            return self.message
+        try:
+            link = make_link(context=context, base_url=self.airflow_base_url)
+        except (ValueError, KeyError, AttributeError) as err:
+            self.log.warning("No link to the required action in the SPP message: %s", err)
+            return self.message
+        return f"{self.message.rstrip()}\n\nRespond in Airflow: {link}"
+
+    def log_failure(self, err: SppError) -> None:
+        """Log a failed post with SPP's request id and status (never the token or the message text)."""
+        self.log.error(
+            "Could not post the notification to SPP order %s (status %s, request id %s): %s",
+            self.order,
+            getattr(err, "status_code", None) or "none",
+            getattr(err, "request_id", None) or "none",
+            err,
+        )
 
 
 send_spp_order_message = SppOrderMessageNotifier

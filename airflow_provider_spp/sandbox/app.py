@@ -9,6 +9,7 @@ containing ``%2F`` reaches the handler (and is a "no such order" 404) instead of
 Admin API (no auth): ``GET /_sandbox/health``, ``GET|DELETE /_sandbox/requests``,
 ``GET /_sandbox/messages``, ``GET /_sandbox/files/{message_id}/{filename}``, ``POST /_sandbox/reset``,
 ``POST /_sandbox/orders`` (``{"count": 1000, "status": "Pending"}`` adds generated orders until the next reset),
+``POST /_sandbox/orders/{order}/client_messages`` ``{"message": ...}`` (a reply from the order's client),
 ``GET|POST|DELETE /_sandbox/faults``, ``GET|POST|… /_sandbox/redirect?to=<url>[&status=307]``.
 """
 
@@ -282,6 +283,18 @@ def _admin_router(store: SandboxStore) -> APIRouter:
     async def messages(request: Request) -> list[dict[str, Any]]:
         base = _base_url(request)
         return [m.to_dict(base) for m in store.messages()]
+
+    @router.post("/orders/{order}/client_messages")
+    async def client_message(request: Request) -> Response:
+        """A reply from the order's client arriving (the portal's side, which the API cannot do)."""
+        order = store.order(path_param(request, 2, last=3))
+        payload = await request.json()
+        if order is None or not isinstance(payload, dict) or not str(payload.get("message") or "").strip():
+            return JSONResponse({"message": "need an existing order and a non-empty 'message'"}, status_code=422)
+        created = store.create_message(
+            order_id=order["id"], message=str(payload["message"]), user_id=store.client_of(order["id"])
+        )
+        return JSONResponse(created.to_dict(_base_url(request)), status_code=201)
 
     @router.get("/files/{message_id}/{filename:path}")
     async def file(request: Request) -> Response:

@@ -196,6 +196,14 @@ class SandboxServer:
         """Stored messages in creation order (optionally of one order ID), with their file bytes."""
         return self.store.messages(order_id)
 
+    def post_as_client(self, order: str | int, message: str, *, user_id: int | None = None) -> StoredMessage:
+        """Store a message written by the order's client (a reply arriving), as SPP's portal would."""
+        found = self.store.order(order)
+        if found is None:
+            raise KeyError(f"no order {order!r}")
+        author = self.store.client_of(found["id"]) if user_id is None else user_id
+        return self.store.create_message(order_id=found["id"], message=message, user_id=author)
+
     def add_fault(
         self,
         kind: FaultKind | str,

@@ -232,21 +232,30 @@ class SandboxStore:
             self._orders[order_id] = order_record(order_id, number, status, service, iso(self.now()))
             return copy.deepcopy(self._orders[order_id])
 
-    def add_orders(self, count: int, *, status: str = "Pending") -> list[dict[str, Any]]:
-        """Add ``count`` generated client orders (until the next reset); returns copies of them."""
+    def orders(self) -> list[dict[str, Any]]:
+        """Copies of all orders, in ID order."""
+        with self._lock:
+            return [copy.deepcopy(self._orders[k]) for k in sorted(self._orders)]
+
+    def add_orders(
+        self, count: int, *, status: str = "Working", last_message_at: datetime | None = None
+    ) -> list[dict[str, Any]]:
+        """Add ``count`` generated client orders (B0000001, ...) until the next reset; returns copies of them."""
         if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 100_000:
             raise ValueError(f"count must be an integer from 1 to 100000, got {count!r}")
         if not isinstance(status, str) or not status.strip():
             raise ValueError(f"status must be a non-empty string, got {status!r}")
         with self._lock:
             added = generated_orders(max(self._orders) + 1, count, status)
-            self._orders.update((order["id"], order) for order in added)
+            for order in added:
+                order["last_message_at"] = iso(last_message_at) if last_message_at is not None else None
+                self._orders[order["id"]] = order
             return copy.deepcopy(added)
 
-    def orders(self) -> list[dict[str, Any]]:
-        """Copies of all orders, in ID order."""
+    def client_of(self, order_id: int) -> int:
+        """The user ID of the order's client."""
         with self._lock:
-            return [copy.deepcopy(self._orders[k]) for k in sorted(self._orders)]
+            return int(self._orders[order_id]["user_id"])
 
     # -- messages --------------------------------------------------------------------------------------
 

@@ -126,13 +126,17 @@ def wait_until_ready(ctx: Context) -> None:
         found = {d["dag_id"] for d in api.get("dags", limit=100)["dags"]}
         return found if wanted <= found else None
 
-    found = wait_for("the DAGs to be parsed", parsed, timeout=180, step=2, alive=ctx.alive)
+    wait_for("the DAGs to be parsed", parsed, timeout=180, step=2, alive=ctx.alive)
     errors = api.get("importErrors")["import_errors"]
+    examples = sorted(d["dag_id"] for d in api.get("dags", limit=100)["dags"] if d.get("bundle_name") == "spp-examples")
     report.check(
         "DAG processor parsed every example DAG without import errors",
         not errors,
-        f"{sorted(wanted & found)}" + (f" errors: {errors}" if errors else ""),
+        f"{examples}" + (f" errors: {errors}" if errors else ""),
     )
+    untouched = sorted(set(examples) - set(EXAMPLE_DAGS))
+    if untouched:
+        report.notes.append(f"example DAGs parsed but not run by this check: {', '.join(untouched)}")
     say("Deployment ready")
 
 

@@ -20,6 +20,7 @@ class Report:
     screenshots: list[Path] = field(default_factory=list)
     bulk: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
     @property
@@ -67,6 +68,8 @@ class Report:
             print("Bulk reminders:")
             for text in self.bulk:
                 print(f"  {text}")
+        for note in self.notes:
+            print(f"Note: {note}")
         for reason in self.failures:
             print(f"STOPPED BY: {reason}")
         print(line)

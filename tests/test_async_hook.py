@@ -1,0 +1,158 @@
+"""SppAsyncHook against the sandbox over real HTTP: same wire, errors and retry rules as SppHook."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+from urllib.parse import parse_qs
+
+import pytest
+
+from airflow_provider_spp import __version__
+from airflow_provider_spp.exceptions import SppNotFoundError, SppServerError, SppTransportError
+from airflow_provider_spp.hooks.spp import SppAsyncHook, SppHook
+from airflow_provider_spp.sandbox import SandboxServer
+
+pytestmark = pytest.mark.integration
+
+T = TypeVar("T")
+ORDER = "E4A269FC"
+
+
+def run(factory: Callable[[SppAsyncHook], Awaitable[T]], **hook_kwargs: Any) -> T:
+    """Run one coroutine with a fresh async hook on its own event loop, closing the hook after."""
+
+    async def main() -> T:
+        async with SppAsyncHook(**hook_kwargs) as hook:
+            return await factory(hook)
+
+    return asyncio.run(main())
+
+
+@pytest.fixture
+def conn(spp_sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch) -> SandboxServer:
+    monkeypatch.setenv("AIRFLOW_CONN_SPP_DEFAULT", spp_sandbox.connection_json(timeout=2, retry_backoff=0.01))
+    return spp_sandbox
+
+
+def test_reads_send_the_same_request_as_the_sync_hook(conn: SandboxServer) -> None:
+    async def read(hook: SppAsyncHook) -> Any:
+        order = await hook.get_order(ORDER)
+        orders = [o.id async for o in hook.list_orders(sort="last_message_at:desc", per_page=2)]
+        return order, orders
+
+    order, orders = run(read)
+    assert order.id == 1001
+    assert sorted(orders) == [1001, 1002, 1003, 1004]
+    async_log = conn.requests()
+    conn.store.clear_requests()
+    with SppHook() as hook:
+        hook.get_order(ORDER)
+        list(hook.list_orders(sort="last_message_at:desc", per_page=2))
+    sync_log = conn.requests()
+    assert [(r["method"], r["path"]) for r in async_log] == [(r["method"], r["path"]) for r in sync_log]
+    for entry in async_log:
+        assert entry["headers"]["authorization"] == f"Bearer {conn.token}"
+        assert entry["headers"]["accept"] == "application/json"
+        assert entry["headers"]["user-agent"].startswith(f"airflow-provider-spp/{__version__} python-httpx/")
+    second_page = parse_qs(async_log[2]["query"])
+    assert second_page == {"limit": ["2"], "sort": ["last_message_at:desc"], "page": ["2"]}
+
+
+def test_messages_are_listed_newest_first_across_pages(conn: SandboxServer) -> None:
+    for n in range(5):
+        conn.post_as_client(ORDER, f"reply {n}")
+
+    async def listing(hook: SppAsyncHook) -> list[str | None]:
+        return [m.message async for m in hook.list_order_messages(ORDER, per_page=2)]
+
+    assert run(listing) == [f"reply {n}" for n in reversed(range(5))]
+    assert [parse_qs(r["query"]).get("page") for r in conn.requests()] == [None, ["2"], ["3"]]
+
+
+def test_errors_are_mapped_with_the_request_id(conn: SandboxServer) -> None:
+    with pytest.raises(SppNotFoundError) as caught:
+        run(lambda hook: hook.get_order("NOPE0000"))
+    assert caught.value.status_code == 404
+    assert caught.value.request_id == conn.requests()[-1]["api_identifier"]
+
+
+def test_reads_are_retried_on_rate_limit_and_unavailable(conn: SandboxServer) -> None:
+    conn.add_fault("rate_limit", retry_after=0)
+    conn.add_fault("unavailable")
+    assert run(lambda hook: hook.get_order(ORDER)).id == 1001
+    assert [r["status"] for r in conn.requests()] == [429, 503, 200]
+
+
+def test_a_post_is_not_re_sent_after_a_server_error(conn: SandboxServer) -> None:
+    conn.add_fault("server_error_after_commit", method="POST")
+    with pytest.raises(SppServerError) as caught:
+        run(lambda hook: hook.create_order_message(ORDER, "only once"))
+    assert caught.value.outcome_unknown
+    assert len([r for r in conn.requests() if r["method"] == "POST"]) == 1
+    assert [m.message for m in conn.messages()] == ["only once"]
+
+
+def test_a_post_that_never_left_is_retried(conn: SandboxServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    conn.add_fault("rate_limit", retry_after=0, method="POST")
+    created = run(lambda hook: hook.create_order_message(ORDER, "after a 429", staff_only=True))
+    assert created.staff_only is True
+    assert [m.message for m in conn.messages()] == ["after a 429"]
+
+
+def test_attachments_are_uploaded_as_multipart(conn: SandboxServer, tmp_path: Any) -> None:
+    report = tmp_path / "report.csv"
+    report.write_bytes(b"a,b\n1,2\n")
+    created = run(lambda hook: hook.create_order_message(ORDER, "with a file", attachments=[report]))
+    (stored,) = conn.messages()
+    assert created.id == stored.id
+    assert [(f.filename, f.data) for f in stored.files] == [("report.csv", b"a,b\n1,2\n")]
+
+
+def test_an_unreachable_workspace_is_a_transport_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_SPP_DEFAULT",
+        f'{{"conn_type": "spp", "host": "http://127.0.0.1:{port}", "password": "t", '
+        '"extra": {"max_retries": 1, "retry_backoff": 0.01}}',
+    )
+    with pytest.raises(SppTransportError) as caught:
+        run(lambda hook: hook.get_order(ORDER))
+    assert caught.value.request_sent is False
+    assert "t" not in str(caught.value).split()
+
+
+def test_tls_uses_the_connections_ca_and_a_bad_certificate_is_not_retried(
+    spp_sandbox_tls: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_SPP_DEFAULT", spp_sandbox_tls.connection_json(timeout=2, retry_backoff=0.01))
+    assert run(lambda hook: hook.get_order(ORDER)).id == 1001
+    assert spp_sandbox_tls.url.startswith("https://")
+    spp_sandbox_tls.store.clear_requests()
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_SPP_DEFAULT", json.dumps({"conn_type": "spp", "host": spp_sandbox_tls.url, "password": "t"})
+    )
+    with pytest.raises(SppTransportError) as caught:
+        run(lambda hook: hook.get_order(ORDER))  # the system CAs do not trust the sandbox's certificate
+    assert caught.value.request_sent is False
+    assert caught.value.retryable is False
+    assert "TLS handshake" in str(caught.value)
+    assert spp_sandbox_tls.requests() == []
+
+
+def test_a_post_whose_tls_stream_breaks_after_sending_is_not_re_sent(
+    spp_sandbox_tls: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_SPP_DEFAULT", spp_sandbox_tls.connection_json(timeout=2, retry_backoff=0.01))
+    spp_sandbox_tls.add_fault("break_stream_after", times=None, method="POST")
+    with pytest.raises(SppTransportError) as caught:
+        run(lambda hook: hook.create_order_message(ORDER, "stored before the stream broke"))
+    assert caught.value.outcome_unknown
+    assert len([r for r in spp_sandbox_tls.requests() if r["method"] == "POST"]) == 1
+    assert [m.message for m in spp_sandbox_tls.messages()] == ["stored before the stream broke"]
