@@ -16,16 +16,18 @@ with DAG(
     schedule="0 8 * * *",
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
-    params={"status": "Pending"},
+    params={"status": "Pending", "max_orders": 50},
     tags=["spp", "example"],
 ) as dag:
 
     @task
     def orders_waiting_on_client(params: dict | None = None) -> list[str]:
-        """Order numbers in the waiting status (at most 50 a day)."""
-        status = (params or {}).get("status")
+        """Order numbers in the waiting status, oldest first (at most ``max_orders`` a day)."""
+        params = params or {}
+        limit = int(params.get("max_orders") or 50)
         with SppHook() as hook:
-            orders = islice(hook.list_orders(status=status, per_page=50), 50)  # reads no page beyond the 50th
+            # oldest first, and no page read beyond the last order needed
+            orders = islice(hook.list_orders(status=params.get("status"), sort="id:asc", per_page=100), limit)
             return [order.number or str(order.id) for order in orders]
 
     CreateOrderMessageOperator.partial(

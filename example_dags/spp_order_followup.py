@@ -3,19 +3,31 @@
 The message is rendered from ``templates/followup.md.j2`` with the task context, the report produced
 upstream is attached (streamed, never loaded whole), and the downstream task receives the created
 message's ID through XCom. Retries are safe: a retry never posts the message twice.
+
+The report goes from one task to the next through object storage, not a local path: with Celery or
+Kubernetes the two tasks may run on different machines. The base is the Airflow Variable
+``spp_example_storage`` (or ``AIRFLOW_VAR_SPP_EXAMPLE_STORAGE``), e.g. ``s3://my-bucket/spp`` with an
+``aws_default`` connection, or ``file:///shared/spp`` on a volume every worker mounts; without it, a
+folder in this machine's temp directory (fine for one machine).
 """
 
 from __future__ import annotations
 
 import csv
-import pathlib
 import tempfile
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import DAG, task
+from airflow.sdk import DAG, ObjectStoragePath, Variable, task
 
 from airflow_provider_spp.operators.order_messages import CreateOrderMessageOperator
+
+
+def storage_base() -> ObjectStoragePath:
+    """Where example tasks hand files to each other: the ``spp_example_storage`` Variable, else a temp folder."""
+    base = Variable.get("spp_example_storage", default=None) or f"file://{tempfile.gettempdir()}/spp-example-storage"
+    return ObjectStoragePath(base)
+
 
 with DAG(
     dag_id="spp_order_followup",
@@ -34,11 +46,10 @@ with DAG(
 ) as dag:
 
     @task
-    def build_report(ds: str | None = None) -> str:
-        """Write this week's figures to a CSV file and return its path."""
-        folder = pathlib.Path(tempfile.gettempdir()) / "spp-example-reports"
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"weekly-report-{ds}.csv"
+    def build_report(ds: str | None = None, run_id: str | None = None) -> str:
+        """Write this week's figures to a CSV file in shared storage and return its URL."""
+        path = storage_base() / "spp_order_followup" / str(run_id).replace(":", "_") / f"weekly-report-{ds}.csv"
+        path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("w", newline="") as handle:
             writer = csv.writer(handle)
             writer.writerow(["metric", "value"])

@@ -82,6 +82,9 @@ STEPS: list[Step] = [
     # Not the 200-post fault matrix: dag.test() on 3.1 runs a task try ~10x slower (about 10 minutes).
     airflow_line("3.1.8", ".venv-3.1", "-m", "not slow", note=" (oldest supported)"),
     airflow_line("3.4.0b2", ".venv-3.4", blocking=False, note=" (pre-release, not blocking)"),
+    # A real deployment (CeleryExecutor on PostgreSQL + Redis, two workers, REST API, UI in Chromium):
+    # README "The E2E check". It prints its own summary of checks; it runs no pytest.
+    Step("E2E: a real deployment (scripts/e2e.py)", [".venv/bin/python", "scripts/e2e.py"], runs_pytest=False),
 ]
 
 

@@ -27,6 +27,7 @@ NEEDS_TASK_STATE_STORE = pytest.mark.xfail(
     not AIRFLOW_V_3_3_PLUS, reason="exactly-once ledger before Airflow 3.3 (no task_state_store)", strict=True
 )
 
+
 @pytest.fixture(scope="module")
 def attachment_dir(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
     folder = tmp_path_factory.mktemp("attachments")
@@ -82,7 +83,7 @@ def test_example_dags_import_without_errors(airflow_db: str) -> None:
 
 
 def test_followup_example_posts_template_and_report_and_hands_on_the_id(
-    airflow_db: str, spp_conn: Any, monkeypatch: pytest.MonkeyPatch
+    airflow_db: str, spp_conn: Any, example_storage: str
 ) -> None:
     from airflow_provider_spp.version_compat import DagBag
 
@@ -95,10 +96,11 @@ def test_followup_example_posts_template_and_report_and_hands_on_the_id(
     assert stored.message.startswith("Hi Dana,")
     assert "- Organic traffic up 12%" in stored.message
     assert "{{" not in stored.message
-    report_path = pathlib.Path(_xcom(dag_run, "build_report"))
+    report_url = _xcom(dag_run, "build_report")
+    assert report_url.startswith(f"{example_storage}/spp_order_followup/")
     (upload,) = stored.files
-    assert upload.filename == report_path.name
-    assert upload.sha256 == hashlib.sha256(report_path.read_bytes()).hexdigest()
+    assert upload.filename == report_url.rsplit("/", 1)[1]
+    assert upload.sha256 == hashlib.sha256(_stored_bytes(report_url)).hexdigest()
 
 
 def test_message_template_file_is_rendered_and_attachments_are_not(dagbag: Any, spp_conn: Any) -> None:
@@ -323,7 +325,29 @@ def test_in_memory_attachment_bytes_reach_spp_but_are_never_stored_by_airflow(da
 
     assert rendered["attachments"] in shown_as("client.txt")
     (task,) = serialized.data["dag"]["tasks"]
-    assert task["__var"]["attachments"] in shown_as("{{ params.name }}.txt")
+    # The DAG may have been serialized by an earlier parse of tests/dags, before SPP_TEST_ATTACHMENT_DIR was set.
+    stored = task["__var"]["attachments"]
+    if isinstance(stored, str):  # Airflow 3.1 keeps str() of a list holding a tuple
+        assert "'{{ params.name }}.txt'" in stored
+        assert placeholder in stored
+    else:
+        in_memory, notes_path = stored
+        assert (in_memory, pathlib.PurePath(notes_path).name) == (["{{ params.name }}.txt", placeholder], "notes.md")
+
+
+@pytest.fixture
+def example_storage(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The examples' shared storage base (the ``spp_example_storage`` Variable), here a local folder."""
+    base = (tmp_path / "shared-storage").as_uri()
+    monkeypatch.setenv("AIRFLOW_VAR_SPP_EXAMPLE_STORAGE", base)
+    return base
+
+
+def _stored_bytes(url: str) -> bytes:
+    """The bytes of a file the examples handed over through object storage."""
+    from airflow.sdk import ObjectStoragePath
+
+    return ObjectStoragePath(url).read_bytes()
 
 
 @pytest.fixture(scope="module")
@@ -360,15 +384,40 @@ def test_bulk_reminders_message_only_orders_of_the_status_across_pages(example_d
     assert all("filters[status][$eq]=Working" in unquote(r["query"]) for r in listing)
 
 
-def test_pipeline_alerts_example_posts_a_staff_only_note_with_the_file(example_dagbag: Any, spp_conn: Any) -> None:
+def test_bulk_reminders_example_takes_the_oldest_orders_up_to_max_orders(example_dagbag: Any, spp_conn: Any) -> None:
+    added = spp_conn.store.add_orders(7, status="Awaiting client")
+    conf = {"status": "Awaiting client", "max_orders": 5}
+    dag_run = run_dag(example_dagbag.get_dag("spp_bulk_reminders"), run_conf=conf)
+    assert dag_run.state == "success"
+    assert sorted(m.order_id for m in spp_conn.messages()) == [order["id"] for order in added[:5]]
+    stored = {m.order_id: m.message for m in spp_conn.messages()}
+    assert stored[added[0]["id"]].startswith("Hi! To keep order B0000001 moving")
+
+
+def test_pipeline_alerts_example_posts_a_staff_only_note_with_the_file(
+    example_dagbag: Any, spp_conn: Any, example_storage: str
+) -> None:
     dag_run = run_dag(example_dagbag.get_dag("spp_pipeline_alerts"))
     assert dag_run.state == "success"
     (note,) = spp_conn.messages()
     assert (note.order_id, note.staff_only) == (1002, True)
     (upload,) = note.files
-    rankings = pathlib.Path(_xcom(dag_run, "load_keyword_rankings"))
-    assert upload.filename == rankings.name
-    assert upload.sha256 == hashlib.sha256(rankings.read_bytes()).hexdigest()
+    rankings_url = _xcom(dag_run, "load_keyword_rankings")
+    assert rankings_url.startswith(f"{example_storage}/spp_pipeline_alerts/")
+    assert upload.filename == rankings_url.rsplit("/", 1)[1]
+    assert upload.sha256 == hashlib.sha256(_stored_bytes(rankings_url)).hexdigest()
+
+
+def test_pipeline_alerts_failure_posts_the_dag_level_alert_with_templates_rendered(
+    example_dagbag: Any, spp_conn: Any, example_storage: str
+) -> None:
+    dag_run = run_dag(example_dagbag.get_dag("spp_pipeline_alerts"), run_conf={"simulate_failure": True})
+    assert dag_run.state == "failed"
+    assert dag_run.get_task_instance("note_rankings_landed").state == "upstream_failed"
+    (alert,) = spp_conn.messages()
+    assert (alert.order_id, alert.staff_only) == (1002, True)
+    day = dag_run.logical_date.strftime("%Y-%m-%d")
+    assert alert.message == f"Pipeline spp_pipeline_alerts failed for {day} (run {dag_run.run_id}). Investigating."
 
 
 def test_a_deferrable_retry_waits_on_the_triggerer_for_a_slow_server(

@@ -121,4 +121,3 @@ def test_airflow_ui_builds_the_connection_form_from_provider_info(tmp_path) -> N
     assert fields["port"]["hidden"]
     assert set(meta["extra_fields"]) == set(CONN_FIELDS)
     assert meta["extra_fields"]["timeout"]["value"] == 30
-

@@ -475,6 +475,24 @@ def test_orders_list_and_get(sandbox: SandboxServer) -> None:
     assert http.get(url).status_code == 401
 
 
+def test_generated_orders_are_listed_across_pages_until_the_next_reset(sandbox: SandboxServer) -> None:
+    answer = http.post(f"{sandbox.url}/_sandbox/orders", json={"count": 1000, "status": "Pending"})
+    assert answer.status_code == 201
+    assert answer.json() == {"added": 1000, "ids": [1005, 2004]}
+    url = f"{sandbox.url}/api/orders"
+    pending = {"filters[status][$eq]": "Pending", "limit": 100, "sort": "id:asc"}
+    first = http.get(url, params=pending, headers=AUTH).json()
+    assert first["meta"]["total"] == 1000
+    assert [o["number"] for o in first["data"][:2]] == ["B0000001", "B0000002"]
+    last = http.get(url, params={**pending, "page": 10}, headers=AUTH).json()
+    assert (last["data"][-1]["id"], last["data"][-1]["number"], last["links"]["next"]) == (2004, "B00003E8", None)
+    assert http.get(f"{url}/b00003e8", headers=AUTH).json()["id"] == 2004
+    assert http.post(f"{sandbox.url}/_sandbox/orders", json={"count": 0}).status_code == 400
+    assert http.post(f"{sandbox.url}/_sandbox/orders", json={"count": 2, "colour": "red"}).status_code == 400
+    sandbox.reset()
+    assert http.get(url, params=pending, headers=AUTH).json()["meta"]["total"] == 0
+
+
 # -- faults -----------------------------------------------------------------------------------------
 
 REJECTING = [
@@ -525,6 +543,15 @@ def test_drops_close_the_connection_without_a_response(sandbox: SandboxServer, k
     entry = sandbox.requests()[-1]
     assert (entry["fault"], entry["dropped"], entry["status"]) == (kind, True, None)
     assert post_message(sandbox, "after").status_code == 201  # the server is fine
+
+
+def test_the_request_log_says_how_long_the_server_took_to_answer(sandbox: SandboxServer) -> None:
+    assert post_message(sandbox, "quick").status_code == 201
+    sandbox.add_fault("slow_commit", delay=0.4)
+    assert post_message(sandbox, "held").status_code == 201
+    quick, held = sandbox.requests()
+    assert 0 <= quick["handling_ms"] < 300
+    assert held["handling_ms"] >= 400
 
 
 def test_slow_stores_then_answers_after_the_client_gave_up(sandbox: SandboxServer) -> None:

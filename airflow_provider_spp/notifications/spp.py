@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseNotifier
 
@@ -11,6 +11,9 @@ from airflow_provider_spp.attachments import AttachmentLike
 from airflow_provider_spp.exceptions import SppError
 from airflow_provider_spp.hooks.spp import SppAsyncHook, SppHook
 from airflow_provider_spp.templating import SppTemplating
+
+if TYPE_CHECKING:
+    import jinja2
 
 
 class SppOrderMessageNotifier(SppTemplating, BaseNotifier):
@@ -62,6 +65,21 @@ class SppOrderMessageNotifier(SppTemplating, BaseNotifier):
         self.attachments = attachments
         self.hitl_link = hitl_link
         self.airflow_base_url = airflow_base_url
+
+    def render_template_fields(self, context: Any, jinja_env: jinja2.Environment | None = None) -> None:
+        """Render as every notifier does, also where the callback's DAG has no template environment.
+
+        A deployment runs DAG-level callbacks in the DAG processor with the parsed DAG, which renders
+        with the DAG's own environment. ``dag.test()`` (Airflow 3.3) hands them a ``SerializedDAG``
+        instead, which has no ``get_template_env``; there the fields render in a sandboxed environment
+        that, like a DAG's, fails on undefined names (the DAG's own macros and filters are not available).
+        """
+        dag = context.get("dag") if hasattr(context, "get") else None
+        if jinja_env is None and dag is not None and not callable(getattr(dag, "get_template_env", None)):
+            import jinja2.sandbox
+
+            jinja_env = jinja2.sandbox.SandboxedEnvironment(undefined=jinja2.StrictUndefined, cache_size=0)
+        super().render_template_fields(context, jinja_env)
 
     def notify(self, context: Any) -> None:
         """Post the rendered message; a callback's own retries are Airflow's, so nothing is re-sent here."""

@@ -33,7 +33,6 @@ if TYPE_CHECKING:
     from airflow_provider_spp.models import MessageResource, OrderMessageRequest
 
 
-
 def grace_seconds(value: Any) -> float:
     """Validate ``lost_answer_wait`` when the DAG is parsed: a finite number of seconds, at least 0."""
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:

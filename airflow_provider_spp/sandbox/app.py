@@ -8,6 +8,7 @@ containing ``%2F`` reaches the handler (and is a "no such order" 404) instead of
 
 Admin API (no auth): ``GET /_sandbox/health``, ``GET|DELETE /_sandbox/requests``,
 ``GET /_sandbox/messages``, ``GET /_sandbox/files/{message_id}/{filename}``, ``POST /_sandbox/reset``,
+``POST /_sandbox/orders`` (``{"count": 1000, "status": "Pending"}`` adds generated orders until the next reset),
 ``POST /_sandbox/orders/{order}/client_messages`` ``{"message": ...}`` (a reply from the order's client),
 ``GET|POST|DELETE /_sandbox/faults``, ``GET|POST|… /_sandbox/redirect?to=<url>[&status=307]``.
 """
@@ -307,6 +308,17 @@ def _admin_router(store: SandboxStore) -> APIRouter:
     async def reset() -> dict[str, str]:
         store.reset()
         return {"status": "reset"}
+
+    @router.post("/orders")
+    async def add_orders(request: Request) -> Response:
+        try:
+            payload = await request.json()
+            if not isinstance(payload, dict) or set(payload) - {"count", "status"}:
+                raise ValueError('expected {"count": int, "status": str}')
+            added = store.add_orders(payload.get("count", 0), status=payload.get("status", "Pending"))
+        except ValueError as err:
+            return JSONResponse({"message": str(err)}, status_code=400)
+        return JSONResponse({"added": len(added), "ids": [added[0]["id"], added[-1]["id"]]}, status_code=201)
 
     @router.get("/faults")
     async def faults() -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """``spp-sandbox``: run the SPP sandbox in the foreground until SIGINT/SIGTERM.
 
     spp-sandbox --port 8765 --token TOKEN [--host 127.0.0.1] [--api-version 2024-03-05]
+                [--extra-orders 1000 --extra-order-status Pending]
                 [--fault rate_limit:2 --fault slow:1:delay=5 ...]
                 [--fault-rate 0.2 --fault-kinds drop_after,rate_limit --fault-seed 1
                  --fault-method POST --fault-path-prefix /api/order_messages]
@@ -71,6 +72,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--token", default=None, help=f"the bearer token to accept (default: ${TOKEN_ENV})")
     parser.add_argument("--api-version", default=None, help="X-Api-Version to answer when the client sends none")
     parser.add_argument(
+        "--extra-orders",
+        type=int,
+        default=0,
+        metavar="N",
+        help="add N generated client orders (numbers B0000001...) beside the seeded ones, until a reset",
+    )
+    parser.add_argument("--extra-order-status", default="Pending", help="status of the --extra-orders")
+    parser.add_argument(
         "--fault",
         action="append",
         default=[],
@@ -108,6 +117,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     server = SandboxServer(token, host=args.host, port=args.port, api_version=args.api_version or DEFAULT_API_VERSION)
     try:
+        if args.extra_orders:
+            server.store.add_orders(args.extra_orders, status=args.extra_order_status)
         server.add_faults(*args.fault)
         if args.fault_rate is not None:
             server.set_random_faults(

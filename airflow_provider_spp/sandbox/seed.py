@@ -6,6 +6,7 @@
 
 Orders (ID / number / status): 1001 ``E4A269FC`` Working, 1002 ``B7C3D2A1`` Submitted,
 1003 ``9F8E7D6C`` Complete, 1004 ``00C0FFEE`` Working (a second client order, older).
+More orders for load runs come from :func:`generated_orders` (admin API ``POST /_sandbox/orders``).
 """
 
 from __future__ import annotations
@@ -209,6 +210,24 @@ def order_record(order_id: int, number: str, status: str, service: str, created_
         "date_due": None,
         "last_message_at": None,
     }
+
+
+#: Generated orders get numbers from here on (8 hex digits, as SPP numbers look): B0000001, B0000002, ...
+GENERATED_NUMBER_BASE = 0xB0000000
+
+
+def generated_orders(first_id: int, count: int, status: str) -> list[dict[str, Any]]:
+    """``count`` more client orders with IDs from ``first_id``, numbered ``B0000001`` on, one minute apart."""
+    return [
+        order_record(
+            order_id,
+            f"{GENERATED_NUMBER_BASE + order_id - first_id + 1:08X}",
+            status,
+            "Monthly SEO report",
+            f"2026-11-01T{(n // 60) % 24:02d}:{n % 60:02d}:00+00:00",
+        )
+        for n, order_id in enumerate(range(first_id, first_id + count))
+    ]
 
 
 def seeded_orders() -> dict[int, dict[str, Any]]:

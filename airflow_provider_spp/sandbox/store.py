@@ -22,7 +22,7 @@ from typing import Any, Literal
 from urllib.parse import quote
 
 from airflow_provider_spp.sandbox.faults import Fault, FaultKind, FaultPlan, RandomFaults, fault_kind, parse_fault_spec
-from airflow_provider_spp.sandbox.seed import TOKEN_USER_ID, order_record, seeded_orders, seeded_users
+from airflow_provider_spp.sandbox.seed import TOKEN_USER_ID, generated_orders, order_record, seeded_orders, seeded_users
 
 Precision = Literal["seconds", "microseconds"]
 #: How listings write ``links``: Laravel's default (``?page=N`` only), ``withQueryString()``, or relative.
@@ -243,15 +243,17 @@ class SandboxStore:
     def add_orders(
         self, count: int, *, status: str = "Working", last_message_at: datetime | None = None
     ) -> list[dict[str, Any]]:
-        """Add ``count`` more orders (numbered from their IDs), e.g. to watch a thousand; returns copies."""
-        added = []
+        """Add ``count`` generated client orders (B0000001, ...) until the next reset; returns copies of them."""
+        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 100_000:
+            raise ValueError(f"count must be an integer from 1 to 100000, got {count!r}")
+        if not isinstance(status, str) or not status.strip():
+            raise ValueError(f"status must be a non-empty string, got {status!r}")
         with self._lock:
-            for _ in range(count):
-                order = self.add_order(f"{max(self._orders) + 1:08X}", status, service="Monthly report")
+            added = generated_orders(max(self._orders) + 1, count, status)
+            for order in added:
                 order["last_message_at"] = iso(last_message_at) if last_message_at is not None else None
-                self._orders[order["id"]]["last_message_at"] = order["last_message_at"]
-                added.append(order)
-        return added
+                self._orders[order["id"]] = order
+            return copy.deepcopy(added)
 
     def client_of(self, order_id: int) -> int:
         """The user ID of the order's client."""

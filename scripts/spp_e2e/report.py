@@ -1,0 +1,75 @@
+"""What the E2E run found: each check with its outcome, the runs, and the figures for the summary."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class Report:
+    """Collected while the checks run; printed at the end."""
+
+    work: Path
+    installed: list[str] = field(default_factory=list)
+    checks: list[tuple[str, bool, str]] = field(default_factory=list)
+    runs: list[dict[str, Any]] = field(default_factory=list)
+    worker_kill: dict[str, Any] = field(default_factory=dict)
+    handover: dict[str, Any] = field(default_factory=dict)
+    screenshots: list[Path] = field(default_factory=list)
+    bulk: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """Whether every check held and nothing failed outside a check."""
+        return not self.failures and all(ok for _, ok, _ in self.checks) and bool(self.checks)
+
+    def check(self, name: str, ok: bool, detail: str = "") -> bool:
+        """Record one check and print it at once."""
+        ok = bool(ok)
+        self.checks.append((name, ok, detail))
+        print(f"    [{'PASS' if ok else 'FAIL'}] {name}" + (f": {detail}" if detail else ""), flush=True)
+        return ok
+
+    def fail(self, reason: str) -> None:
+        """Record a failure that stopped the run."""
+        self.failures.append(reason)
+        print(f"    [FAIL] {reason}", flush=True)
+
+    def print(self) -> None:
+        """The summary: checks, runs, worker-kill counts, screenshots, the bulk figure."""
+        line = "=" * 100
+        verdict = "PASSED" if self.ok else "FAILED"
+        print(f"\n{line}\nE2E SUMMARY ({verdict}) in {self.seconds:.0f} s; run folder {self.work}")
+        if self.installed:
+            print(f"Installed first: {', '.join(self.installed)}")
+        passed = sum(1 for _, ok, _ in self.checks if ok)
+        print(f"Checks: {passed} of {len(self.checks)} passed")
+        for name, ok, detail in self.checks:
+            if not ok:
+                print(f"  FAILED: {name}: {detail}")
+        if self.runs:
+            print("DAG runs:")
+            for run in self.runs:
+                print(f"  {run['dag_id']:<22} {run['state']:<8} {run['run_id']:<48} {run.get('note', '')}")
+        if self.handover:
+            print("File handover across workers: " + ", ".join(f"{k}={v}" for k, v in self.handover.items()))
+        if self.worker_kill:
+            print("Worker kill: " + ", ".join(f"{k}={v}" for k, v in self.worker_kill.items()))
+        if self.screenshots:
+            print("Screenshots:")
+            for path in self.screenshots:
+                print(f"  {path}")
+        if self.bulk:
+            print("Bulk reminders:")
+            for text in self.bulk:
+                print(f"  {text}")
+        for note in self.notes:
+            print(f"Note: {note}")
+        for reason in self.failures:
+            print(f"STOPPED BY: {reason}")
+        print(line)
