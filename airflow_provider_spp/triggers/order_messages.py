@@ -10,6 +10,7 @@ Both take a connection id (never a token) and only JSON-safe kwargs.
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import hashlib
 import json
@@ -452,16 +453,16 @@ class PollResult:
         self.cursor = cursor
 
 
-class CursorStore:
+class CursorStore(abc.ABC):
     """Where a trigger keeps its cursor between polls and across triggerer restarts."""
 
+    @abc.abstractmethod
     async def load(self) -> Any:
         """The stored cursor JSON, or None."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     async def save(self, value: dict[str, Any]) -> None:
         """Store the cursor JSON."""
-        raise NotImplementedError
 
 
 class AssetCursorStore(CursorStore):
