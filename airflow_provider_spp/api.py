@@ -33,6 +33,7 @@ from airflow_provider_spp.transport import (
     parse_retry_after,
     path_segment,
     should_retry,
+    transport_failure,
 )
 
 if TYPE_CHECKING:
@@ -304,20 +305,8 @@ def httpx_transport_error(err: Exception, method: str, path: str) -> SppTranspor
     not_sent = isinstance(
         err, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout | httpx.UnsupportedProtocol
     )
-    if isinstance(err, httpx.ReadTimeout):
-        detail = "no answer within the timeout"
-    elif tls_failed and not_sent:
-        detail = "the TLS handshake failed (check the certificate, or the connection's verify extra)"
-    elif tls_failed:
-        detail = "the TLS stream broke after the request was sent"
-    elif not_sent:
-        detail = "could not connect"
-    else:
-        detail = "the connection broke before the answer arrived"
-    return SppTransportError(
-        f"SPP {method} {path} failed: {detail} ({type(err).__name__})",
-        request_sent=not not_sent,
-        retryable=not (tls_failed and not_sent),
+    return transport_failure(
+        err, method, path, timed_out=isinstance(err, httpx.ReadTimeout), tls_failed=tls_failed, not_sent=not_sent
     )
 
 

@@ -91,7 +91,21 @@ def transport_error(err: Exception, method: str, path: str, *, written: bool | N
             and isinstance(getattr(reason, "reason", None), before_sending)
         )
     tls_failed = isinstance(err, requests.exceptions.SSLError)
-    if isinstance(err, requests.exceptions.ReadTimeout):
+    return transport_failure(
+        err,
+        method,
+        path,
+        timed_out=isinstance(err, requests.exceptions.ReadTimeout),
+        tls_failed=tls_failed,
+        not_sent=not_sent,
+    )
+
+
+def transport_failure(
+    err: Exception, method: str, path: str, *, timed_out: bool, tls_failed: bool, not_sent: bool
+) -> SppTransportError:
+    """The SppTransportError for a failure both HTTP clients have classified: its text, outcome and retry."""
+    if timed_out:
         detail = "no answer within the timeout"
     elif tls_failed and not_sent:
         detail = "the TLS handshake failed (check the certificate, or the connection's verify extra)"
