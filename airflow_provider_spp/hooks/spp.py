@@ -92,17 +92,8 @@ _order = checked_order
 _page_size = page_size
 
 
-class SppHook(BaseHook):
-    """
-    Talk to a Service Provider Pro (SPP) workspace's REST API.
-
-    :param spp_conn_id: Airflow connection of type ``spp``: host is the workspace URL, password the API token.
-    :param api_version: Sent as ``X-Api-Version``; overrides the connection extra ``api_version``.
-    :param timeout: Longest silence, in seconds, while waiting for SPP's answer (before its first byte
-        and between reads); overrides the connection extra ``timeout`` (default 30). Not a limit on a
-        whole call: the connection extra ``connect_timeout`` (default 10) bounds opening the connection.
-    :param max_retries: Retries of rate-limited or unavailable calls; overrides the extra (default 3).
-    """
+class _SppHookBase(BaseHook):
+    """What both SPP hooks take: the connection and the per-hook overrides of its settings."""
 
     conn_name_attr = "spp_conn_id"
     default_conn_name = "spp_default"
@@ -123,11 +114,25 @@ class SppHook(BaseHook):
         self.api_version = api_version
         self.timeout = timeout
         self.max_retries = max_retries
-        self._session: requests.Session | None = None
-        self._environment: RequestEnvironment
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(spp_conn_id={self.spp_conn_id!r})"
+
+
+class SppHook(_SppHookBase):
+    """
+    Talk to a Service Provider Pro (SPP) workspace's REST API.
+
+    :param spp_conn_id: Airflow connection of type ``spp``: host is the workspace URL, password the API token.
+    :param api_version: Sent as ``X-Api-Version``; overrides the connection extra ``api_version``.
+    :param timeout: Longest silence, in seconds, while waiting for SPP's answer (before its first byte
+        and between reads); overrides the connection extra ``timeout`` (default 30). Not a limit on a
+        whole call: the connection extra ``connect_timeout`` (default 10) bounds opening the connection.
+    :param max_retries: Retries of rate-limited or unavailable calls; overrides the extra (default 3).
+    """
+
+    _session: requests.Session | None = None
+    _environment: RequestEnvironment
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
@@ -439,7 +444,7 @@ class SppHook(BaseHook):
         return parse_model(model, answer_from_requests(response), unwrap=unwrap)
 
 
-class SppAsyncHook(BaseHook):
+class SppAsyncHook(_SppHookBase):
     """
     The SPP API on asyncio (httpx), for triggers and async notifiers; same rules as :class:`SppHook`.
 
@@ -453,32 +458,10 @@ class SppAsyncHook(BaseHook):
     :param max_retries: Retries of rate-limited or unavailable calls; overrides the extra.
     """
 
-    conn_name_attr = "spp_conn_id"
-    default_conn_name = "spp_default"
-    conn_type = "spp"
-    hook_name = "Service Provider Pro (SPP)"
-
-    def __init__(
-        self,
-        spp_conn_id: str = default_conn_name,
-        *,
-        api_version: str | None = None,
-        timeout: float | None = None,
-        max_retries: int | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        self.spp_conn_id = spp_conn_id
-        self.api_version = api_version
-        self.timeout = timeout
-        self.max_retries = max_retries
-        self._settings: SppConnectionSettings | None = None
-        self._client: httpx.AsyncClient | None = None
-        #: The server's clock (its ``Date`` header) as of the latest answer, when it sent one.
-        self.server_time: datetime | None = None
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(spp_conn_id={self.spp_conn_id!r})"
+    _settings: SppConnectionSettings | None = None
+    _client: httpx.AsyncClient | None = None
+    #: The server's clock (its ``Date`` header) as of the latest answer, when it sent one.
+    server_time: datetime | None = None
 
     async def get_settings(self) -> SppConnectionSettings:
         """The validated connection, resolved without blocking the event loop."""
