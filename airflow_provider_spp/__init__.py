@@ -11,6 +11,6 @@ __all__ = ["__version__", "get_provider_info"]
 
 def get_provider_info() -> dict[str, Any]:
     """Airflow's provider metadata (entry point ``apache_airflow_provider``); imports nothing heavy."""
-    from airflow_provider_spp.provider_info import provider_info
+    from airflow_provider_spp._internal.provider_info import provider_info
 
     return provider_info()

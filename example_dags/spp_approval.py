@@ -8,15 +8,20 @@ posts the reminder to the client; on rejection it is skipped.
 
 from __future__ import annotations
 
+import inspect
 from datetime import timedelta
 
 import pendulum
-from airflow.providers.standard.operators.hitl import ApprovalOperator
+from airflow.providers.standard.operators.hitl import ApprovalOperator, HITLOperator
 from airflow.sdk import DAG
 
 from airflow_provider_spp.notifications.spp import SppOrderMessageNotifier
 from airflow_provider_spp.operators.order_messages import CreateOrderMessageOperator
-from airflow_provider_spp.version_compat import hitl_response_timeout
+
+# How long the team has to decide: ``response_timeout`` from apache-airflow-providers-standard 1.13,
+# ``execution_timeout`` before it (the version Airflow 3.1's constraints pin).
+HAS_RESPONSE_TIMEOUT = "response_timeout" in inspect.signature(HITLOperator.__init__).parameters
+HITL_TIMEOUT_ARG = "response_timeout" if HAS_RESPONSE_TIMEOUT else "execution_timeout"
 
 ORDER = "00C0FFEE"
 
@@ -32,7 +37,7 @@ with DAG(
         task_id="approve_reminder",
         subject="Send the overdue-invoice reminder for order 00C0FFEE?",
         body="The invoice is 14 days overdue. Approve to post the reminder to the client on SPP.",
-        **hitl_response_timeout(timedelta(hours=8)),  # how long the team has to decide
+        **{HITL_TIMEOUT_ARG: timedelta(hours=8)},
         notifiers=[
             SppOrderMessageNotifier(
                 order=ORDER,

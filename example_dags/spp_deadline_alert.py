@@ -19,7 +19,11 @@ import pendulum
 from airflow.sdk import DAG, task
 
 from airflow_provider_spp.notifications.spp import SppOrderMessageNotifier
-from airflow_provider_spp.version_compat import AsyncCallback, DeadlineAlert, DeadlineReference
+
+try:  # Airflow 3.2+ exports the deadline names from airflow.sdk; 3.1 keeps them in its definitions
+    from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference
+except ImportError:
+    from airflow.sdk.definitions.deadline import AsyncCallback, DeadlineAlert, DeadlineReference
 
 ORDER = "B7C3D2A1"
 DEADLINE = timedelta(seconds=float(os.environ.get("SPP_EXAMPLE_DEADLINE_SECONDS", 3 * 3600)))

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_spp.attachments import multipart_encoder, prepare_attachments
+from airflow_provider_spp._internal.attachments import multipart_encoder, prepare_attachments
 from airflow_provider_spp.exceptions import SppAttachmentUnavailableError, SppInputError
 from tests.flaky_storage import PROTOCOL, FlakyFileSystem, install
 
@@ -87,7 +87,7 @@ def test_in_memory_bytes_show_only_their_size_but_are_sent_whole() -> None:
     import io
     import pickle
 
-    from airflow_provider_spp.attachments import ConcealedBytes, conceal_in_memory_content
+    from airflow_provider_spp._internal.attachments import ConcealedBytes, conceal_in_memory_content
 
     data = b"Client: Dana Kim, IBAN DE89"
     handle = io.BytesIO(b"file object")
@@ -111,7 +111,7 @@ def test_in_memory_bytes_show_only_their_size_but_are_sent_whole() -> None:
 
 
 def test_the_operator_keeps_in_memory_bytes_out_of_its_template_fields() -> None:
-    from airflow_provider_spp.attachments import ConcealedBytes
+    from airflow_provider_spp._internal.attachments import ConcealedBytes
     from airflow_provider_spp.operators.order_messages import CreateOrderMessageOperator
 
     operator = CreateOrderMessageOperator(

@@ -6,7 +6,7 @@ import pathlib
 
 import pytest
 
-from airflow_provider_spp.connection import (
+from airflow_provider_spp._internal.connection import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT,
     is_loopback_host,

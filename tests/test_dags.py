@@ -11,8 +11,8 @@ from urllib.parse import unquote
 
 import pytest
 
+from airflow_provider_spp._internal.version_compat import AIRFLOW_V_3_3_PLUS
 from airflow_provider_spp.testing import run_dag
-from airflow_provider_spp.version_compat import AIRFLOW_V_3_3_PLUS
 from tests.conftest import TESTS_DIR
 
 pytestmark = [pytest.mark.dag, pytest.mark.integration]
@@ -38,7 +38,7 @@ def attachment_dir(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
 
 @pytest.fixture(scope="module")
 def dagbag(airflow_db: str, attachment_dir: pathlib.Path) -> Any:
-    from airflow_provider_spp.version_compat import DagBag
+    from airflow_provider_spp._internal.version_compat import DagBag
 
     os.environ["SPP_TEST_ATTACHMENT_DIR"] = str(attachment_dir)
     bag = DagBag(str(TESTS_DIR / "dags"))
@@ -65,7 +65,7 @@ def _posts(sandbox: Any) -> list[dict[str, Any]]:
 
 
 def test_example_dags_import_without_errors(airflow_db: str) -> None:
-    from airflow_provider_spp.version_compat import DagBag
+    from airflow_provider_spp._internal.version_compat import DagBag
 
     bag = DagBag(str(REPO / "example_dags"))
     assert bag.import_errors == {}
@@ -85,7 +85,7 @@ def test_example_dags_import_without_errors(airflow_db: str) -> None:
 def test_followup_example_posts_template_and_report_and_hands_on_the_id(
     airflow_db: str, spp_conn: Any, example_storage: str
 ) -> None:
-    from airflow_provider_spp.version_compat import DagBag
+    from airflow_provider_spp._internal.version_compat import DagBag
 
     bag = DagBag(str(REPO / "example_dags"))
     dag_run = run_dag(bag.get_dag("spp_order_followup"))
@@ -352,7 +352,7 @@ def _stored_bytes(url: str) -> bytes:
 
 @pytest.fixture(scope="module")
 def example_dagbag(airflow_db: str) -> Any:
-    from airflow_provider_spp.version_compat import DagBag
+    from airflow_provider_spp._internal.version_compat import DagBag
 
     return DagBag(str(REPO / "example_dags"))
 

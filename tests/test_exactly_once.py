@@ -14,6 +14,7 @@ from typing import Any
 import pendulum
 import pytest
 
+from airflow_provider_spp._internal.ledger import LEDGER_KEY, PostRecord, file_stamps
 from airflow_provider_spp.exceptions import (
     SppInputError,
     SppRateLimitError,
@@ -21,7 +22,6 @@ from airflow_provider_spp.exceptions import (
     SppStateStoreError,
     SppTransportError,
 )
-from airflow_provider_spp.idempotency import LEDGER_KEY, PostRecord, file_stamps
 from airflow_provider_spp.models import OrderMessageRequest
 from airflow_provider_spp.operators.order_messages import CreateOrderMessageOperator
 from airflow_provider_spp.sandbox import SandboxServer
@@ -232,7 +232,7 @@ def test_lost_answer_wait_must_be_a_number_of_seconds(bad: Any) -> None:
 
 
 def test_file_stamps_name_size_and_version() -> None:
-    from airflow_provider_spp.attachments import prepare_attachments
+    from airflow_provider_spp._internal.attachments import prepare_attachments
 
     (stamp,) = file_stamps(prepare_attachments([("a.txt", b"abc")]))
     assert stamp[:2] == ("a.txt", 3)

@@ -11,7 +11,14 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_spp.attachments import multipart_encoder, prepare_attachments
+from airflow_provider_spp._internal.attachments import multipart_encoder, prepare_attachments
+from airflow_provider_spp._internal.transport import (
+    backoff_wait,
+    next_page_number,
+    parse_retry_after,
+    path_segment,
+    should_retry,
+)
 from airflow_provider_spp.exceptions import (
     SppApiError,
     SppAuthError,
@@ -25,13 +32,6 @@ from airflow_provider_spp.exceptions import (
     api_error_class,
 )
 from airflow_provider_spp.hooks.spp import SppHook, order_message_request
-from airflow_provider_spp.transport import (
-    backoff_wait,
-    next_page_number,
-    parse_retry_after,
-    path_segment,
-    should_retry,
-)
 
 
 @pytest.mark.parametrize(
@@ -353,7 +353,7 @@ def test_a_next_link_elsewhere_or_without_a_page_is_refused(link: str, problem: 
 def test_a_next_link_back_to_a_page_already_read_ends_the_listing(monkeypatch: pytest.MonkeyPatch) -> None:
     import json
 
-    from airflow_provider_spp.connection import SppConnectionSettings
+    from airflow_provider_spp._internal.connection import SppConnectionSettings
 
     links = {1: "?page=2", 2: "https://example.spp.co/api/order_messages/E4A269FC?page=1"}  # 2 points back to 1
     asked: list[dict[str, Any]] = []
@@ -380,7 +380,7 @@ def test_backoff_grows_with_jitter_and_a_cap(attempt: int, low: float, high: flo
 
 
 def _retry_settings(**changes: Any) -> Any:
-    from airflow_provider_spp.connection import SppConnectionSettings
+    from airflow_provider_spp._internal.connection import SppConnectionSettings
 
     base = {"base_url": "https://example.spp.co", "token": "t", "max_retries": 3, "retry_max_time": 10.0}
     return SppConnectionSettings(**{**base, "retry_backoff": 0.0, **changes})
@@ -388,7 +388,7 @@ def _retry_settings(**changes: Any) -> Any:
 
 def test_retry_delay_follows_the_rules_both_hooks_share() -> None:
     """max_retries tries again, never past retry_max_time, only what cannot duplicate, Retry-After wins."""
-    from airflow_provider_spp.api import retry_delay
+    from airflow_provider_spp._internal.api import retry_delay
     from airflow_provider_spp.exceptions import SppRateLimitError, SppServerError
 
     limited = SppRateLimitError("429", status_code=429, retry_after=2.0)

@@ -7,7 +7,7 @@ import pathlib
 import pendulum
 import pytest
 
-from airflow_provider_spp.idempotency import text_digest
+from airflow_provider_spp._internal.message_match import text_digest
 from airflow_provider_spp.operators.order_messages import CreateOrderMessageOperator
 from tests.ledger_support import Store, task_context
 
@@ -75,7 +75,7 @@ def test_without_a_state_store_a_retry_looks_back_to_the_run_start(spp_sandbox, 
 
 @pytest.mark.integration
 def test_the_state_store_records_the_first_try_and_the_message_id(spp_sandbox, spp_sandbox_conn) -> None:
-    from airflow_provider_spp.idempotency import LEDGER_KEY
+    from airflow_provider_spp._internal.ledger import LEDGER_KEY
 
     store = Store()
     operator = CreateOrderMessageOperator(task_id="post", order="B7C3D2A1", message="Recorded")

@@ -10,8 +10,8 @@ import sys
 import pytest
 
 from airflow_provider_spp import get_provider_info
+from airflow_provider_spp._internal.provider_info import CONN_FIELDS
 from airflow_provider_spp.hooks.spp import SppHook
-from airflow_provider_spp.provider_info import CONN_FIELDS
 
 
 def test_provider_info_is_valid_for_airflow() -> None:
@@ -68,7 +68,7 @@ def test_hook_classmethods_match_the_declared_form() -> None:
 def test_airflow_discovers_the_provider(airflow_db: str) -> None:
     from airflow.providers_manager import ProvidersManager
 
-    from airflow_provider_spp.version_compat import ProvidersManagerTaskRuntime
+    from airflow_provider_spp._internal.version_compat import ProvidersManagerTaskRuntime
 
     assert "airflow-provider-spp" in ProvidersManager().providers
     hook_info = ProvidersManagerTaskRuntime().hooks["spp"]

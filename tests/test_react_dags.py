@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_spp._internal.version_compat import AIRFLOW_V_3_2_PLUS
 from airflow_provider_spp.sandbox import SandboxServer
 from airflow_provider_spp.testing import run_dag
-from airflow_provider_spp.version_compat import AIRFLOW_V_3_2_PLUS
 from tests.conftest import TESTS_DIR
 
 #: These features were built and proven on Airflow 3.3; on 3.1.8 they fail as listed in the versions
@@ -35,7 +35,7 @@ def spp(spp_sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch, airflow_db:
 
 
 def example_dag(dag_id: str) -> Any:
-    from airflow_provider_spp.version_compat import DagBag
+    from airflow_provider_spp._internal.version_compat import DagBag
 
     bag = DagBag(str(REPO / "example_dags"))
     assert bag.import_errors == {}
@@ -43,7 +43,7 @@ def example_dag(dag_id: str) -> Any:
 
 
 def test_dag(dag_id: str) -> Any:
-    from airflow_provider_spp.version_compat import DagBag
+    from airflow_provider_spp._internal.version_compat import DagBag
 
     bag = DagBag(str(TESTS_DIR / "dags" / "spp_react_test_dags.py"))
     assert bag.import_errors == {}
@@ -283,7 +283,7 @@ def _queued_run(dag: Any) -> Any:
     from airflow.utils.state import DagRunState
     from airflow.utils.types import DagRunTriggeredByType, DagRunType
 
-    from airflow_provider_spp.version_compat import DagBag, sync_bag_to_db
+    from airflow_provider_spp._internal.version_compat import DagBag, sync_bag_to_db
 
     DagBundlesManager().sync_bundles_to_db()
     bag = DagBag(collect_dags=False)

@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from airflow_provider_spp.api import Answer, PageCursor, httpx_transport_error, server_date
+from airflow_provider_spp._internal.api import Answer, PageCursor, httpx_transport_error, server_date
+from airflow_provider_spp._internal.replies import ReplyBaseline, ReplyFilter, ReplyScan, author_kind, parse_message_id
 from airflow_provider_spp.exceptions import SppInputError, SppUnexpectedResponseError
 from airflow_provider_spp.models import MessagePage, MessageResource, Order
-from airflow_provider_spp.replies import ReplyBaseline, ReplyFilter, ReplyScan, author_kind, parse_message_id
 
 ORDER = Order.model_validate(
     {"id": 1001, "user_id": 2, "client": {"id": 2, "team_member_ids": [7], "team_owner_ids": [8]}}

@@ -66,7 +66,7 @@ def _rendered_fields_and_xcoms(dag_run: Any) -> str:
 def test_the_token_appears_nowhere_after_successes_and_every_error(
     airflow_db: str, canary_conns: Any, capfd: Any
 ) -> None:
-    from airflow_provider_spp.version_compat import DagBag
+    from airflow_provider_spp._internal.version_compat import DagBag
 
     bag = DagBag(str(TESTS_DIR / "dags"))
     dag_run = bag.get_dag("spp_test_canary").test()

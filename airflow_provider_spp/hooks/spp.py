@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from airflow.providers.common.compat.sdk import BaseHook
 from pydantic import BaseModel, ValidationError
 
-from airflow_provider_spp.api import (
+from airflow_provider_spp._internal.api import (
     MAX_PAGES,
     Answer,
     ApiRequest,
@@ -39,34 +39,35 @@ from airflow_provider_spp.api import (
     server_date,
     validation_problems,
 )
-from airflow_provider_spp.attachments import (
+from airflow_provider_spp._internal.attachments import (
     FORM_FIELD,
     Attachment,
     AttachmentLike,
     multipart_encoder,
     prepare_attachments,
 )
-from airflow_provider_spp.connection import SppConnectionSettings, settings_from_connection
+from airflow_provider_spp._internal.clock import as_utc
+from airflow_provider_spp._internal.connection import SppConnectionSettings, settings_from_connection
+from airflow_provider_spp._internal.message_match import is_same_post, text_digest
+from airflow_provider_spp._internal.transport import (
+    BearerAuth,
+    RequestEnvironment,
+    request_written,
+    streaming_adapter_class,
+    transport_error,
+)
 from airflow_provider_spp.exceptions import (
     SppApiError,
     SppError,
     SppInputError,
     SppTransportError,
 )
-from airflow_provider_spp.idempotency import as_utc, is_same_post, text_digest
 from airflow_provider_spp.models import (
     MessagePage,
     MessageResource,
     Order,
     OrderMessageRequest,
     OrderPage,
-)
-from airflow_provider_spp.transport import (
-    BearerAuth,
-    RequestEnvironment,
-    request_written,
-    streaming_adapter_class,
-    transport_error,
 )
 
 if TYPE_CHECKING:
@@ -137,7 +138,7 @@ class SppHook(_SppHookBase):
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
         """Connection form layout for Airflow before 3.2 (3.2+ reads it from get_provider_info)."""
-        from airflow_provider_spp.provider_info import UI_FIELD_BEHAVIOUR
+        from airflow_provider_spp._internal.provider_info import UI_FIELD_BEHAVIOUR
 
         return UI_FIELD_BEHAVIOUR
 
@@ -200,7 +201,7 @@ class SppHook(_SppHookBase):
             timeout=self.timeout,
             max_retries=self.max_retries,
         )
-        from airflow_provider_spp.version_compat import mask_secret
+        from airflow_provider_spp._internal.version_compat import mask_secret
 
         mask_secret(settings.token)
         return settings
@@ -449,7 +450,7 @@ class SppAsyncHook(_SppHookBase):
     The SPP API on asyncio (httpx), for triggers and async notifiers; same rules as :class:`SppHook`.
 
     Everything but the I/O (URLs, headers, errors, models, pages, retry rules) comes from
-    :mod:`airflow_provider_spp.api`, which SppHook uses too. The connection is resolved the async-safe
+    :mod:`airflow_provider_spp._internal.api`, which SppHook uses too. The connection is resolved the async-safe
     way (``get_async_connection``), so a trigger never blocks the triggerer's event loop on it.
 
     :param spp_conn_id: Airflow connection of type ``spp``.
@@ -466,7 +467,7 @@ class SppAsyncHook(_SppHookBase):
     async def get_settings(self) -> SppConnectionSettings:
         """The validated connection, resolved without blocking the event loop."""
         if self._settings is None:
-            from airflow_provider_spp.version_compat import get_async_connection, get_async_extra_dejson
+            from airflow_provider_spp._internal.version_compat import get_async_connection, get_async_extra_dejson
 
             conn = await get_async_connection(self.spp_conn_id, hook=self)
             self._settings = settings_from_connection(

@@ -10,12 +10,15 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.providers.common.compat.sdk import AirflowFailException, BaseOperator, conf
 
-from airflow_provider_spp.attachments import (
+from airflow_provider_spp._internal.attachments import (
     Attachment,
     AttachmentLike,
     conceal_in_memory_content,
     prepare_attachments,
 )
+from airflow_provider_spp._internal.clock import utcnow
+from airflow_provider_spp._internal.ledger import CLOCK_SKEW, PostLedger, PostRecord, file_stamps
+from airflow_provider_spp._internal.templating import SppTemplating
 from airflow_provider_spp.exceptions import (
     SppApiError,
     SppAttachmentUnavailableError,
@@ -24,8 +27,6 @@ from airflow_provider_spp.exceptions import (
     SppTransportError,
 )
 from airflow_provider_spp.hooks.spp import SppHook, order_message_request
-from airflow_provider_spp.idempotency import CLOCK_SKEW, PostLedger, PostRecord, file_stamps, utcnow
-from airflow_provider_spp.templating import SppTemplating
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context

@@ -15,10 +15,8 @@ from airflow.providers.common.compat.sdk import (
     conf,
 )
 
-from airflow_provider_spp.exceptions import SppConfigError, SppError, SppInputError
-from airflow_provider_spp.hooks.spp import SppHook
-from airflow_provider_spp.idempotency import utcnow
-from airflow_provider_spp.replies import (
+from airflow_provider_spp._internal.clock import utcnow
+from airflow_provider_spp._internal.replies import (
     ReplyBaseline,
     ReplyFilter,
     ReplyScan,
@@ -26,6 +24,8 @@ from airflow_provider_spp.replies import (
     parse_moment,
     reply_payload,
 )
+from airflow_provider_spp.exceptions import SppConfigError, SppError, SppInputError
+from airflow_provider_spp.hooks.spp import SppHook
 from airflow_provider_spp.triggers.order_messages import SppOrderMessageTrigger, is_permanent
 
 if TYPE_CHECKING:

@@ -22,12 +22,9 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseEventTrigger, BaseTrigger, TriggerEvent
 
-from airflow_provider_spp.api import SORT_BY_LAST_MESSAGE
-from airflow_provider_spp.exceptions import SppApiError, SppConfigError, SppError, SppInputError, SppTransportError
-from airflow_provider_spp.hooks.spp import SppAsyncHook
-from airflow_provider_spp.idempotency import as_utc, utcnow
-from airflow_provider_spp.models import order_reference
-from airflow_provider_spp.replies import (
+from airflow_provider_spp._internal.api import SORT_BY_LAST_MESSAGE
+from airflow_provider_spp._internal.clock import as_utc, utcnow
+from airflow_provider_spp._internal.replies import (
     ReplyBaseline,
     ReplyFilter,
     ReplyScan,
@@ -36,6 +33,9 @@ from airflow_provider_spp.replies import (
     parse_moment,
     reply_payload,
 )
+from airflow_provider_spp.exceptions import SppApiError, SppConfigError, SppError, SppInputError, SppTransportError
+from airflow_provider_spp.hooks.spp import SppAsyncHook
+from airflow_provider_spp.models import order_reference
 
 if TYPE_CHECKING:
     from airflow_provider_spp.models import MessageResource, Order
@@ -60,7 +60,7 @@ class SppOrderMessageTrigger(BaseTrigger):
     :param spp_conn_id: The ``spp`` connection (its id; the trigger never holds the token).
     :param after_message_id: Messages with a higher ID are new (exact; e.g. the ID of the post it follows).
     :param since: ISO-8601 time; messages created at or after it (whole seconds) are new.
-    :param from_client: Only the client's messages count (see :mod:`airflow_provider_spp.replies`).
+    :param from_client: Only the client's messages count (see :mod:`airflow_provider_spp._internal.replies`).
     :param contains: Only messages containing this text (case-insensitive) count.
     :param pattern: Only messages matching this regular expression (``re.search``) count.
     :param return_text: Put the message text in the event (it is client data; off by default).
@@ -192,7 +192,7 @@ class SppOrderActivityTrigger(BaseEventTrigger):
     so a restarted triggerer resumes where it stopped: no message missed, none emitted twice.
 
     :param spp_conn_id: The ``spp`` connection (its id; never a token).
-    :param from_client: Only the client's messages fire (see :mod:`airflow_provider_spp.replies`).
+    :param from_client: Only the client's messages fire (see :mod:`airflow_provider_spp._internal.replies`).
     :param orders: Only these orders (IDs or order numbers).
     :param statuses: Only orders in these statuses (case-insensitive).
     :param poll_interval: Seconds between polls.

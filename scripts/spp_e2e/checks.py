@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_spp.provider_info import CONN_FIELDS
+from airflow_provider_spp._internal.provider_info import CONN_FIELDS
 from spp_e2e.deploy import WORKERS, Airflow, CheckFailed, Processes, say, start_worker, wait_for
 from spp_e2e.rest import AirflowApi, HttpError, Sandbox, parse_time
 

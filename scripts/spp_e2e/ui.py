@@ -7,7 +7,7 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_spp.provider_info import CONN_FIELDS
+from airflow_provider_spp._internal.provider_info import CONN_FIELDS
 from spp_e2e.deploy import CHROMIUM, say
 
 CHROMIUM_ARGS = [

@@ -18,15 +18,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ValidationError
 
 from airflow_provider_spp import __version__
-from airflow_provider_spp.exceptions import (
-    SppApiError,
-    SppInputError,
-    SppTransportError,
-    SppUnexpectedResponseError,
-    api_error_class,
-)
-from airflow_provider_spp.models import order_reference
-from airflow_provider_spp.transport import (
+from airflow_provider_spp._internal.transport import (
     backoff_wait,
     laravel_error,
     next_page_number,
@@ -35,9 +27,17 @@ from airflow_provider_spp.transport import (
     should_retry,
     transport_failure,
 )
+from airflow_provider_spp.exceptions import (
+    SppApiError,
+    SppInputError,
+    SppTransportError,
+    SppUnexpectedResponseError,
+    api_error_class,
+)
+from airflow_provider_spp.models import order_reference
 
 if TYPE_CHECKING:
-    from airflow_provider_spp.connection import SppConnectionSettings
+    from airflow_provider_spp._internal.connection import SppConnectionSettings
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 

@@ -8,10 +8,7 @@ importing this module stays as cheap as importing Airflow itself.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from datetime import timedelta
+from typing import Any
 
 
 def get_base_airflow_version_tuple() -> tuple[int, int, int]:
@@ -42,29 +39,7 @@ _MOVED: dict[str, tuple[str, str]] = {
         if AIRFLOW_V_3_2_PLUS
         else ("airflow.providers_manager", "ProvidersManager")
     ),
-    # Deadline alerts: 3.1 keeps them (AsyncCallback only) in airflow.sdk.definitions.deadline; 3.2 exports
-    # them, and SyncCallback, from airflow.sdk.
-    "AsyncCallback": ("airflow.sdk" if AIRFLOW_V_3_2_PLUS else "airflow.sdk.definitions.deadline", "AsyncCallback"),
-    "DeadlineAlert": ("airflow.sdk" if AIRFLOW_V_3_2_PLUS else "airflow.sdk.definitions.deadline", "DeadlineAlert"),
-    "DeadlineReference": (
-        "airflow.sdk" if AIRFLOW_V_3_2_PLUS else "airflow.sdk.definitions.deadline",
-        "DeadlineReference",
-    ),
 }
-
-
-def hitl_response_timeout(timeout: timedelta) -> dict[str, timedelta]:
-    """The HITL operators' keyword for how long a person may take to respond, for the installed standard.
-
-    ``response_timeout`` came with apache-airflow-providers-standard 1.13 (newer than Airflow 3.1's
-    constraints pin); before it ``execution_timeout`` bounded the wait.
-    """
-    import inspect
-
-    from airflow.providers.standard.operators.hitl import HITLOperator
-
-    has_it = "response_timeout" in inspect.signature(HITLOperator.__init__).parameters
-    return {"response_timeout" if has_it else "execution_timeout": timeout}
 
 
 def _compat_async_connection_api() -> Any:
@@ -111,14 +86,10 @@ __all__ = [
     "AIRFLOW_V_3_2_PLUS",
     "AIRFLOW_V_3_3_PLUS",
     "AIRFLOW_V_3_4_PLUS",
-    "AsyncCallback",  # noqa: F822 - provided by __getattr__
-    "DagBag",  # noqa: F822
-    "DeadlineAlert",  # noqa: F822
-    "DeadlineReference",  # noqa: F822
+    "DagBag",  # noqa: F822 - provided by __getattr__
     "ProvidersManagerTaskRuntime",  # noqa: F822
     "get_async_connection",
     "get_async_extra_dejson",
-    "hitl_response_timeout",
     "mask_secret",  # noqa: F822
     "sync_bag_to_db",  # noqa: F822
 ]

@@ -8,17 +8,18 @@ every later try waits for SPP to finish (``lost_answer_wait`` after the client g
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_spp._internal.clock import as_utc
+from airflow_provider_spp._internal.message_match import is_one_of, text_digest
 from airflow_provider_spp.exceptions import SppStateStoreError
 
 if TYPE_CHECKING:
-    from airflow_provider_spp.attachments import Attachment
+    from airflow_provider_spp._internal.attachments import Attachment
     from airflow_provider_spp.models import MessageResource, OrderMessageRequest
 
 log = logging.getLogger(__name__)
@@ -32,34 +33,9 @@ CLOCK_SKEW = timedelta(minutes=2)
 FileStamp = tuple[str, "int | None", "str | None"]
 
 
-def normalized_text(text: str) -> str:
-    """Message text as a server stores it, for comparison: line endings and outer blanks aside."""
-    return text.replace("\r\n", "\n").strip()
-
-
-def text_digest(text: str) -> str:
-    """A digest of a message's text, so the ledger never has to keep the text itself."""
-    return hashlib.sha256(normalized_text(text).encode()).hexdigest()
-
-
 def file_stamps(attachments: Sequence[Attachment]) -> tuple[FileStamp, ...]:
     """What identifies a post's files: names, sizes and versions, never their content."""
     return tuple((a.filename, a.size, a.version) for a in attachments)
-
-
-def is_same_post(candidate: MessageResource, digest: str, user_id: int | None, staff_only: bool | None) -> bool:
-    """Whether a listed message is the one described: same text, and same sender/visibility where asked."""
-    return is_one_of(candidate, (digest,), user_id, staff_only)
-
-
-def is_one_of(candidate: MessageResource, digests: Sequence[str], user_id: int | None, staff_only: bool | None) -> bool:
-    """Whether a listed message has one of these texts, and the sender/visibility where asked."""
-    return (
-        candidate.message is not None
-        and text_digest(candidate.message) in digests
-        and (user_id is None or candidate.user_id in (None, user_id))
-        and (staff_only is None or candidate.staff_only in (None, staff_only))
-    )
 
 
 @dataclass(frozen=True)
@@ -190,11 +166,6 @@ def _opt_str(value: Any) -> str | None:
     return str(value) if value is not None else None
 
 
-def as_utc(moment: datetime) -> datetime:
-    """Make a timestamp comparable: one without an offset is taken as UTC."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
 class PostLedger:
     """The task instance's record of its post, kept in Airflow's task state store (Airflow 3.3+).
 
@@ -242,8 +213,3 @@ class PostLedger:
             self.save(record)
         except SppStateStoreError as err:
             log.warning("Could not record the POST's outcome (%s); a retry will look at the order first", err.__cause__)
-
-
-def utcnow() -> datetime:
-    """The current time, timezone-aware in UTC."""
-    return datetime.now(UTC)

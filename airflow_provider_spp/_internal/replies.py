@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
+from airflow_provider_spp._internal.clock import as_utc
 from airflow_provider_spp.exceptions import SppInputError
-from airflow_provider_spp.idempotency import as_utc
 
 if TYPE_CHECKING:
     from airflow_provider_spp.models import MessageResource, Order
