@@ -6,15 +6,43 @@ from typing import Any
 
 
 class SppError(Exception):
-    """Base class of every error the SPP provider raises."""
+    """Base class of every error the SPP provider raises; each says what trying again would do.
+
+    ``retryable``: trying the same thing again later can succeed. ``outcome_unknown``: the server may
+    have acted on the request although no answer said so. ``permanent``: no wait or retry can fix it
+    (fail the task without retries, end a wait). A subclass sets the first two; the third follows.
+    """
+
+    #: Trying the same thing again later can succeed.
+    retryable: bool = False
+
+    @property
+    def outcome_unknown(self) -> bool:
+        """The server may have acted on the request although no answer said so."""
+        return False
+
+    @property
+    def permanent(self) -> bool:
+        """No retry or wait can fix this error: fail without retries."""
+        return not self.retryable and not self.outcome_unknown
 
 
 class SppConfigError(SppError, ValueError):
     """The SPP connection is unusable (no host, no token, insecure URL...); raised before any request."""
 
+    @property
+    def permanent(self) -> bool:
+        """Wrong settings or arguments stay wrong however often they are tried."""
+        return True
+
 
 class SppInputError(SppError, ValueError):
     """A call argument is invalid (empty message, missing file...); raised before any request."""
+
+    @property
+    def permanent(self) -> bool:
+        """Wrong settings or arguments stay wrong however often they are tried."""
+        return True
 
 
 class SppAttachmentUnavailableError(SppError):
@@ -24,16 +52,15 @@ class SppAttachmentUnavailableError(SppError):
     missing file: unlike :class:`SppInputError`, trying again later can succeed. Nothing was sent to SPP.
     """
 
-    #: Trying again later can succeed.
     retryable = True
-    #: Raised before the request went out.
+    #: Raised before the request went out, so nothing can have been created.
     request_sent = False
-    #: Nothing was sent, so nothing can have been created.
-    outcome_unknown = False
 
 
 class SppStateStoreError(SppError):
     """Airflow's task state store could not be read or written; the try fails (and is retried) unposted."""
+
+    retryable = True
 
 
 class SppTransportError(SppError):
@@ -54,9 +81,6 @@ class SppTransportError(SppError):
 
 class SppApiError(SppError):
     """SPP answered with an error status (or a 2xx that is not what the API documents)."""
-
-    #: Whether trying the same request again later can succeed.
-    retryable: bool = False
 
     def __init__(
         self,

@@ -10,7 +10,7 @@ import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, quote, urljoin, urlsplit
 
-from airflow_provider_spp.exceptions import SppApiError, SppInputError, SppTransportError
+from airflow_provider_spp.exceptions import SppError, SppInputError, SppTransportError
 
 if TYPE_CHECKING:
     import requests
@@ -203,11 +203,7 @@ def next_page_number(link: str, page_url: str, base_url: str) -> int:
 
 def should_retry(err: BaseException, *, idempotent: bool) -> bool:
     """Retry what certainly created nothing; an idempotent call also after a lost answer or any 5xx."""
-    if isinstance(err, SppTransportError):
-        return err.retryable and (idempotent or not err.request_sent)
-    if isinstance(err, SppApiError) and err.retryable:
-        return idempotent or not err.outcome_unknown
-    return False
+    return isinstance(err, SppError) and err.retryable and (idempotent or not err.outcome_unknown)
 
 
 #: The environment variables requests reads for each request to an http(s) URL when ``trust_env`` is on.

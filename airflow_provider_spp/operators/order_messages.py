@@ -22,7 +22,7 @@ from airflow_provider_spp._internal.templating import SppTemplating
 from airflow_provider_spp.exceptions import (
     SppApiError,
     SppAttachmentUnavailableError,
-    SppConfigError,
+    SppError,
     SppInputError,
     SppTransportError,
 )
@@ -111,10 +111,8 @@ class CreateOrderMessageOperator(SppTemplating, BaseOperator):
         hook = SppHook(spp_conn_id=self.spp_conn_id, api_version=self.api_version)
         try:
             message_id = self._post_once(hook, request, attachments, context, waited=waited)
-        except (SppConfigError, SppInputError) as err:
-            raise AirflowFailException(str(err)) from err
-        except SppApiError as err:
-            if not err.retryable and not err.outcome_unknown:
+        except SppError as err:
+            if err.permanent:
                 raise AirflowFailException(str(err)) from err
             raise
         finally:

@@ -24,9 +24,9 @@ from airflow_provider_spp._internal.replies import (
     parse_moment,
     reply_payload,
 )
-from airflow_provider_spp.exceptions import SppConfigError, SppError, SppInputError
+from airflow_provider_spp.exceptions import SppError, SppInputError
 from airflow_provider_spp.hooks.spp import SppHook
-from airflow_provider_spp.triggers.order_messages import SppOrderMessageTrigger, is_permanent
+from airflow_provider_spp.triggers.order_messages import SppOrderMessageTrigger
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -148,7 +148,7 @@ class SppOrderMessageSensor(BaseSensorOperator):
                     if not scan.feed(message):
                         break
         except SppError as err:
-            if is_permanent(err) or isinstance(err, SppConfigError):
+            if err.permanent:
                 raise AirflowFailException(str(err)) from err
             self.log.warning("Looking for a reply on SPP order %s failed (%s); trying again", self.order, err)
             return None

@@ -33,7 +33,7 @@ from airflow_provider_spp._internal.replies import (
     parse_moment,
     reply_payload,
 )
-from airflow_provider_spp.exceptions import SppApiError, SppConfigError, SppError, SppInputError, SppTransportError
+from airflow_provider_spp.exceptions import SppError, SppInputError
 from airflow_provider_spp.hooks.spp import SppAsyncHook
 from airflow_provider_spp.models import order_reference
 
@@ -41,15 +41,6 @@ if TYPE_CHECKING:
     from airflow_provider_spp.models import MessageResource, Order
 
 _MODULE = __name__
-
-
-def is_permanent(err: BaseException) -> bool:
-    """Errors that waiting cannot fix: bad connection or input, rejected token, unknown order."""
-    if isinstance(err, SppConfigError | SppInputError):
-        return True
-    if isinstance(err, SppTransportError):
-        return not err.retryable
-    return isinstance(err, SppApiError) and err.status_code in (400, 401, 403, 404, 422)
 
 
 class SppOrderMessageTrigger(BaseTrigger):
@@ -131,7 +122,7 @@ class SppOrderMessageTrigger(BaseTrigger):
                 try:
                     found = await find_reply(hook, self.order, baseline, wanted)
                 except SppError as err:
-                    if is_permanent(err):
+                    if err.permanent:
                         yield TriggerEvent({"status": "error", "message": str(err)})
                         return
                     self.log.warning("Polling SPP order %s failed (%s); trying again", self.order, err)
@@ -255,7 +246,7 @@ class SppOrderActivityTrigger(BaseEventTrigger):
                 except Exception as err:  # a watcher keeps watching: SPP, the network or the store may recover
                     failures += 1
                     wait = min(MAX_ERROR_BACKOFF, self.poll_interval * 2 ** min(failures, 10))
-                    log = self.log.error if not isinstance(err, SppError) or is_permanent(err) else self.log.warning
+                    log = self.log.error if not isinstance(err, SppError) or err.permanent else self.log.warning
                     log("Polling SPP for new messages failed (%s); next try in %.0f s", err, wait)
                     await asyncio.sleep(wait)
                     continue
