@@ -9,10 +9,12 @@ import tempfile
 import pytest
 
 TESTS_DIR = pathlib.Path(__file__).parent
+#: The DAGs folder of the system tests: test DAGs that run the provider under ``dag.test()``.
+DAGS_DIR = TESTS_DIR / "system" / "dags"
 _AIRFLOW_HOME = tempfile.mkdtemp(prefix="spp-tests-airflow-home-")
 os.environ["AIRFLOW_HOME"] = _AIRFLOW_HOME
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
-os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(TESTS_DIR / "dags")
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(DAGS_DIR)
 os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
 # Every dag.test() re-parses the DAGs folder; write what it parsed now, not only once per 30 s, so a test
 # never reads a DAG serialized by an earlier test under other environment variables.

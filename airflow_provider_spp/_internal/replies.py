@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from airflow_provider_spp._internal.clock import as_utc
+from airflow_provider_spp._internal.listing_order import ListingOrder
 from airflow_provider_spp.exceptions import SppInputError
 
 if TYPE_CHECKING:
@@ -104,17 +105,15 @@ class ReplyScan:
         self.wanted = wanted
         self.order = order
         self.found: MessageResource | None = None
-        self._previous_id: int | None = None
-        self._newest_first: bool | None = None
+        self._listing = ListingOrder()
 
     def feed(self, message: MessageResource) -> bool:
         """Take the next listed message; False once the rest can only be older than the baseline."""
-        if self._previous_id is not None and self._newest_first is None and message.id != self._previous_id:
-            self._newest_first = message.id < self._previous_id
-        self._previous_id = message.id
+        self._listing.feed(message.id)
+        newest_first = self._listing.newest_first
         if not self.baseline.is_new(message):
-            return self._newest_first is not True
-        if self.wanted.matches(message, self.order) and (self.found is None or self._newest_first is not False):
+            return newest_first is not True
+        if self.wanted.matches(message, self.order) and (self.found is None or newest_first is not False):
             self.found = message
         return True
 

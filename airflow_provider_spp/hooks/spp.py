@@ -48,6 +48,7 @@ from airflow_provider_spp._internal.attachments import (
 )
 from airflow_provider_spp._internal.clock import as_utc
 from airflow_provider_spp._internal.connection import SppConnectionSettings, settings_from_connection
+from airflow_provider_spp._internal.listing_order import ListingOrder
 from airflow_provider_spp._internal.message_match import is_same_post, text_digest
 from airflow_provider_spp._internal.transport import (
     BearerAuth,
@@ -293,14 +294,11 @@ class SppHook(_SppHookBase):
         first; a list in any other order is read to its end.
         """
         since = as_utc(created_since)
-        previous_id: int | None = None
-        newest_first: bool | None = None
+        listing = ListingOrder()
         for candidate in self.list_order_messages(order):
-            if previous_id is not None and newest_first is None and candidate.id != previous_id:
-                newest_first = candidate.id < previous_id
-            previous_id = candidate.id
+            listing.feed(candidate.id)
             if candidate.created_at is not None and as_utc(candidate.created_at) < since:
-                if newest_first:
+                if listing.newest_first:
                     return None
                 continue
             if matches(candidate):

@@ -24,6 +24,7 @@ from airflow.triggers.base import BaseEventTrigger, BaseTrigger, TriggerEvent
 
 from airflow_provider_spp._internal.api import SORT_BY_LAST_MESSAGE
 from airflow_provider_spp._internal.clock import as_utc, utcnow
+from airflow_provider_spp._internal.listing_order import ListingOrder
 from airflow_provider_spp._internal.replies import (
     ReplyBaseline,
     ReplyFilter,
@@ -280,8 +281,7 @@ class SppOrderActivityTrigger(BaseEventTrigger):
         if SPP turns out not to sort that way, it reads every page instead (correct, only dearer).
         """
         recent: list[Order] = []
-        previous: datetime | None = None
-        sorted_as_asked = True
+        ordering = ListingOrder()
         horizon: datetime | None = None
         async with aclosing(hook.list_orders(sort=SORT_BY_LAST_MESSAGE)) as listing:
             async for order in listing:
@@ -291,12 +291,12 @@ class SppOrderActivityTrigger(BaseEventTrigger):
                 if order.last_message_at is None or order.id is None:
                     continue
                 last = as_utc(order.last_message_at)
-                if previous is not None and last > previous and sorted_as_asked:
-                    sorted_as_asked = False
+                was_sorted = ordering.newest_first is not False
+                ordering.feed(last)
+                if was_sorted and ordering.newest_first is False:
                     self.log.warning("SPP did not sort orders by last_message_at; reading every page this time")
-                previous = last
                 if last < horizon:
-                    if sorted_as_asked:
+                    if ordering.newest_first is not False:
                         break
                     continue
                 if self._watches(order):

@@ -13,7 +13,7 @@ import pytest
 
 from airflow_provider_spp._internal.version_compat import AIRFLOW_V_3_3_PLUS
 from airflow_provider_spp.testing import run_dag
-from tests.conftest import TESTS_DIR
+from tests.conftest import DAGS_DIR, TESTS_DIR
 
 pytestmark = [pytest.mark.dag, pytest.mark.integration]
 
@@ -41,7 +41,7 @@ def dagbag(airflow_db: str, attachment_dir: pathlib.Path) -> Any:
     from airflow_provider_spp._internal.version_compat import DagBag
 
     os.environ["SPP_TEST_ATTACHMENT_DIR"] = str(attachment_dir)
-    bag = DagBag(str(TESTS_DIR / "dags"))
+    bag = DagBag(str(DAGS_DIR))
     assert bag.import_errors == {}
     return bag
 
@@ -271,7 +271,7 @@ def test_a_missing_attachment_fails_the_task_before_any_request(dagbag: Any, spp
 @pytest.mark.filterwarnings("ignore:UPath 'flakyfs' filesystem not explicitly implemented")
 def test_an_object_store_error_while_checking_an_attachment_is_retried(dagbag: Any, spp_conn: Any) -> None:
     """A network error asking s3://-like storage about a file is not a missing file: the next try posts."""
-    from tests.flaky_storage import install
+    from tests.support.flaky_storage import install
 
     storage = install()
     storage.files["bucket/reports/report.csv"] = b"id,total\n1,20\n"
@@ -300,7 +300,6 @@ def test_in_memory_attachment_bytes_reach_spp_but_are_never_stored_by_airflow(da
     """Rendered fields (the UI's Rendered Template view) and the serialized DAG show a placeholder, not the data."""
     from airflow.models.renderedtifields import RenderedTaskInstanceFields
     from airflow.models.serialized_dag import SerializedDagModel
-
     from tests.dags.spp_test_dags import IN_MEMORY_CLIENT_DATA
 
     dag_run = dagbag.get_dag("spp_test_in_memory_attachment").test()
@@ -325,7 +324,7 @@ def test_in_memory_attachment_bytes_reach_spp_but_are_never_stored_by_airflow(da
 
     assert rendered["attachments"] in shown_as("client.txt")
     (task,) = serialized.data["dag"]["tasks"]
-    # The DAG may have been serialized by an earlier parse of tests/dags, before SPP_TEST_ATTACHMENT_DIR was set.
+    # The DAG may have been serialized by an earlier parse of tests/system/dags, before SPP_TEST_ATTACHMENT_DIR was set.
     stored = task["__var"]["attachments"]
     if isinstance(stored, str):  # Airflow 3.1 keeps str() of a list holding a tuple
         assert "'{{ params.name }}.txt'" in stored

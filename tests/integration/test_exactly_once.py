@@ -25,7 +25,7 @@ from airflow_provider_spp.exceptions import (
 from airflow_provider_spp.models import OrderMessageRequest
 from airflow_provider_spp.operators.order_messages import CreateOrderMessageOperator
 from airflow_provider_spp.sandbox import SandboxServer
-from tests.ledger_support import Store, task_context
+from tests.support.ledger_support import Store, task_context
 
 pytestmark = pytest.mark.integration
 
@@ -241,7 +241,7 @@ def test_file_stamps_name_size_and_version() -> None:
 @pytest.mark.filterwarnings("ignore:UPath 'flakyfs' filesystem not explicitly implemented")
 def test_an_attachment_that_cannot_be_opened_for_the_upload_leaves_nothing_to_look_for(sandbox: SandboxServer) -> None:
     from airflow_provider_spp.exceptions import SppAttachmentUnavailableError
-    from tests.flaky_storage import install
+    from tests.support.flaky_storage import install
 
     storage = install()
     try:

@@ -13,7 +13,7 @@ import pytest
 from airflow_provider_spp._internal.version_compat import AIRFLOW_V_3_2_PLUS
 from airflow_provider_spp.sandbox import SandboxServer
 from airflow_provider_spp.testing import run_dag
-from tests.conftest import TESTS_DIR
+from tests.conftest import DAGS_DIR, TESTS_DIR
 
 #: These features were built and proven on Airflow 3.3; on 3.1.8 they fail as listed in the versions
 #: report (HITL detail via the REST API, the scheduler's deadline handling, asset-watcher events, the
@@ -45,7 +45,7 @@ def example_dag(dag_id: str) -> Any:
 def test_dag(dag_id: str) -> Any:
     from airflow_provider_spp._internal.version_compat import DagBag
 
-    bag = DagBag(str(TESTS_DIR / "dags" / "spp_react_test_dags.py"))
+    bag = DagBag(str(DAGS_DIR / "spp_react_test_dags.py"))
     assert bag.import_errors == {}
     return bag.get_dag(dag_id)
 

@@ -10,7 +10,7 @@ import pytest
 from airflow_provider_spp.exceptions import SppError
 from airflow_provider_spp.hooks.spp import SppHook
 from airflow_provider_spp.operators.order_messages import CreateOrderMessageOperator
-from tests.conftest import TESTS_DIR
+from tests.conftest import DAGS_DIR
 
 pytestmark = [pytest.mark.dag, pytest.mark.integration]
 
@@ -68,7 +68,7 @@ def test_the_token_appears_nowhere_after_successes_and_every_error(
 ) -> None:
     from airflow_provider_spp._internal.version_compat import DagBag
 
-    bag = DagBag(str(TESTS_DIR / "dags"))
+    bag = DagBag(str(DAGS_DIR))
     dag_run = bag.get_dag("spp_test_canary").test()
     states = {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
     assert states.pop("ok") == "success"

@@ -10,7 +10,7 @@ import pytest
 
 from airflow_provider_spp._internal.attachments import multipart_encoder, prepare_attachments
 from airflow_provider_spp.exceptions import SppAttachmentUnavailableError, SppInputError
-from tests.flaky_storage import PROTOCOL, FlakyFileSystem, install
+from tests.support.flaky_storage import PROTOCOL, FlakyFileSystem, install
 
 pytestmark = pytest.mark.filterwarnings("ignore:UPath 'flakyfs' filesystem not explicitly implemented")
 

@@ -9,7 +9,7 @@ import pytest
 
 from airflow_provider_spp._internal.message_match import text_digest
 from airflow_provider_spp.operators.order_messages import CreateOrderMessageOperator
-from tests.ledger_support import Store, task_context
+from tests.support.ledger_support import Store, task_context
 
 
 @pytest.fixture
