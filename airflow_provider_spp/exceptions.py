@@ -4,6 +4,23 @@ from __future__ import annotations
 
 from typing import Any
 
+__all__ = [
+    "SppApiError",
+    "SppAttachmentUnavailableError",
+    "SppAuthError",
+    "SppConfigError",
+    "SppError",
+    "SppInputError",
+    "SppNotFoundError",
+    "SppRateLimitError",
+    "SppServerError",
+    "SppStateStoreError",
+    "SppTransportError",
+    "SppUnexpectedResponseError",
+    "SppValidationError",
+    "api_error_class",
+]
+
 
 class SppError(Exception):
     """Base class of every error the SPP provider raises; each says what trying again would do.

@@ -15,6 +15,8 @@ from airflow_provider_spp.hooks.spp import SppAsyncHook, SppHook
 if TYPE_CHECKING:
     import jinja2
 
+__all__ = ["SppOrderMessageNotifier", "send_spp_order_message"]
+
 
 class SppOrderMessageNotifier(SppTemplating, BaseNotifier):
     """
