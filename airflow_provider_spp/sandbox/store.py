@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 from urllib.parse import quote
 
-from airflow_provider_spp.sandbox.faults import Fault, FaultKind, FaultPlan, RandomFaults, fault_kind, parse_fault_spec
+from airflow_provider_spp.sandbox.faults import Fault, FaultKind, FaultPlan, RandomFaults, parse_fault_spec
 from airflow_provider_spp.sandbox.seed import TOKEN_USER_ID, generated_orders, order_record, seeded_orders, seeded_users
 
 Precision = Literal["seconds", "microseconds"]
@@ -354,26 +354,10 @@ class SandboxStore:
         return parsed
 
     def set_random_faults(
-        self,
-        rate: float,
-        kinds: Iterable[FaultKind | str],
-        *,
-        seed: int | None = None,
-        method: str | None = None,
-        path_prefix: str | None = None,
-        retry_after: int | None = None,
-        delay: float | None = None,
+        self, rate: float, kinds: Iterable[FaultKind | str], **options: Any
     ) -> RandomFaults:
-        """Turn on probabilistic faults (see :class:`RandomFaults`)."""
-        random_faults = RandomFaults(
-            rate=rate,
-            kinds=tuple(fault_kind(k) for k in kinds),
-            seed=seed,
-            method=method,
-            path_prefix=path_prefix,
-            retry_after=retry_after,
-            delay=delay,
-        )
+        """Turn on probabilistic faults; ``options`` are :class:`RandomFaults`' (seed and the fault options)."""
+        random_faults = RandomFaults(rate=rate, kinds=tuple(kinds), **options)
         self.faults.set_random(random_faults)
         return random_faults
 
