@@ -96,7 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--fault-seed", type=int, default=None, help="random seed for --fault-rate")
     for name in option_names():
-        parser.add_argument(f"--fault-{name.replace('_', '-')}", default=None, help=f"random faults: {option_help(name)}")
+        parser.add_argument(
+            f"--fault-{name.replace('_', '-')}", default=None, help=f"random faults: {option_help(name)}"
+        )
     return parser
 
 

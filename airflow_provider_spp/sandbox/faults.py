@@ -20,7 +20,7 @@ import math
 import random
 import threading
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import KW_ONLY, dataclass, field, fields, replace
 from enum import StrEnum
 from typing import Any
 
@@ -150,11 +150,6 @@ class AppliedFault:
     source: str = "queue"
 
 
-def _option(help_text: str) -> Any:
-    """A keyword-only fault option defaulting to None; ``help_text`` is shown by the CLI."""
-    return field(default=None, kw_only=True, metadata={"help": help_text})
-
-
 @dataclass(frozen=True)
 class FaultOptions:
     """The options queued and random faults share: which requests they hit and how long they make them wait.
@@ -163,14 +158,21 @@ class FaultOptions:
     all read their names from here (see :func:`option_names`).
     """
 
+    _: KW_ONLY
     #: Only requests with this method (any method when None).
-    method: str | None = _option("only requests with this HTTP method, e.g. POST")
+    method: str | None = field(default=None, metadata={"help": "only requests with this HTTP method, e.g. POST"})
     #: Only requests whose raw path starts with this (any ``/api/`` path when None).
-    path_prefix: str | None = _option("only requests whose raw path starts with this, e.g. /api/order_messages")
+    path_prefix: str | None = field(
+        default=None, metadata={"help": "only requests whose raw path starts with this, e.g. /api/order_messages"}
+    )
     #: Retry-After seconds (rate_limit defaults to 1; unavailable sends it only when set).
-    retry_after: int | None = _option("Retry-After seconds of rate_limit/unavailable answers")
+    retry_after: int | None = field(
+        default=None, metadata={"help": "Retry-After seconds of rate_limit/unavailable answers"}
+    )
     #: Seconds a ``slow`` fault waits before answering, or a ``slow_commit`` one before processing (default 2.0).
-    delay: float | None = _option("seconds a slow fault waits before answering (slow_commit: before storing)")
+    delay: float | None = field(
+        default=None, metadata={"help": "seconds a slow fault waits before answering (slow_commit: before storing)"}
+    )
 
     def __post_init__(self) -> None:
         """Normalise and validate the options (raises ValueError)."""
@@ -315,7 +317,7 @@ def parse_fault_spec(spec: str) -> Fault:
         if not sep or key not in _OPTIONS:
             raise ValueError(f"bad fault option {item!r} in {spec!r}; options: {', '.join(_OPTIONS)}")
         options[key] = value
-    return Fault(kind, times, **options)
+    return Fault.from_dict({"kind": kind, "times": times, **options})
 
 
 class FaultPlan:

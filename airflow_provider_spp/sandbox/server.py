@@ -15,7 +15,7 @@ from typing import Any
 import uvicorn
 
 from airflow_provider_spp.sandbox.app import DEFAULT_API_VERSION, SandboxApp, create_app
-from airflow_provider_spp.sandbox.faults import Fault, FaultKind, RandomFaults
+from airflow_provider_spp.sandbox.faults import Fault, FaultKind, RandomFaults, fault_kind
 from airflow_provider_spp.sandbox.seed import DEFAULT_TOKEN
 from airflow_provider_spp.sandbox.store import SandboxStore, StoredMessage
 from airflow_provider_spp.sandbox.tls import SandboxCertificate, make_certificate
@@ -208,7 +208,7 @@ class SandboxServer:
 
     def add_fault(self, kind: FaultKind | str, **options: Any) -> Fault:
         """Queue one fault; ``options`` are :class:`Fault`'s fields (``times=None``: every matching request)."""
-        return self.store.add_faults(Fault(kind, **options))[0]
+        return self.store.add_faults(Fault(fault_kind(kind), **options))[0]
 
     def add_faults(self, *faults: Fault | str | Mapping[str, Any]) -> list[Fault]:
         """Queue several faults (Fault objects, ``"kind:times"`` specs or dicts)."""

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 from urllib.parse import quote
 
-from airflow_provider_spp.sandbox.faults import Fault, FaultKind, FaultPlan, RandomFaults, parse_fault_spec
+from airflow_provider_spp.sandbox.faults import Fault, FaultKind, FaultPlan, RandomFaults, fault_kind, parse_fault_spec
 from airflow_provider_spp.sandbox.seed import TOKEN_USER_ID, generated_orders, order_record, seeded_orders, seeded_users
 
 Precision = Literal["seconds", "microseconds"]
@@ -353,11 +353,9 @@ class SandboxStore:
         self.faults.add(*parsed)
         return parsed
 
-    def set_random_faults(
-        self, rate: float, kinds: Iterable[FaultKind | str], **options: Any
-    ) -> RandomFaults:
+    def set_random_faults(self, rate: float, kinds: Iterable[FaultKind | str], **options: Any) -> RandomFaults:
         """Turn on probabilistic faults; ``options`` are :class:`RandomFaults`' (seed and the fault options)."""
-        random_faults = RandomFaults(rate=rate, kinds=tuple(kinds), **options)
+        random_faults = RandomFaults(rate=rate, kinds=tuple(fault_kind(k) for k in kinds), **options)
         self.faults.set_random(random_faults)
         return random_faults
 

@@ -10,10 +10,10 @@ import sys
 import pytest
 
 PLUGIN_LINE = 'pytest_plugins = ["airflow_provider_spp.sandbox.pytest_plugin"]\n'
-TEST_FILE = '''
+TEST_FILE = """
 def test_sandbox_answers(spp_sandbox):
     assert spp_sandbox.url.startswith("http://127.0.0.1:")
-'''
+"""
 
 
 def _pytest_in(folder: pathlib.Path) -> subprocess.CompletedProcess[str]:

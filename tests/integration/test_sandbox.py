@@ -809,6 +809,7 @@ def test_cli_rejects_bad_arguments(capsys: pytest.CaptureFixture[str]) -> None:
 
 # -- pytest plugin ----------------------------------------------------------------------------------
 
+
 def test_pytest_plugin_fixtures(pytester: pytest.Pytester) -> None:
     pytester.makeconftest('pytest_plugins = ["airflow_provider_spp.sandbox.pytest_plugin"]')
     pytester.makepyfile(
