@@ -1,7 +1,8 @@
 """Typed SPP API resources (pydantic v2), tolerant of what a real workspace sends.
 
-Only ``id`` is truly required: the vendor docs call many fields required that real workspaces send
-as null or leave out, so every other field is optional, unknown fields are ignored, and a value that
+Only the fields the provider reads are declared; everything else SPP sends (tickets, roles, addresses,
+billing details, ...) is ignored. Only ``id`` is truly required: the vendor docs call many fields required
+that real workspaces send as null or leave out, so every other field is optional, and a value that
 does not parse (a malformed date, say) becomes ``None`` instead of failing the task after SPP has
 already created the message.
 """
@@ -15,6 +16,18 @@ from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler, field_validator
 from pydantic_core import CoreSchema, core_schema
+
+__all__ = [
+    "Lenient",
+    "MessagePage",
+    "MessageResource",
+    "Order",
+    "OrderMessageRequest",
+    "OrderPage",
+    "PageLinks",
+    "SppModel",
+    "User",
+]
 
 
 class _DefaultOnError:
@@ -46,113 +59,19 @@ class SppModel(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
 
 
-class Address(SppModel):
-    """A client's billing address."""
-
-    line_1: Lenient[str | None] = None
-    line_2: Lenient[str | None] = None
-    city: Lenient[str | None] = None
-    country: Lenient[str | None] = None
-    state: Lenient[str | None] = None
-    postcode: Lenient[str | None] = None
-    name_f: Lenient[str | None] = None
-    name_l: Lenient[str | None] = None
-    tax_id: Lenient[str | None] = None
-    company_name: Lenient[str | None] = None
-    company_vat: Lenient[str | None] = None
-
-
-class Role(SppModel):
-    """A user's role; permission levels are 0 none, 1 own, 2 group, 3 all."""
-
-    id: Lenient[int | None] = None
-    name: Lenient[str | None] = None
-    dashboard_access: Lenient[int | None] = None
-    messaging: Lenient[int | None] = None
-    order_access: Lenient[int | None] = None
-    order_management: Lenient[int | None] = None
-    affiliates: Lenient[int | None] = None
-    clients: Lenient[int | None] = None
-    coupons: Lenient[int | None] = None
-    forms: Lenient[int | None] = None
-    invoice_access: Lenient[int | None] = None
-    invoice_management: Lenient[int | None] = None
-    rank_tracking: Lenient[int | None] = None
-    services: Lenient[int | None] = None
-    ticket_access: Lenient[int | None] = None
-    ticket_management: Lenient[int | None] = None
-    team: Lenient[bool | None] = None
-    settings: Lenient[bool | None] = None
-    settings_company: Lenient[bool | None] = None
-    settings_payments: Lenient[bool | None] = None
-    settings_team: Lenient[bool | None] = None
-    settings_modules: Lenient[bool | None] = None
-    settings_integrations: Lenient[bool | None] = None
-    settings_orders: Lenient[bool | None] = None
-    settings_tickets: Lenient[bool | None] = None
-    settings_accounts: Lenient[bool | None] = None
-    settings_messages: Lenient[bool | None] = None
-    settings_tags: Lenient[bool | None] = None
-    settings_sidebar: Lenient[bool | None] = None
-    settings_dashboard: Lenient[bool | None] = None
-    settings_templates: Lenient[bool | None] = None
-    settings_emails: Lenient[bool | None] = None
-    settings_language: Lenient[bool | None] = None
-    settings_logs: Lenient[bool | None] = None
-    created_at: Lenient[datetime | None] = None
-    updated_at: Lenient[datetime | None] = None
-
-
-class UserManager(SppModel):
-    """A staff member who manages a client."""
-
-    id: Lenient[int | None] = None
-    name: Lenient[str | None] = None
-    name_f: Lenient[str | None] = None
-    name_l: Lenient[str | None] = None
-    email: Lenient[str | None] = None
-    role_id: Lenient[int | None] = None
-
-
 class User(SppModel):
-    """A client or staff account."""
+    """A client or staff account: who it is, and the team ids that tell a client's reply from staff's."""
 
     id: Lenient[int | None] = None
-    aff_id: Lenient[int | None] = None
-    aff_link: Lenient[str | None] = None
-    created_at: Lenient[datetime | None] = None
     name: Lenient[str | None] = None
     name_f: Lenient[str | None] = None
     name_l: Lenient[str | None] = None
     email: Lenient[str | None] = None
     company: Lenient[str | None] = None
-    tax_id: Lenient[str | None] = None
-    phone: Lenient[str | None] = None
-    address: Lenient[Address | None] = None
-    note: Lenient[str | None] = None
-    balance: Lenient[float | str | None] = None
-    optin: Lenient[str | None] = None
-    stripe_id: Lenient[str | None] = None
-    custom_fields: Lenient[dict[str, Any] | list[Any] | None] = None
-    status: Lenient[int | None] = None
     role_id: Lenient[int | None] = None
-    role: Lenient[Role | None] = None
-    spent: Lenient[float | str | None] = None
-    employee_id: Lenient[int | None] = None
-    managers: Lenient[list[UserManager]] = Field(default_factory=list)
-    ga_cid: Lenient[str | None] = None
+    created_at: Lenient[datetime | None] = None
     team_owner_ids: Lenient[list[int]] = Field(default_factory=list)
     team_member_ids: Lenient[list[int]] = Field(default_factory=list)
-
-
-class Employee(SppModel):
-    """A staff member assigned to a ticket."""
-
-    id: Lenient[int | None] = None
-    name_f: Lenient[str | None] = None
-    name_l: Lenient[str | None] = None
-    group_id: Lenient[int | None] = None
-    role_id: Lenient[int | None] = None
 
 
 class Order(SppModel):
@@ -168,28 +87,6 @@ class Order(SppModel):
     last_message_at: Lenient[datetime | None] = None
 
 
-class Ticket(SppModel):
-    """A support ticket (SPP answers with one alongside some messages)."""
-
-    id: Lenient[int | None] = None
-    subject: Lenient[str | None] = None
-    status: Lenient[str | None] = None
-    source: Lenient[str | None] = None
-    user_id: Lenient[int | None] = None
-    order_id: Lenient[int | None] = None
-    client: Lenient[User | None] = None
-    employees: Lenient[list[Employee]] = Field(default_factory=list)
-    tags: Lenient[list[str]] = Field(default_factory=list)
-    form_data: Lenient[dict[str, Any] | list[Any] | None] = None
-    note: Lenient[str | None] = None
-    metadata: Lenient[dict[str, Any] | list[Any] | None] = None
-    messages: Lenient[list[MessageResource]] = Field(default_factory=list)
-    created_at: Lenient[datetime | None] = None
-    updated_at: Lenient[datetime | None] = None
-    last_message_at: Lenient[datetime | None] = None
-    date_closed: Lenient[datetime | None] = None
-
-
 class MessageResource(SppModel):
     """A message on an order, as SPP returns it after creating or listing it."""
 
@@ -201,7 +98,6 @@ class MessageResource(SppModel):
     #: URLs of the uploaded attachments.
     files: Lenient[list[str]] = Field(default_factory=list)
     order: Lenient[Order | None] = None
-    ticket: Lenient[Ticket | None] = None
 
     @field_validator("id", mode="before")
     @classmethod
@@ -229,9 +125,6 @@ class MessagePage(SppModel):
     data: list[MessageResource] = Field(default_factory=list)
     links: Lenient[PageLinks] = Field(default_factory=PageLinks)
     meta: Lenient[dict[str, Any]] = Field(default_factory=dict)
-
-
-Ticket.model_rebuild()
 
 
 class OrderPage(SppModel):

@@ -9,6 +9,9 @@ is first used (install the ``sandbox`` extra for them).
         spp.add_fault("drop_after")                 # the next API request is stored, then dropped
         ...
         spp.messages()                              # what the "workspace" received
+
+pytest fixtures (``spp_sandbox``, ``spp_sandbox_conn``, ...) are opt-in: add
+``pytest_plugins = ["airflow_provider_spp.sandbox.pytest_plugin"]`` to your top-level ``conftest.py``.
 """
 
 from __future__ import annotations

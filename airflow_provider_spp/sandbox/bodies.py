@@ -18,13 +18,15 @@ import json
 import re
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
 from starlette.datastructures import Headers, UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from airflow_provider_spp.sandbox.store import NewFile
+
+V = TypeVar("V")
 
 _MAX_PART_SIZE = 16 * 1024 * 1024
 _INDEXED = re.compile(r"^(?P<name>[^\[\]]+)\[(?P<index>\d*)\]$")
@@ -191,6 +193,18 @@ def _as_boolean(value: Any) -> bool | None:
     return None
 
 
+def _optional(
+    data: dict[str, Any], name: str, parse: Callable[[Any], V | None], rule: str, errors: dict[str, list[str]]
+) -> V | None:
+    """An optional field, parsed; a value that does not parse adds Laravel's "The <name> field <rule>." error."""
+    if data.get(name) is None:
+        return None
+    value = parse(data[name])
+    if value is None:
+        errors[name] = [f"The {name.replace('_', ' ')} field {rule}."]
+    return value
+
+
 def validate_message(data: dict[str, Any], user_exists: Callable[[int], bool]) -> MessageInput:
     """Apply the create-message rules; raises :class:`ValidationFailed` with every failing field."""
     errors: dict[str, list[str]] = {}
@@ -200,19 +214,10 @@ def validate_message(data: dict[str, Any], user_exists: Callable[[int], bool]) -
     elif not isinstance(message, str):
         errors["message"] = ["The message field must be a string."]
 
-    user_id: int | None = None
-    if data.get("user_id") is not None:
-        user_id = _as_integer(data["user_id"])
-        if user_id is None:
-            errors["user_id"] = ["The user id field must be an integer."]
-        elif not user_exists(user_id):
-            errors["user_id"] = ["The selected user id is invalid."]
-
-    staff_only: bool | None = None
-    if data.get("staff_only") is not None:
-        staff_only = _as_boolean(data["staff_only"])
-        if staff_only is None:
-            errors["staff_only"] = ["The staff only field must be true or false."]
+    user_id = _optional(data, "user_id", _as_integer, "must be an integer", errors)
+    if user_id is not None and not user_exists(user_id):
+        errors["user_id"] = ["The selected user id is invalid."]
+    staff_only = _optional(data, "staff_only", _as_boolean, "must be true or false", errors)
 
     attachments: list[NewFile] = []
     raw = data.get("attachments")

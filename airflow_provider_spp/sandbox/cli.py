@@ -4,7 +4,8 @@
                 [--extra-orders 1000 --extra-order-status Pending]
                 [--fault rate_limit:2 --fault slow:1:delay=5 ...]
                 [--fault-rate 0.2 --fault-kinds drop_after,rate_limit --fault-seed 1
-                 --fault-method POST --fault-path-prefix /api/order_messages]
+                 --fault-method POST --fault-path-prefix /api/order_messages
+                 --fault-retry-after 2 --fault-delay 5]
 
 Only loopback addresses are accepted for ``--host`` unless ``--allow-non-loopback`` is given (the admin
 API has no auth). The token may come from ``SPP_SANDBOX_TOKEN`` instead of ``--token`` (keeps it out of
@@ -23,7 +24,7 @@ import threading
 from collections.abc import Sequence
 from types import FrameType
 
-from airflow_provider_spp.sandbox.faults import FaultKind, parse_fault_spec
+from airflow_provider_spp.sandbox.faults import FaultKind, option_help, option_names, parse_fault_spec
 
 log = logging.getLogger("airflow_provider_spp.sandbox")
 TOKEN_ENV = "SPP_SANDBOX_TOKEN"  # noqa: S105 - the name of an environment variable
@@ -94,8 +95,10 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"comma-separated kinds for --fault-rate (choices: {','.join(k.value for k in FaultKind)})",
     )
     parser.add_argument("--fault-seed", type=int, default=None, help="random seed for --fault-rate")
-    parser.add_argument("--fault-method", default=None, help="random faults only for this HTTP method")
-    parser.add_argument("--fault-path-prefix", default=None, help="random faults only under this raw path prefix")
+    for name in option_names():
+        parser.add_argument(
+            f"--fault-{name.replace('_', '-')}", default=None, help=f"random faults: {option_help(name)}"
+        )
     return parser
 
 
@@ -125,8 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args.fault_rate,
                 [k.strip() for k in args.fault_kinds.split(",") if k.strip()],
                 seed=args.fault_seed,
-                method=args.fault_method,
-                path_prefix=args.fault_path_prefix,
+                **{name: getattr(args, f"fault_{name}") for name in option_names()},
             )
     except ValueError as err:
         parser.error(str(err))

@@ -19,7 +19,8 @@ from __future__ import annotations
 import math
 import random
 import threading
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterable, Mapping
+from dataclasses import KW_ONLY, dataclass, field, fields, replace
 from enum import StrEnum
 from typing import Any
 
@@ -76,7 +77,6 @@ ERROR_AFTER_COMMIT_KINDS = frozenset(
 
 DEFAULT_RETRY_AFTER = 1
 DEFAULT_SLOW_DELAY = 2.0
-_SPEC_KEYS = ("method", "path_prefix", "retry_after", "delay")
 
 
 def fault_kind(value: Any) -> FaultKind:
@@ -151,28 +151,31 @@ class AppliedFault:
 
 
 @dataclass(frozen=True)
-class Fault:
-    """A queued fault: hits the next ``times`` requests matching ``method`` and ``path_prefix``."""
+class FaultOptions:
+    """The options queued and random faults share: which requests they hit and how long they make them wait.
 
-    kind: FaultKind
-    #: How many matching requests this fault hits; None means every one, forever.
-    times: int | None = 1
+    This is the one declaration of them: the admin API, :class:`SandboxServer`, the CLI and text specs
+    all read their names from here (see :func:`option_names`).
+    """
+
+    _: KW_ONLY
     #: Only requests with this method (any method when None).
-    method: str | None = None
+    method: str | None = field(default=None, metadata={"help": "only requests with this HTTP method, e.g. POST"})
     #: Only requests whose raw path starts with this (any ``/api/`` path when None).
-    path_prefix: str | None = None
+    path_prefix: str | None = field(
+        default=None, metadata={"help": "only requests whose raw path starts with this, e.g. /api/order_messages"}
+    )
     #: Retry-After seconds (rate_limit defaults to 1; unavailable sends it only when set).
-    retry_after: int | None = None
+    retry_after: int | None = field(
+        default=None, metadata={"help": "Retry-After seconds of rate_limit/unavailable answers"}
+    )
     #: Seconds a ``slow`` fault waits before answering, or a ``slow_commit`` one before processing (default 2.0).
-    delay: float | None = None
+    delay: float | None = field(
+        default=None, metadata={"help": "seconds a slow fault waits before answering (slow_commit: before storing)"}
+    )
 
     def __post_init__(self) -> None:
-        """Normalise and validate the fields (raises ValueError)."""
-        object.__setattr__(self, "kind", fault_kind(self.kind))
-        if self.times is not None and (isinstance(self.times, bool) or not isinstance(self.times, int)):
-            raise ValueError(f"times must be a positive integer or None, got {self.times!r}")
-        if self.times is not None and self.times < 1:
-            raise ValueError(f"times must be at least 1 (or None for always), got {self.times!r}")
+        """Normalise and validate the options (raises ValueError)."""
         object.__setattr__(self, "method", _optional_method(self.method))
         object.__setattr__(self, "path_prefix", _optional_prefix(self.path_prefix))
         object.__setattr__(self, "retry_after", _optional_retry_after(self.retry_after))
@@ -182,113 +185,114 @@ class Fault:
         """Whether this fault applies to a request."""
         return _matches(self.method, self.path_prefix, method, raw_path)
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (the same shape :meth:`from_dict` reads): its own fields first, then the options."""
+        own = {name: _json_ready(getattr(self, name)) for name in _init_names(type(self)) if name not in _OPTIONS}
+        return own | {name: getattr(self, name) for name in _OPTIONS}
+
+    @classmethod
+    def _from_json(cls, data: Any, what: str, noun: str, required: tuple[str, ...]) -> dict[str, Any]:
+        """Check a JSON object (``what``) names only this class's fields and has the ``required`` ones."""
+        if not isinstance(data, dict):
+            raise ValueError(f"{what} must be a JSON object, got {data!r}")
+        unknown = set(data) - set(_init_names(cls))
+        if unknown:
+            raise ValueError(f"unknown {noun} field(s): {', '.join(sorted(unknown))}")
+        if any(name not in data for name in required):
+            needed = " and ".join(repr(name) for name in required)
+            raise ValueError(f"{what} {'needs a' if len(required) == 1 else 'need'} {needed}")
+        return data
+
+
+def _init_names(cls: type) -> tuple[str, ...]:
+    """The constructor's field names of a fault dataclass."""
+    return tuple(f.name for f in fields(cls) if f.init)
+
+
+def _json_ready(value: Any) -> Any:
+    """Fault kinds as their text, tuples of them as lists; other values as they are."""
+    if isinstance(value, tuple):
+        return [_json_ready(item) for item in value]
+    return value.value if isinstance(value, FaultKind) else value
+
+
+_OPTIONS = _init_names(FaultOptions)
+
+
+def option_names() -> tuple[str, ...]:
+    """The names of the options every fault takes (``method``, ``path_prefix``, ``retry_after``, ``delay``)."""
+    return _OPTIONS
+
+
+def option_help(name: str) -> str:
+    """The one-line help of a fault option."""
+    return str(next(f.metadata["help"] for f in fields(FaultOptions) if f.name == name))
+
+
+@dataclass(frozen=True)
+class Fault(FaultOptions):
+    """A queued fault: hits the next ``times`` requests matching ``method`` and ``path_prefix``."""
+
+    kind: FaultKind
+    #: How many matching requests this fault hits; None means every one, forever.
+    times: int | None = 1
+
+    def __post_init__(self) -> None:
+        """Normalise and validate the fields (raises ValueError)."""
+        object.__setattr__(self, "kind", fault_kind(self.kind))
+        if self.times is not None and (isinstance(self.times, bool) or not isinstance(self.times, int)):
+            raise ValueError(f"times must be a positive integer or None, got {self.times!r}")
+        if self.times is not None and self.times < 1:
+            raise ValueError(f"times must be at least 1 (or None for always), got {self.times!r}")
+        super().__post_init__()
+
     def applied(self, source: str = "queue") -> AppliedFault:
         """The fault as applied to one request."""
         return AppliedFault(self.kind, self.retry_after, self.delay, source)
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form (the same shape :meth:`from_dict` reads)."""
-        return {
-            "kind": self.kind.value,
-            "times": self.times,
-            "method": self.method,
-            "path_prefix": self.path_prefix,
-            "retry_after": self.retry_after,
-            "delay": self.delay,
-        }
-
     @classmethod
     def from_dict(cls, data: Any) -> Fault:
         """Build from JSON; a missing ``times`` means 1, an explicit null means always."""
-        if not isinstance(data, dict):
-            raise ValueError(f"a fault must be a JSON object, got {data!r}")
-        unknown = set(data) - {"kind", "times", *_SPEC_KEYS}
-        if unknown:
-            raise ValueError(f"unknown fault field(s): {', '.join(sorted(unknown))}")
-        if "kind" not in data:
-            raise ValueError("a fault needs a 'kind'")
-        return cls(
-            kind=data["kind"],
-            times=data.get("times", 1),
-            method=data.get("method"),
-            path_prefix=data.get("path_prefix"),
-            retry_after=data.get("retry_after"),
-            delay=data.get("delay"),
-        )
+        return cls(**cls._from_json(data, "a fault", "fault", ("kind",)))
 
 
-@dataclass
-class RandomFaults:
+@dataclass(frozen=True)
+class RandomFaults(FaultOptions):
     """Probabilistic faults: each matching request fails with probability ``rate``."""
 
     rate: float
     kinds: tuple[FaultKind, ...]
     seed: int | None = None
-    method: str | None = None
-    path_prefix: str | None = None
-    retry_after: int | None = None
-    delay: float | None = None
     _rng: random.Random = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         """Validate and seed the generator (raises ValueError)."""
         if isinstance(self.rate, bool) or not isinstance(self.rate, int | float) or not 0.0 <= self.rate <= 1.0:
             raise ValueError(f"rate must be a number between 0 and 1, got {self.rate!r}")
-        self.rate = float(self.rate)
+        object.__setattr__(self, "rate", float(self.rate))
+        if not isinstance(self.kinds, Iterable) or isinstance(self.kinds, Mapping):
+            raise ValueError(f"kinds must be a list of fault kinds, got {self.kinds!r}")
         kinds = (self.kinds,) if isinstance(self.kinds, str) else tuple(self.kinds)
-        self.kinds = tuple(fault_kind(k) for k in kinds)
+        object.__setattr__(self, "kinds", tuple(fault_kind(k) for k in kinds))
         if not self.kinds:
             raise ValueError("random faults need at least one kind")
         if self.seed is not None and (isinstance(self.seed, bool) or not isinstance(self.seed, int)):
             raise ValueError(f"seed must be an integer, got {self.seed!r}")
-        self.method = _optional_method(self.method)
-        self.path_prefix = _optional_prefix(self.path_prefix)
-        self.retry_after = _optional_retry_after(self.retry_after)
-        self.delay = _optional_delay(self.delay)
-        self._rng = random.Random(self.seed)
+        super().__post_init__()
+        object.__setattr__(self, "_rng", random.Random(self.seed))
 
     def draw(self, method: str, raw_path: str) -> AppliedFault | None:
         """Roll the dice for one request (call under a lock: the generator is shared)."""
-        if not _matches(self.method, self.path_prefix, method, raw_path):
+        if not self.matches(method, raw_path):
             return None
         if self._rng.random() >= self.rate:
             return None
         return AppliedFault(self._rng.choice(self.kinds), self.retry_after, self.delay, "random")
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form (the same shape :meth:`from_dict` reads)."""
-        return {
-            "rate": self.rate,
-            "kinds": [k.value for k in self.kinds],
-            "seed": self.seed,
-            "method": self.method,
-            "path_prefix": self.path_prefix,
-            "retry_after": self.retry_after,
-            "delay": self.delay,
-        }
-
     @classmethod
     def from_dict(cls, data: Any) -> RandomFaults:
         """Build from JSON such as ``{"rate": 0.3, "kinds": ["drop_after"], "seed": 42}``."""
-        if not isinstance(data, dict):
-            raise ValueError(f"random faults must be a JSON object, got {data!r}")
-        unknown = set(data) - {"rate", "kinds", "seed", *_SPEC_KEYS}
-        if unknown:
-            raise ValueError(f"unknown random-fault field(s): {', '.join(sorted(unknown))}")
-        if "rate" not in data or "kinds" not in data:
-            raise ValueError("random faults need 'rate' and 'kinds'")
-        kinds = data["kinds"]
-        if not isinstance(kinds, list | tuple | str):
-            raise ValueError(f"kinds must be a list of fault kinds, got {kinds!r}")
-        return cls(
-            rate=data["rate"],
-            kinds=tuple(fault_kind(k) for k in ((kinds,) if isinstance(kinds, str) else kinds)),
-            seed=data.get("seed"),
-            method=data.get("method"),
-            path_prefix=data.get("path_prefix"),
-            retry_after=data.get("retry_after"),
-            delay=data.get("delay"),
-        )
+        return cls(**cls._from_json(data, "random faults", "random-fault", ("rate", "kinds")))
 
 
 def parse_fault_spec(spec: str) -> Fault:
@@ -310,17 +314,10 @@ def parse_fault_spec(spec: str) -> Fault:
     options: dict[str, str] = {}
     for item in rest:
         key, sep, value = item.partition("=")
-        if not sep or key not in _SPEC_KEYS:
-            raise ValueError(f"bad fault option {item!r} in {spec!r}; options: {', '.join(_SPEC_KEYS)}")
+        if not sep or key not in _OPTIONS:
+            raise ValueError(f"bad fault option {item!r} in {spec!r}; options: {', '.join(_OPTIONS)}")
         options[key] = value
-    return Fault(
-        kind=kind,
-        times=times,
-        method=options.get("method"),
-        path_prefix=options.get("path_prefix"),
-        retry_after=_optional_retry_after(options.get("retry_after")),
-        delay=_optional_delay(options.get("delay")),
-    )
+    return Fault.from_dict({"kind": kind, "times": times, **options})
 
 
 class FaultPlan:

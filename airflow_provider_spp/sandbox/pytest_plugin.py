@@ -1,4 +1,7 @@
-"""pytest fixtures for the SPP sandbox (entry point ``pytest11: spp_sandbox``; loads nothing heavy until used).
+"""pytest fixtures for the SPP sandbox (loads nothing heavy until used).
+
+Opt-in, as moto's are: add ``pytest_plugins = ["airflow_provider_spp.sandbox.pytest_plugin"]`` to your
+top-level ``conftest.py``.
 
 Design: one server per test session, a clean state per test.
 
@@ -28,6 +31,17 @@ import pytest
 if TYPE_CHECKING:
     from airflow_provider_spp.sandbox.server import SandboxServer
 
+__all__ = [
+    "SANDBOX_CONN_ENV",
+    "SANDBOX_CONN_ID",
+    "spp_sandbox",
+    "spp_sandbox_conn",
+    "spp_sandbox_conn_uri",
+    "spp_sandbox_other_host",
+    "spp_sandbox_session",
+    "spp_sandbox_tls",
+]
+
 SANDBOX_CONN_ID = "spp_default"
 SANDBOX_CONN_ENV = "AIRFLOW_CONN_SPP_DEFAULT"
 
@@ -43,6 +57,12 @@ def _serving(*, tls: bool = False) -> Iterator[SandboxServer]:
         server.stop()
 
 
+def _reset(server: SandboxServer) -> SandboxServer:
+    """The server, back in its seeded state."""
+    server.reset()
+    return server
+
+
 @pytest.fixture(scope="session")
 def spp_sandbox_session() -> Iterator[SandboxServer]:
     """The session's sandbox server (state shared across tests, never reset here)."""
@@ -55,20 +75,6 @@ def _spp_sandbox_other_host_session() -> Iterator[SandboxServer]:
     yield from _serving()
 
 
-@pytest.fixture
-def spp_sandbox(spp_sandbox_session: SandboxServer) -> SandboxServer:
-    """The session's sandbox, reset to its seeded state before this test."""
-    spp_sandbox_session.reset()
-    return spp_sandbox_session
-
-
-@pytest.fixture
-def spp_sandbox_other_host(_spp_sandbox_other_host_session: SandboxServer) -> SandboxServer:
-    """A second sandbox ("another host", another port), reset before this test."""
-    _spp_sandbox_other_host_session.reset()
-    return _spp_sandbox_other_host_session
-
-
 @pytest.fixture(scope="session")
 def _spp_sandbox_tls_session() -> Iterator[SandboxServer]:
     """A session server over TLS."""
@@ -76,10 +82,21 @@ def _spp_sandbox_tls_session() -> Iterator[SandboxServer]:
 
 
 @pytest.fixture
+def spp_sandbox(spp_sandbox_session: SandboxServer) -> SandboxServer:
+    """The session's sandbox, reset to its seeded state before this test."""
+    return _reset(spp_sandbox_session)
+
+
+@pytest.fixture
+def spp_sandbox_other_host(_spp_sandbox_other_host_session: SandboxServer) -> SandboxServer:
+    """A second sandbox ("another host", another port), reset before this test."""
+    return _reset(_spp_sandbox_other_host_session)
+
+
+@pytest.fixture
 def spp_sandbox_tls(_spp_sandbox_tls_session: SandboxServer) -> SandboxServer:
     """A sandbox on https (self-signed CA), reset before this test."""
-    _spp_sandbox_tls_session.reset()
-    return _spp_sandbox_tls_session
+    return _reset(_spp_sandbox_tls_session)
 
 
 @pytest.fixture

@@ -138,6 +138,19 @@ def _user(
     return user
 
 
+_CLIENT_ADDRESS = {
+    "line_1": "Example Street 1",
+    "line_2": "2nd floor",
+    "city": "Berlin",
+    "country": "DE",
+    "state": "BE",
+    "postcode": "10115",
+    "tax_id": "DE123456789",
+    "company_name": "Client Co.",
+    "company_vat": "DE123456789",
+}
+
+
 def seeded_users() -> dict[int, dict[str, Any]]:
     """Fresh, independent copies of the seeded users, by ID."""
     admin = _user(1, "Ada", "Admin", "ada.admin@sandbox.spp.local", _ADMIN_ROLE, "2021-09-01T00:00:00+00:00")
@@ -152,19 +165,7 @@ def seeded_users() -> dict[int, dict[str, Any]]:
         company="Client Co.",
         tax_id="DE123456789",
         phone="+49 30 1234567",
-        address=_address(
-            "Cleo",
-            "Client",
-            line_1="Example Street 1",
-            line_2="2nd floor",
-            city="Berlin",
-            country="DE",
-            state="BE",
-            postcode="10115",
-            tax_id="DE123456789",
-            company_name="Client Co.",
-            company_vat="DE123456789",
-        ),
+        address=_address("Cleo", "Client", **_CLIENT_ADDRESS),
         balance="0.00",
         optin="Yes",
         spent="1250.00",

@@ -15,7 +15,7 @@ from typing import Any
 import uvicorn
 
 from airflow_provider_spp.sandbox.app import DEFAULT_API_VERSION, SandboxApp, create_app
-from airflow_provider_spp.sandbox.faults import Fault, FaultKind, RandomFaults
+from airflow_provider_spp.sandbox.faults import Fault, FaultKind, RandomFaults, fault_kind
 from airflow_provider_spp.sandbox.seed import DEFAULT_TOKEN
 from airflow_provider_spp.sandbox.store import SandboxStore, StoredMessage
 from airflow_provider_spp.sandbox.tls import SandboxCertificate, make_certificate
@@ -206,47 +206,17 @@ class SandboxServer:
         author = self.store.client_of(found["id"]) if user_id is None else user_id
         return self.store.create_message(order_id=found["id"], message=message, user_id=author)
 
-    def add_fault(
-        self,
-        kind: FaultKind | str,
-        *,
-        times: int | None = 1,
-        method: str | None = None,
-        path_prefix: str | None = None,
-        retry_after: int | None = None,
-        delay: float | None = None,
-    ) -> Fault:
-        """Queue one fault for the next ``times`` matching requests (None = all of them)."""
-        fault = Fault(
-            kind=FaultKind(kind),
-            times=times,
-            method=method,
-            path_prefix=path_prefix,
-            retry_after=retry_after,
-            delay=delay,
-        )
-        self.store.add_faults(fault)
-        return fault
+    def add_fault(self, kind: FaultKind | str, **options: Any) -> Fault:
+        """Queue one fault; ``options`` are :class:`Fault`'s fields (``times=None``: every matching request)."""
+        return self.store.add_faults(Fault(fault_kind(kind), **options))[0]
 
     def add_faults(self, *faults: Fault | str | Mapping[str, Any]) -> list[Fault]:
         """Queue several faults (Fault objects, ``"kind:times"`` specs or dicts)."""
         return self.store.add_faults(*faults)
 
-    def set_random_faults(
-        self,
-        rate: float,
-        kinds: Iterable[FaultKind | str],
-        *,
-        seed: int | None = None,
-        method: str | None = None,
-        path_prefix: str | None = None,
-        retry_after: int | None = None,
-        delay: float | None = None,
-    ) -> RandomFaults:
+    def set_random_faults(self, rate: float, kinds: Iterable[FaultKind | str], **options: Any) -> RandomFaults:
         """Fail each matching request with probability ``rate``, with a kind drawn from ``kinds``."""
-        return self.store.set_random_faults(
-            rate, kinds, seed=seed, method=method, path_prefix=path_prefix, retry_after=retry_after, delay=delay
-        )
+        return self.store.set_random_faults(rate, kinds, **options)
 
     def clear_faults(self) -> None:
         """Remove queued faults and turn random faults off."""

@@ -353,27 +353,9 @@ class SandboxStore:
         self.faults.add(*parsed)
         return parsed
 
-    def set_random_faults(
-        self,
-        rate: float,
-        kinds: Iterable[FaultKind | str],
-        *,
-        seed: int | None = None,
-        method: str | None = None,
-        path_prefix: str | None = None,
-        retry_after: int | None = None,
-        delay: float | None = None,
-    ) -> RandomFaults:
-        """Turn on probabilistic faults (see :class:`RandomFaults`)."""
-        random_faults = RandomFaults(
-            rate=rate,
-            kinds=tuple(fault_kind(k) for k in kinds),
-            seed=seed,
-            method=method,
-            path_prefix=path_prefix,
-            retry_after=retry_after,
-            delay=delay,
-        )
+    def set_random_faults(self, rate: float, kinds: Iterable[FaultKind | str], **options: Any) -> RandomFaults:
+        """Turn on probabilistic faults; ``options`` are :class:`RandomFaults`' (seed and the fault options)."""
+        random_faults = RandomFaults(rate=rate, kinds=tuple(fault_kind(k) for k in kinds), **options)
         self.faults.set_random(random_faults)
         return random_faults
 

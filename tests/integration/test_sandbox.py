@@ -14,7 +14,6 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from http.client import HTTPConnection
-from importlib.metadata import entry_points
 from typing import Any
 
 import pytest
@@ -810,10 +809,9 @@ def test_cli_rejects_bad_arguments(capsys: pytest.CaptureFixture[str]) -> None:
 
 # -- pytest plugin ----------------------------------------------------------------------------------
 
-_PLUGIN_INSTALLED = any(ep.name == "spp_sandbox" for ep in entry_points(group="pytest11"))
-
 
 def test_pytest_plugin_fixtures(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest('pytest_plugins = ["airflow_provider_spp.sandbox.pytest_plugin"]')
     pytester.makepyfile(
         """
         import json, os
@@ -840,8 +838,5 @@ def test_pytest_plugin_fixtures(pytester: pytest.Pytester) -> None:
             assert spp_sandbox.url != spp_sandbox_other_host.url
         """
     )
-    args = ["-p", "no:cacheprovider", "-p", "no:randomly"]
-    if not _PLUGIN_INSTALLED:
-        args += ["-p", "airflow_provider_spp.sandbox.pytest_plugin"]
-    result = pytester.runpytest_inprocess(*args)
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-p", "no:randomly")
     result.assert_outcomes(passed=4)

@@ -11,7 +11,17 @@ import pytest
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from airflow_provider_spp import models
-from airflow_provider_spp.models import Lenient, MessagePage, MessageResource, SppModel
+from airflow_provider_spp.models import Lenient, MessagePage, MessageResource, Order, SppModel
+
+CLIENT = {
+    "id": 2,
+    "email": "user@example.org",
+    "balance": "10.00",
+    "address": {"line_1": "123 Main St", "city": "New York", "country": "US"},
+    "role": {"id": 1, "name": "Administrator", "settings": 1, "team": True, "messaging": 3},
+    "managers": [{"id": 25, "name": "John Doe", "email": "user@example.org", "role_id": 5}],
+    "team_owner_ids": [1],
+}
 
 SPEC_EXAMPLE = {
     "id": 1,
@@ -20,22 +30,14 @@ SPEC_EXAMPLE = {
     "message": "Message",
     "staff_only": False,
     "files": ["https://example.spp.co/files/report.pdf"],
-    "order": {"id": 1001, "number": "E4A269FC", "status": "In progress"},
+    "order": {"id": 1001, "number": "E4A269FC", "status": "In progress", "user_id": 2, "client": CLIENT},
     "ticket": {
         "id": 1,
         "subject": "Ticket subject",
         "form_data": {"field_1": "value_1"},
         "tags": ["a"],
         "employees": [{"id": 1, "name_f": "John", "name_l": "Doe", "group_id": 1, "role_id": 1}],
-        "client": {
-            "id": 2,
-            "email": "user@example.org",
-            "balance": "10.00",
-            "address": {"line_1": "123 Main St", "city": "New York", "country": "US"},
-            "role": {"id": 1, "name": "Administrator", "settings": 1, "team": True, "messaging": 3},
-            "managers": [{"id": 25, "name": "John Doe", "email": "user@example.org", "role_id": 5}],
-            "team_owner_ids": [1],
-        },
+        "client": CLIENT,
     },
 }
 
@@ -43,17 +45,37 @@ SPEC_EXAMPLE = {
 def test_spec_example_parses_into_nested_models() -> None:
     message = MessageResource.model_validate(SPEC_EXAMPLE)
     assert message.id == 1
+    assert message.user_id == 1
+    assert message.message == "Message"
+    assert message.staff_only is False
     assert message.created_at == datetime(2021, 9, 1, tzinfo=UTC)
     assert message.files == ["https://example.spp.co/files/report.pdf"]
     assert message.order is not None
     assert message.order.number == "E4A269FC"
-    client = message.ticket.client  # type: ignore[union-attr]
-    assert client.address.city == "New York"
-    assert client.role.settings is True
-    assert client.role.messaging == 3
-    assert client.managers[0].id == 25
-    assert client.balance == "10.00"
-    assert message.ticket.employees[0].name_f == "John"  # type: ignore[union-attr]
+    assert message.order.user_id == 2
+    client = message.order.client
+    assert client is not None
+    assert (client.id, client.email, client.team_owner_ids, client.team_member_ids) == (
+        2,
+        "user@example.org",
+        [1],
+        [],
+    )
+
+
+def test_what_the_provider_does_not_read_is_ignored() -> None:
+    message = MessageResource.model_validate(SPEC_EXAMPLE)
+    assert "ticket" not in MessageResource.model_fields
+    assert not hasattr(message, "ticket")
+    assert message.order is not None
+    client = message.order.client
+    assert client is not None
+    assert not {"address", "role", "managers", "balance"} & set(client.model_dump())
+
+
+def test_models_declare_their_public_names() -> None:
+    assert set(models.__all__) >= {"MessagePage", "MessageResource", "Order", "OrderPage", "User"}
+    assert all(hasattr(models, name) for name in models.__all__)
 
 
 def test_unknown_fields_and_nulls_in_documented_required_fields_are_tolerated() -> None:
@@ -72,7 +94,7 @@ def test_unknown_fields_and_nulls_in_documented_required_fields_are_tolerated() 
     )
     assert message.id == 7
     assert message.files == []
-    assert message.ticket is None
+    assert message.order is None
 
 
 @pytest.mark.parametrize("mode", ["python", "json"])
@@ -84,6 +106,7 @@ def test_unparsable_values_fall_back_instead_of_failing_after_the_message_exists
         "order": "E4A269FC",
         "ticket": {"client": {"team_owner_ids": None, "address": []}},
     }
+    order_payload = {"id": 1, "client": {"team_owner_ids": None, "address": []}}
     if mode == "json":
         message = MessageResource.model_validate_json(json.dumps(payload))
     else:
@@ -92,8 +115,11 @@ def test_unparsable_values_fall_back_instead_of_failing_after_the_message_exists
     assert message.created_at is None
     assert message.staff_only is None
     assert message.order is None
-    assert message.ticket is not None
-    assert message.ticket.client.team_owner_ids == []
+    order = (
+        Order.model_validate_json(json.dumps(order_payload)) if mode == "json" else Order.model_validate(order_payload)
+    )
+    assert order.client is not None
+    assert order.client.team_owner_ids == []
 
 
 @pytest.mark.parametrize("bad", [{}, {"id": None}, {"id": True}, {"id": 1.5}, {"id": "abc"}, {"message": "x"}])

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from airflow_provider_spp._internal.provider_info import CONN_FIELDS
-from spp_e2e.deploy import CHROMIUM, say
+from tests.e2e.deploy import CHROMIUM, say
 
 CHROMIUM_ARGS = [
     "--no-sandbox",

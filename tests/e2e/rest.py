@@ -10,7 +10,7 @@ import urllib.request
 from datetime import datetime
 from typing import Any
 
-from spp_e2e.deploy import CheckFailed
+from tests.e2e.deploy import CheckFailed
 
 FINISHED = ("success", "failed")
 

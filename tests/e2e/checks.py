@@ -1,4 +1,4 @@
-"""The E2E checks, in order, against a running deployment (see scripts/e2e.py)."""
+"""The E2E checks, in order, against a running deployment (see tests/e2e/run.py)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from airflow_provider_spp._internal.provider_info import CONN_FIELDS
-from spp_e2e.deploy import WORKERS, Airflow, CheckFailed, Processes, say, start_worker, wait_for
-from spp_e2e.rest import AirflowApi, HttpError, Sandbox, parse_time
+from tests.e2e.deploy import WORKERS, Airflow, CheckFailed, Processes, say, start_worker, wait_for
+from tests.e2e.rest import AirflowApi, HttpError, Sandbox, parse_time
 
 EXAMPLE_DAGS = ("spp_order_followup", "spp_bulk_reminders", "spp_pipeline_alerts")
 KILL_DAG = "spp_e2e_worker_kill"
@@ -74,7 +74,7 @@ class Context:
 
 def run_all(ctx: Context) -> None:
     """Every check, in the order a newcomer would try things (SPP_E2E_SKIP=ui,bulk,... leaves some out)."""
-    from spp_e2e import ui
+    from tests.e2e import ui
 
     skip = {s.strip() for s in os.environ.get("SPP_E2E_SKIP", "").split(",") if s.strip()}
     steps = {
