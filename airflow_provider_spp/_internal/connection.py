@@ -19,7 +19,10 @@ DEFAULT_MAX_RETRIES = 3
 DEFAULT_RETRY_MAX_TIME = 120.0
 DEFAULT_RETRY_BACKOFF = 1.0
 
-_API_VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+#: What an api_version may look like (it becomes a header): a short token such as 2024-03-05.
+API_VERSION_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"
+
+_API_VERSION = re.compile(API_VERSION_PATTERN)
 _TOKEN_FORBIDDEN = re.compile(r"[\s\x00-\x1f\x7f]")
 
 
