@@ -25,6 +25,7 @@ from pydantic import BaseModel, ValidationError
 from airflow_provider_spp import __version__
 from airflow_provider_spp.exceptions import (
     SppApiError,
+    SppError,
     SppInputError,
     SppTransportError,
     SppUnexpectedResponseError,
@@ -324,6 +325,21 @@ def server_date(answer: Answer) -> datetime | None:
     except (TypeError, ValueError):
         return None
     return moment.astimezone(UTC) if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def connection_test_failure(err: SppError, base_url: str) -> str:
+    """What the UI's Test button says when the test call failed: what went wrong and what to check."""
+    if isinstance(err, SppApiError):
+        if err.status_code in (401, 403):
+            return (
+                f"{base_url} rejected the API token ({err.status_code}"
+                f"{': ' + err.server_message if err.server_message else ''}). "
+                "Check the API token field and that the token's user may read orders."
+            )
+        return f"{base_url} answered {err.status_code}: {err}"
+    if isinstance(err, SppTransportError):
+        return f"Could not reach {base_url}: {err}. Check the workspace URL."
+    return str(err)
 
 
 def transport_failure(

@@ -15,23 +15,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow.providers.common.compat.sdk import BaseHook
 
+from airflow_provider_spp._internal import client
 from airflow_provider_spp._internal.attachments import AttachmentLike, prepare_attachments
-from airflow_provider_spp._internal.client import (
-    Answer,
-    ApiRequest,
-    checked_message_id,
-    create_message_request,
-    delete_message_request,
-    get_order_request,
-    list_messages_request,
-    list_orders_request,
-    order_message_request,
-    parse_model,
-    probe_request,
-)
 from airflow_provider_spp._internal.connection import SppConnectionSettings, settings_from_connection
+from airflow_provider_spp._internal.connection_form import UI_FIELD_BEHAVIOUR, wtforms_widgets
 from airflow_provider_spp._internal.paging import MessageSearch, Pager, same_post
-from airflow_provider_spp.exceptions import SppApiError, SppError, SppTransportError
+from airflow_provider_spp.exceptions import SppError
 from airflow_provider_spp.models import MessagePage, MessageResource, Order, OrderPage
 
 if TYPE_CHECKING:
@@ -84,7 +73,7 @@ class _SppHookBase(BaseHook):
             max_retries=self.max_retries,
         )
 
-    def _note_gone(self, message_id: int, answer: Answer) -> None:
+    def _note_gone(self, message_id: int, answer: client.Answer) -> None:
         """Log a delete's 404 that followed a lost answer: the lost try did the deleting."""
         if answer.status == 404:
             self.log.info(
@@ -109,15 +98,11 @@ class SppHook(_SppHookBase):
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
         """Connection form layout for Airflow before 3.2 (3.2+ reads it from get_provider_info)."""
-        from airflow_provider_spp._internal.connection_form import UI_FIELD_BEHAVIOUR
-
         return UI_FIELD_BEHAVIOUR
 
     @classmethod
     def get_connection_form_widgets(cls) -> dict[str, Any]:
         """Extra connection form fields for Airflow before 3.2 (needs wtforms, absent from 3.3)."""
-        from airflow_provider_spp._internal.connection_form import wtforms_widgets
-
         return wtforms_widgets()
 
     @cached_property
@@ -157,13 +142,15 @@ class SppHook(_SppHookBase):
         attachments: Iterable[AttachmentLike] | None = None,
     ) -> MessageResource:
         """Post a message (with optional files, streamed) to an order; the POST is never blindly re-sent."""
-        wanted = order_message_request(order, message, user_id=user_id, staff_only=staff_only)
+        wanted = client.order_message_request(order, message, user_id=user_id, staff_only=staff_only)
         files = prepare_attachments(attachments)
-        return parse_model(MessageResource, self._send(create_message_request(self.settings.base_url, wanted, files)))
+        request = client.create_message_request(self.settings.base_url, wanted, files)
+        return client.parse_model(MessageResource, self._send(request))
 
     def list_order_messages(self, order: str | int, *, per_page: int = 100) -> Iterator[MessageResource]:
         """Yield an order's messages newest first, following ``links.next`` across pages."""
-        for page in self._pages(list_messages_request(self.settings.base_url, order, per_page=per_page), MessagePage):
+        request = client.list_messages_request(self.settings.base_url, order, per_page=per_page)
+        for page in self._pages(request, MessagePage):
             yield from page.data
 
     def find_order_message(
@@ -176,7 +163,7 @@ class SppHook(_SppHookBase):
         staff_only: bool | str | None = None,
     ) -> MessageResource | None:
         """Find a message with this text (and sender/visibility, when given) created since a moment."""
-        wanted = order_message_request(order, message, user_id=user_id, staff_only=staff_only)
+        wanted = client.order_message_request(order, message, user_id=user_id, staff_only=staff_only)
         return self.find_order_message_where(wanted.order, same_post(wanted), created_since=created_since)
 
     def find_order_message_where(
@@ -195,17 +182,17 @@ class SppHook(_SppHookBase):
 
     def delete_order_message(self, message_id: int) -> None:
         """Delete one message by its ID (not the order's); a 404 after a lost answer means it is deleted."""
-        message_id = checked_message_id(message_id)
-        request = delete_message_request(self.settings.base_url, message_id)
+        message_id = client.checked_message_id(message_id)
+        request = client.delete_message_request(self.settings.base_url, message_id)
         self._note_gone(message_id, self._send(request))
 
     def get_order(self, order: str | int) -> Order:
         """Retrieve one order by ID or order number."""
-        return parse_model(Order, self._send(get_order_request(self.settings.base_url, order)))
+        return client.parse_model(Order, self._send(client.get_order_request(self.settings.base_url, order)))
 
     def list_orders(self, *, status: str | None = None, sort: str = "id:desc", per_page: int = 100) -> Iterator[Order]:
         """Yield the workspace's orders (optionally of one status), across pages."""
-        request = list_orders_request(self.settings.base_url, status=status, sort=sort, per_page=per_page)
+        request = client.list_orders_request(self.settings.base_url, status=status, sort=sort, per_page=per_page)
         for page in self._pages(request, OrderPage):
             yield from page.data
 
@@ -213,19 +200,12 @@ class SppHook(_SppHookBase):
         """For the UI's Test button: one cheap, side-effect-free authenticated GET."""
         try:
             base_url = self.settings.base_url
-            self._send(probe_request(base_url))
-        except SppApiError as err:
-            if err.status_code in (401, 403):
-                return False, (
-                    f"{base_url} rejected the API token ({err.status_code}"
-                    f"{': ' + err.server_message if err.server_message else ''}). "
-                    "Check the API token field and that the token's user may read orders."
-                )
-            return False, f"{base_url} answered {err.status_code}: {err}"
-        except SppTransportError as err:
-            return False, f"Could not reach {self.settings.base_url}: {err}. Check the workspace URL."
         except SppError as err:
             return False, str(err)
+        try:
+            self._send(client.probe_request(base_url))
+        except SppError as err:
+            return False, client.connection_test_failure(err, base_url)
         return True, f"Connected to the SPP workspace at {base_url}."
 
     # -- requests and answers ----------------------------------------------------------------------------
@@ -238,17 +218,17 @@ class SppHook(_SppHookBase):
             self._http = RequestsTransport(self.settings, self.log)
         return self._http
 
-    def _send(self, request: ApiRequest) -> Answer:
+    def _send(self, request: client.ApiRequest) -> client.Answer:
         """Make one API call (retries included) and return its answer."""
         return self._transport().send(request)
 
-    def _pages(self, first: ApiRequest, model: type[PageT]) -> Iterator[PageT]:
+    def _pages(self, first: client.ApiRequest, model: type[PageT]) -> Iterator[PageT]:
         """Every page of a listing: each request carries the first one's query with the next page number."""
         pager = Pager(first, self.settings.base_url)
-        request: ApiRequest | None = first
+        request: client.ApiRequest | None = first
         while request is not None:
             answer = self._send(request)
-            page = parse_model(model, answer, unwrap=False)
+            page = client.parse_model(model, answer, unwrap=False)
             yield page
             request = pager.after(page, answer)
 
@@ -310,16 +290,16 @@ class SppAsyncHook(_SppHookBase):
         attachments: Iterable[AttachmentLike] | None = None,
     ) -> MessageResource:
         """Post a message (files streamed); like SppHook's, the POST is never blindly re-sent."""
-        wanted = order_message_request(order, message, user_id=user_id, staff_only=staff_only)
+        wanted = client.order_message_request(order, message, user_id=user_id, staff_only=staff_only)
         files = prepare_attachments(attachments)
-        request = create_message_request((await self.get_settings()).base_url, wanted, files)
-        return parse_model(MessageResource, await self._send(request))
+        request = client.create_message_request((await self.get_settings()).base_url, wanted, files)
+        return client.parse_model(MessageResource, await self._send(request))
 
     async def list_order_messages(
         self, order: str | int, *, per_page: int = 100
     ) -> AsyncGenerator[MessageResource, None]:
         """Yield an order's messages newest first, page after page (stop iterating to stop reading)."""
-        request = list_messages_request((await self.get_settings()).base_url, order, per_page=per_page)
+        request = client.list_messages_request((await self.get_settings()).base_url, order, per_page=per_page)
         async for page in self._pages(request, MessagePage):
             for message in page.data:
                 yield message
@@ -334,7 +314,7 @@ class SppAsyncHook(_SppHookBase):
         staff_only: bool | str | None = None,
     ) -> MessageResource | None:
         """Find a message with this text (and sender/visibility, when given) created since a moment."""
-        wanted = order_message_request(order, message, user_id=user_id, staff_only=staff_only)
+        wanted = client.order_message_request(order, message, user_id=user_id, staff_only=staff_only)
         return await self.find_order_message_where(wanted.order, same_post(wanted), created_since=created_since)
 
     async def find_order_message_where(
@@ -350,20 +330,21 @@ class SppAsyncHook(_SppHookBase):
 
     async def delete_order_message(self, message_id: int) -> None:
         """Delete one message by its ID (not the order's); a 404 after a lost answer means it is deleted."""
-        message_id = checked_message_id(message_id)
-        request = delete_message_request((await self.get_settings()).base_url, message_id)
+        message_id = client.checked_message_id(message_id)
+        request = client.delete_message_request((await self.get_settings()).base_url, message_id)
         self._note_gone(message_id, await self._send(request))
 
     async def get_order(self, order: str | int) -> Order:
         """Retrieve one order by ID or order number."""
-        return parse_model(Order, await self._send(get_order_request((await self.get_settings()).base_url, order)))
+        request = client.get_order_request((await self.get_settings()).base_url, order)
+        return client.parse_model(Order, await self._send(request))
 
     async def list_orders(
         self, *, status: str | None = None, sort: str = "id:desc", per_page: int = 100
     ) -> AsyncGenerator[Order, None]:
         """Yield the workspace's orders (optionally of one status) in ``sort`` order, page after page."""
         settings = await self.get_settings()
-        request = list_orders_request(settings.base_url, status=status, sort=sort, per_page=per_page)
+        request = client.list_orders_request(settings.base_url, status=status, sort=sort, per_page=per_page)
         async for page in self._pages(request, OrderPage):
             for found in page.data:
                 yield found
@@ -378,16 +359,16 @@ class SppAsyncHook(_SppHookBase):
             self._http = HttpxTransport(await self.get_settings(), self.log)
         return self._http
 
-    async def _send(self, request: ApiRequest) -> Answer:
+    async def _send(self, request: client.ApiRequest) -> client.Answer:
         """Make one API call (retries included) and return its answer."""
         return await (await self._transport()).send(request)
 
-    async def _pages(self, first: ApiRequest, model: type[PageT]) -> AsyncGenerator[PageT, None]:
+    async def _pages(self, first: client.ApiRequest, model: type[PageT]) -> AsyncGenerator[PageT, None]:
         """Every page of a listing: each request carries the first one's query with the next page number."""
         pager = Pager(first, (await self.get_settings()).base_url)
-        request: ApiRequest | None = first
+        request: client.ApiRequest | None = first
         while request is not None:
             answer = await self._send(request)
-            page = parse_model(model, answer, unwrap=False)
+            page = client.parse_model(model, answer, unwrap=False)
             yield page
             request = pager.after(page, answer)
