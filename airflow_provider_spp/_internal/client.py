@@ -1,4 +1,4 @@
-"""What happens on a call to SPP's API, without I/O: the request, what its answer means, and the retry rule.
+"""What happens on a call to SPP's API, without I/O: the request to send, and what its answer means.
 
 A call, start to end: a hook builds an :class:`ApiRequest` here (every endpoint; JSON or a streamed
 multipart form) and hands it to its transport (requests in ``http_sync``, httpx in ``http_async``),
