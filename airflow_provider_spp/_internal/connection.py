@@ -11,7 +11,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from airflow_provider_spp.exceptions import SppConfigError
-from airflow_provider_spp.models import boolean_from
 
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_CONNECT_TIMEOUT = 10.0
@@ -100,6 +99,8 @@ def _is_blank(value: Any) -> bool:
 
 def _as_bool(name: str, value: Any, default: bool) -> bool:
     """Coerce an extra that may arrive as a string from a connection URI; empty means the default."""
+    from airflow_provider_spp.models import boolean_from  # pydantic: not for provider info's form
+
     parsed = default if _is_blank(value) else boolean_from(value)
     if parsed is not None:
         return parsed
@@ -108,6 +109,8 @@ def _as_bool(name: str, value: Any, default: bool) -> bool:
 
 def _verify_setting(value: Any) -> bool | str:
     """TLS verification: on (also when empty), off when false, or the path of a CA bundle (file or folder)."""
+    from airflow_provider_spp.models import boolean_from
+
     if isinstance(value, str) and not _is_blank(value) and boolean_from(value) is None:
         path = os.path.expanduser(value.strip())
         if not os.path.exists(path):
