@@ -11,7 +11,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from airflow_provider_spp.exceptions import SppConfigError
-from airflow_provider_spp.models import boolean_from
 
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_CONNECT_TIMEOUT = 10.0
@@ -19,7 +18,10 @@ DEFAULT_MAX_RETRIES = 3
 DEFAULT_RETRY_MAX_TIME = 120.0
 DEFAULT_RETRY_BACKOFF = 1.0
 
-_API_VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+#: What an api_version may look like (it becomes a header): a short token such as 2024-03-05.
+API_VERSION_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"
+
+_API_VERSION = re.compile(API_VERSION_PATTERN)
 _TOKEN_FORBIDDEN = re.compile(r"[\s\x00-\x1f\x7f]")
 
 
@@ -97,6 +99,8 @@ def _is_blank(value: Any) -> bool:
 
 def _as_bool(name: str, value: Any, default: bool) -> bool:
     """Coerce an extra that may arrive as a string from a connection URI; empty means the default."""
+    from airflow_provider_spp.models import boolean_from  # pydantic: not for provider info's form
+
     parsed = default if _is_blank(value) else boolean_from(value)
     if parsed is not None:
         return parsed
@@ -105,6 +109,8 @@ def _as_bool(name: str, value: Any, default: bool) -> bool:
 
 def _verify_setting(value: Any) -> bool | str:
     """TLS verification: on (also when empty), off when false, or the path of a CA bundle (file or folder)."""
+    from airflow_provider_spp.models import boolean_from
+
     if isinstance(value, str) and not _is_blank(value) and boolean_from(value) is None:
         path = os.path.expanduser(value.strip())
         if not os.path.exists(path):

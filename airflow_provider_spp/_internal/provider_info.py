@@ -4,69 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-UI_FIELD_BEHAVIOUR: dict[str, Any] = {
-    "hidden_fields": ["login", "port", "schema"],
-    "relabeling": {"host": "Workspace URL", "password": "API token"},
-    "placeholders": {
-        "host": "https://example.spp.co",
-        "password": "An API token of your SPP workspace",
-        "api_version": "2024-03-05",
-        "timeout": "30",
-        "connect_timeout": "10",
-        "max_retries": "3",
-    },
-}
+from airflow_provider_spp._internal.connection_form import CONN_FIELDS, UI_FIELD_BEHAVIOUR
 
-CONN_FIELDS: dict[str, Any] = {
-    "api_version": {
-        "label": "API version",
-        "description": "Sent as the X-Api-Version header, e.g. 2024-03-05. Leave empty for the workspace default.",
-        "schema": {"type": ["string", "null"], "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"},
-    },
-    "timeout": {
-        "label": "Read timeout (seconds)",
-        "description": (
-            "Longest silence while waiting for SPP's answer: before its first byte and between reads. "
-            "Not a limit on a whole call; use the task's execution_timeout for that."
-        ),
-        "schema": {"type": ["number", "null"], "default": 30, "exclusiveMinimum": 0},
-    },
-    "connect_timeout": {
-        "label": "Connect timeout (seconds)",
-        "description": (
-            "Longest wait to open a connection to SPP (TCP and TLS handshake). Default 10, or timeout if smaller."
-        ),
-        "schema": {"type": ["number", "null"], "default": 10, "exclusiveMinimum": 0},
-    },
-    "max_retries": {
-        "label": "Max retries",
-        "description": "Retries of rate-limited (429) or unavailable (503) calls. A POST is never re-sent blindly.",
-        "schema": {"type": ["integer", "null"], "default": 3, "minimum": 0},
-    },
-    "retry_max_time": {
-        "label": "Retry time cap (seconds)",
-        "description": "Give up retrying a call after this long in total.",
-        "schema": {"type": ["number", "null"], "default": 120, "minimum": 0},
-    },
-    "retry_backoff": {
-        "label": "Retry backoff base (seconds)",
-        "description": "First wait between retries; it doubles each time (with jitter) unless SPP sends Retry-After.",
-        "schema": {"type": ["number", "null"], "default": 1, "minimum": 0},
-    },
-    "verify": {
-        "label": "Verify TLS certificates",
-        "description": (
-            "Leave on unless you know why it must be off; on, REQUESTS_CA_BUNDLE is honoured. "
-            "A CA bundle path (which wins over REQUESTS_CA_BUNDLE) can go in the extra JSON as verify."
-        ),
-        "schema": {"type": ["boolean", "null"], "default": True},
-    },
-    "allow_insecure_http": {
-        "label": "Allow plain http to a remote host",
-        "description": "Plain http is accepted for 127.0.0.1/localhost only, unless this is on.",
-        "schema": {"type": ["boolean", "null"], "default": False},
-    },
-}
+__all__ = ["CONN_FIELDS", "UI_FIELD_BEHAVIOUR", "provider_info"]
 
 
 def provider_info() -> dict[str, Any]:

@@ -16,6 +16,7 @@ from airflow_provider_spp._internal.attachments import (
     conceal_in_memory_content,
     prepare_attachments,
 )
+from airflow_provider_spp._internal.client import order_message_request
 from airflow_provider_spp._internal.clock import utcnow
 from airflow_provider_spp._internal.ledger import CLOCK_SKEW, PostLedger, PostRecord, file_stamps
 from airflow_provider_spp._internal.templating import SppTemplating
@@ -26,7 +27,7 @@ from airflow_provider_spp.exceptions import (
     SppInputError,
     SppTransportError,
 )
-from airflow_provider_spp.hooks.spp import SppHook, order_message_request
+from airflow_provider_spp.hooks.spp import SppHook
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context

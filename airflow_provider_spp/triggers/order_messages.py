@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseEventTrigger, BaseTrigger, TriggerEvent
 
-from airflow_provider_spp._internal.api import SORT_BY_LAST_MESSAGE
+from airflow_provider_spp._internal.client import SORT_BY_LAST_MESSAGE
 from airflow_provider_spp._internal.clock import as_utc, utcnow
 from airflow_provider_spp._internal.listing_order import ListingOrder
 from airflow_provider_spp._internal.replies import (

@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from urllib.parse import parse_qs
 
 import pytest
+from structlog.testing import capture_logs
 
 from airflow_provider_spp import __version__
-from airflow_provider_spp.exceptions import SppNotFoundError, SppServerError, SppTransportError
+from airflow_provider_spp.exceptions import SppInputError, SppNotFoundError, SppServerError, SppTransportError
 from airflow_provider_spp.hooks.spp import SppAsyncHook, SppHook
 from airflow_provider_spp.sandbox import SandboxServer
 
@@ -156,3 +158,68 @@ def test_a_post_whose_tls_stream_breaks_after_sending_is_not_re_sent(
     assert caught.value.outcome_unknown
     assert len([r for r in spp_sandbox_tls.requests() if r["method"] == "POST"]) == 1
     assert [m.message for m in spp_sandbox_tls.messages()] == ["stored before the stream broke"]
+
+
+def test_find_order_message_reads_only_as_far_as_it_must(conn: SandboxServer) -> None:
+    """Same look-up as SppHook's: newest match since a moment; an older message in a newest-first list ends it."""
+    since = datetime.now(UTC) - timedelta(seconds=5)
+    with SppHook() as hook:
+        target = hook.create_order_message(ORDER, "Deploy done\nall green", user_id=3, staff_only=True)
+        hook.create_order_message(ORDER, "Something else", user_id=3, staff_only=True)
+        hook.create_order_message(1002, "Deploy done\nall green", user_id=3, staff_only=True)  # another order
+    conn.store.clear_requests()
+
+    def find(text: str = "  Deploy done\r\nall green \n", **kwargs: Any) -> Any:
+        return run(lambda hook: hook.find_order_message(ORDER, text, **{"created_since": since, **kwargs}))
+
+    assert find().id == target.id
+    assert find(user_id="3", staff_only=True).id == target.id
+    assert find(user_id=2) is None
+    assert find(staff_only=False) is None
+    assert find("Deploy done all green") is None
+    assert find(created_since=datetime.now(UTC) + timedelta(hours=1)) is None
+    assert {(r["method"], r["path"]) for r in conn.requests()} == {("GET", f"/api/order_messages/{ORDER}")}
+
+    for n in range(120):  # two pages of 100 older than the moment below
+        conn.store.create_message(order_id=1001, message=f"old {n}")
+    conn.store.clear_requests()
+    later = datetime.now(UTC) + timedelta(minutes=1)
+    assert run(lambda hook: hook.find_order_message_where(ORDER, lambda m: True, created_since=later)) is None
+    assert [r["query"] for r in conn.requests()] == ["limit=100"]  # no second page fetched
+
+
+def test_delete_order_message_then_404(conn: SandboxServer) -> None:
+    with SppHook() as hook:
+        keep = hook.create_order_message(ORDER, "keep me")
+        doomed = hook.create_order_message(ORDER, "delete me")
+
+    assert run(lambda hook: hook.delete_order_message(doomed.id)) is None
+    assert [m.id for m in conn.messages()] == [keep.id]
+    with pytest.raises(SppNotFoundError) as caught:
+        run(lambda hook: hook.delete_order_message(doomed.id))
+    deletes = [r for r in conn.requests() if r["method"] == "DELETE"]
+    path = f"/api/order_messages/{doomed.id}"
+    assert [(r["path"], r["status"]) for r in deletes] == [(path, 204), (path, 404)]
+    assert caught.value.request_id == deletes[1]["api_identifier"]
+    with pytest.raises(SppInputError):
+        run(lambda hook: hook.delete_order_message(0))
+
+
+@pytest.mark.parametrize("fault", ["drop_after", "gateway_timeout", "slow"])
+def test_a_delete_retried_after_a_lost_answer_that_then_gets_404_has_succeeded(conn: SandboxServer, fault: str) -> None:
+    """SPP deleted the message but its answer was lost; the retry's 404 means it is gone, as asked."""
+    with SppHook() as hook:
+        keep = hook.create_order_message(ORDER, "keep me")
+        doomed = hook.create_order_message(ORDER, "delete me")
+    conn.add_fault(fault, method="DELETE", delay=1.0)
+
+    with capture_logs() as entries:
+        assert run(lambda hook: hook.delete_order_message(doomed.id), timeout=0.5) is None
+
+    deletes = [r for r in conn.requests() if r["method"] == "DELETE"]
+    assert [r["path"] for r in deletes] == [f"/api/order_messages/{doomed.id}"] * 2
+    assert deletes[1]["status"] == 404
+    assert [m.id for m in conn.messages()] == [keep.id]
+    assert any(f"message {doomed.id} is gone (404) after a try whose answer was lost" in e["event"] for e in entries)
+    with pytest.raises(SppNotFoundError):  # without a lost answer first, a 404 is still an error
+        run(lambda hook: hook.delete_order_message(doomed.id))

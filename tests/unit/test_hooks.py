@@ -12,13 +12,18 @@ from typing import Any
 import pytest
 
 from airflow_provider_spp._internal.attachments import multipart_encoder, prepare_attachments
-from airflow_provider_spp._internal.transport import (
-    backoff_wait,
-    next_page_number,
+from airflow_provider_spp._internal.client import (
+    Answer,
+    ApiRequest,
+    order_message_request,
+    parse_model,
     parse_retry_after,
     path_segment,
-    should_retry,
+    raise_for_status,
 )
+from airflow_provider_spp._internal.http_sync import answer_from_requests
+from airflow_provider_spp._internal.paging import next_page_number
+from airflow_provider_spp._internal.retries import backoff_wait, retry_delay, should_retry
 from airflow_provider_spp.exceptions import (
     SppApiError,
     SppAuthError,
@@ -31,7 +36,7 @@ from airflow_provider_spp.exceptions import (
     SppValidationError,
     api_error_class,
 )
-from airflow_provider_spp.hooks.spp import SppHook, order_message_request
+from airflow_provider_spp.hooks.spp import SppHook
 
 
 @pytest.mark.parametrize(
@@ -196,7 +201,8 @@ def test_hook_repr_and_defaults() -> None:
     assert behaviour["relabeling"] == {"host": "Workspace URL", "password": "API token"}
 
 
-def _response(status: int, body: bytes, headers: dict[str, str] | None = None) -> Any:
+def _response(status: int, body: bytes, headers: dict[str, str] | None = None) -> Answer:
+    """The Answer SppHook's transport makes of a requests.Response with this status, body and headers."""
     import requests
 
     response = requests.Response()
@@ -204,14 +210,14 @@ def _response(status: int, body: bytes, headers: dict[str, str] | None = None) -
     response._content = body
     response.headers.update({"Content-Type": "application/json", "X-Api-Identifier": "req-1", **(headers or {})})
     response.url = "https://example.spp.co/api/order_messages/E4A269FC"
-    return response
+    return answer_from_requests(response)
 
 
 def test_a_data_wrapper_is_accepted_and_a_bare_body_too() -> None:
     from airflow_provider_spp.models import MessageResource
 
-    wrapped = SppHook._parse(MessageResource, _response(201, b'{"data": {"id": 9, "message": "hi"}}'))
-    bare = SppHook._parse(MessageResource, _response(201, b'{"id": 9, "message": "hi"}'))
+    wrapped = parse_model(MessageResource, _response(201, b'{"data": {"id": 9, "message": "hi"}}'))
+    bare = parse_model(MessageResource, _response(201, b'{"id": 9, "message": "hi"}'))
     assert wrapped == bare
     assert wrapped.id == 9
 
@@ -246,7 +252,7 @@ def test_parsing_from_bytes_gives_what_parsing_the_decoded_json_gives(payload: d
     """The one-pass parse of the raw body (model_validate_json) equals the decode-then-validate path."""
     from airflow_provider_spp.models import MessageResource
 
-    parsed = SppHook._parse(MessageResource, _response(201, json.dumps(payload).encode()))
+    parsed = parse_model(MessageResource, _response(201, json.dumps(payload).encode()))
     assert parsed == MessageResource.model_validate(payload)
 
 
@@ -254,7 +260,7 @@ def test_an_order_in_a_data_wrapper_is_unwrapped() -> None:
     """Order's id is optional, so a wrapper would also validate as an empty Order: it must be unwrapped."""
     from airflow_provider_spp.models import Order
 
-    order = SppHook._parse(Order, _response(200, b'{"data": {"id": 5, "number": "E4A269FC"}}'))
+    order = parse_model(Order, _response(200, b'{"data": {"id": 5, "number": "E4A269FC"}}'))
     assert (order.id, order.number) == (5, "E4A269FC")
 
 
@@ -270,7 +276,7 @@ def test_a_2xx_that_is_not_a_message_is_a_clear_error(body: bytes, fragment: str
     from airflow_provider_spp.models import MessageResource
 
     with pytest.raises(SppUnexpectedResponseError, match=fragment) as caught:
-        SppHook._parse(MessageResource, _response(201, body))
+        parse_model(MessageResource, _response(201, body))
     assert caught.value.request_id == "req-1"
     assert "request id req-1" in str(caught.value)
 
@@ -278,7 +284,7 @@ def test_a_2xx_that_is_not_a_message_is_a_clear_error(body: bytes, fragment: str
 def test_laravel_error_bodies_are_quoted_with_their_field_errors() -> None:
     body = b'{"message": "The message field is required.", "errors": {"message": ["The message field is required."]}}'
     with pytest.raises(SppValidationError) as caught:
-        SppHook._raise_for_status(_response(422, body), "POST", "/api/order_messages/E4A269FC")
+        raise_for_status(_response(422, body), "POST", "/api/order_messages/E4A269FC")
     err = caught.value
     assert (err.status_code, err.request_id, err.server_message) == (422, "req-1", "The message field is required.")
     assert err.errors == {"message": ["The message field is required."]}
@@ -287,7 +293,7 @@ def test_laravel_error_bodies_are_quoted_with_their_field_errors() -> None:
 
 def test_rate_limit_carries_retry_after() -> None:
     with pytest.raises(SppRateLimitError) as caught:
-        SppHook._raise_for_status(_response(429, b"Too Many Attempts.", {"Retry-After": "7"}), "GET", "/api/orders")
+        raise_for_status(_response(429, b"Too Many Attempts.", {"Retry-After": "7"}), "GET", "/api/orders")
     assert caught.value.retry_after == 7.0
     assert caught.value.server_message is None  # a non-JSON body is not quoted: it may carry anything
 
@@ -358,15 +364,15 @@ def test_a_next_link_back_to_a_page_already_read_ends_the_listing(monkeypatch: p
     links = {1: "?page=2", 2: "https://example.spp.co/api/order_messages/E4A269FC?page=1"}  # 2 points back to 1
     asked: list[dict[str, Any]] = []
 
-    def fake_request(method: str, url: str, *, params: dict[str, Any], **_: Any) -> Any:
-        asked.append(dict(params))
-        number = int(params.get("page", 1))
+    def fake_send(request: ApiRequest) -> Answer:
+        asked.append(dict(request.params))
+        number = int(request.params.get("page", 1))
         body = {"data": [{"id": 10 - number, "message": f"p{number}"}], "links": {"next": links[number]}}
         return _response(200, json.dumps(body).encode())
 
     hook = SppHook()
     hook.__dict__["settings"] = SppConnectionSettings(base_url="https://example.spp.co", token="t")
-    monkeypatch.setattr(hook, "_request", fake_request)
+    monkeypatch.setattr(hook, "_send", fake_send)
 
     assert [m.message for m in hook.list_order_messages("E4A269FC", per_page=1)] == ["p1", "p2"]
     assert asked == [{"limit": 1}, {"limit": 1, "page": 2}]
@@ -388,7 +394,6 @@ def _retry_settings(**changes: Any) -> Any:
 
 def test_retry_delay_follows_the_rules_both_hooks_share() -> None:
     """max_retries tries again, never past retry_max_time, only what cannot duplicate, Retry-After wins."""
-    from airflow_provider_spp._internal.api import retry_delay
     from airflow_provider_spp.exceptions import SppRateLimitError, SppServerError
 
     limited = SppRateLimitError("429", status_code=429, retry_after=2.0)

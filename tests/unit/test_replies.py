@@ -7,7 +7,9 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from airflow_provider_spp._internal.api import Answer, PageCursor, httpx_transport_error, server_date
+from airflow_provider_spp._internal.client import Answer, server_date
+from airflow_provider_spp._internal.http_async import httpx_transport_error
+from airflow_provider_spp._internal.paging import PageCursor
 from airflow_provider_spp._internal.replies import ReplyBaseline, ReplyFilter, ReplyScan, author_kind, parse_message_id
 from airflow_provider_spp.exceptions import SppInputError, SppUnexpectedResponseError
 from airflow_provider_spp.models import MessagePage, MessageResource, Order

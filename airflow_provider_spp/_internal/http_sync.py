@@ -1,73 +1,123 @@
-"""HTTP details under SppHook: URL segments, Retry-After, error bodies, transport failures, retry rules."""
+"""SppHook's transport on requests: sends an ApiRequest, returns an Answer, retries by the client's rule.
+
+Besides the pooled session, two things only requests needs: an adapter that streams bodies in large
+blocks and notes whether a request's first byte went out (a failed POST that never left created
+nothing), and the environment's proxies and CA bundle read per request (the session ignores them).
+"""
 
 from __future__ import annotations
 
 import contextvars
-import email.utils
 import os
-import random
 import time
+from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, quote, urljoin, urlsplit
 
-from airflow_provider_spp.exceptions import SppError, SppInputError, SppTransportError
+from airflow_provider_spp._internal.attachments import multipart_encoder
+from airflow_provider_spp._internal.client import (
+    Answer,
+    ApiRequest,
+    authorization_header,
+    default_headers,
+    transport_failure,
+)
+from airflow_provider_spp._internal.retries import Retries
+from airflow_provider_spp.exceptions import SppApiError, SppTransportError
 
 if TYPE_CHECKING:
     import requests
 
+    from airflow_provider_spp._internal.connection import SppConnectionSettings
+
 #: Bytes per write when streaming a request body.
 UPLOAD_BLOCK_SIZE = 64 * 1024
-#: Longest single wait between retries when the server gives no Retry-After.
-MAX_BACKOFF = 30.0
-
-
-def backoff_wait(attempt: int, base: float) -> float:
-    """Exponential backoff with jitter: between half and all of ``base * 2**(attempt-1)``, capped."""
-    ceiling = min(MAX_BACKOFF, base * 2 ** (attempt - 1))
-    return ceiling / 2 + random.uniform(0, ceiling / 2)
-
-
-def path_segment(value: str | int) -> str:
-    """Percent-encode a value as exactly one URL path segment ('a/b' -> 'a%2Fb')."""
-    text = str(value)
-    if not text.strip("."):
-        raise SppInputError(f"{text!r} cannot be a path segment: it would climb out of the API path")
-    return quote(text, safe="")
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds to wait from a Retry-After header given in seconds or as an HTTP date."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
-def laravel_error(response: requests.Response) -> tuple[str | None, dict[str, Any]]:
-    """The server's ``message`` and per-field ``errors`` from a Laravel-style JSON error body."""
-    try:
-        body = response.json()
-    except ValueError:
-        return None, {}
-    if not isinstance(body, dict):
-        return None, {}
-    message = body.get("message") or body.get("error")
-    errors = body.get("errors")
-    return (str(message) if message else None), (errors if isinstance(errors, dict) else {})
-
 
 #: Set while a request is sent: whether any of its bytes were handed to the socket (None: not tracked).
 request_written: contextvars.ContextVar[bool | None] = contextvars.ContextVar("spp_request_written", default=None)
+
+
+class RequestsTransport:
+    """A pooled requests session to one workspace; :meth:`send` makes one call, retries included."""
+
+    def __init__(self, settings: SppConnectionSettings, log: Any) -> None:
+        self._settings = settings
+        self._log = log
+        self._authorization = authorization_header(settings.token)
+        self._environment = RequestEnvironment(settings.base_url, settings.verify)
+        self._session: requests.Session | None = None
+
+    def __repr__(self) -> str:
+        return f"RequestsTransport({self._settings.base_url!r})"
+
+    @property
+    def session(self) -> requests.Session:
+        """The pooled session, created on first use (again after :meth:`close`)."""
+        if self._session is None:
+            import requests
+
+            session = requests.Session()
+            # The environment (proxies, CA bundle) is read per request by self._environment instead.
+            session.trust_env = False
+            session.verify = self._settings.verify
+            session.headers.update(default_headers(self._settings, f"python-requests/{requests.__version__}"))
+            adapter = streaming_adapter_class()(pool_connections=4, pool_maxsize=8, max_retries=0)
+            session.mount("https://", adapter)
+            session.mount("http://", adapter)
+            self._session = session
+        return self._session
+
+    def close(self) -> None:
+        """Close the pooled connections."""
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+
+    def send(self, request: ApiRequest) -> Answer:
+        """Make one call: its answer, or the error of its last try (retried only by the client's rule)."""
+        session = self.session
+        retries = Retries(request, self._settings, self._log)
+        while True:
+            try:
+                return retries.checked(self._exchange(session, request))
+            except (SppTransportError, SppApiError) as err:
+                wait = retries.wait_after(err)
+                if wait is None:
+                    raise
+                time.sleep(wait)
+
+    def _exchange(self, session: requests.Session, request: ApiRequest) -> Answer:
+        """One HTTP exchange; a failure below HTTP becomes SppTransportError."""
+        import requests
+
+        settings = self._settings
+        with ExitStack() as stack:
+            form = request.form
+            data = multipart_encoder(form.fields, form.files, stack) if form is not None else None
+            headers = (
+                self._authorization if data is None else {**self._authorization, "Content-Type": data.content_type}
+            )
+            request_written.set(False)
+            try:
+                response = session.request(
+                    request.method,
+                    request.url,
+                    params=request.params,
+                    json=request.json,
+                    data=data,
+                    headers=headers,
+                    timeout=(settings.connect_timeout, settings.timeout),
+                    # Per request: a session's verify would lose to REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE.
+                    **self._environment.request_settings(),
+                    allow_redirects=request.idempotent,
+                )
+            except requests.RequestException as err:
+                raise transport_error(err, request.method, request.path, written=request_written.get()) from None
+        return answer_from_requests(response)
+
+
+def answer_from_requests(response: Any) -> Answer:
+    """An Answer from a ``requests.Response``."""
+    return Answer(response.status_code, response.headers, response.content, str(response.url), response.reason or "")
 
 
 def transport_error(err: Exception, method: str, path: str, *, written: bool | None = None) -> SppTransportError:
@@ -99,41 +149,6 @@ def transport_error(err: Exception, method: str, path: str, *, written: bool | N
         tls_failed=tls_failed,
         not_sent=not_sent,
     )
-
-
-def transport_failure(
-    err: Exception, method: str, path: str, *, timed_out: bool, tls_failed: bool, not_sent: bool
-) -> SppTransportError:
-    """The SppTransportError for a failure both HTTP clients have classified: its text, outcome and retry."""
-    if timed_out:
-        detail = "no answer within the timeout"
-    elif tls_failed and not_sent:
-        detail = "the TLS handshake failed (check the certificate, or the connection's verify extra)"
-    elif tls_failed:
-        detail = "the TLS stream broke after the request was sent"
-    elif not_sent:
-        detail = "could not connect"
-    else:
-        detail = "the connection broke before the answer arrived"
-    return SppTransportError(
-        f"SPP {method} {path} failed: {detail} ({type(err).__name__})",
-        request_sent=not not_sent,
-        retryable=not (tls_failed and not_sent),
-    )
-
-
-class BearerAuth:
-    """Adds the bearer token to each request; its repr never shows the token."""
-
-    def __init__(self, token: str) -> None:
-        self._token = token
-
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        request.headers["Authorization"] = f"Bearer {self._token}"
-        return request
-
-    def __repr__(self) -> str:
-        return "_BearerAuth(token=***)"
 
 
 def streaming_adapter_class() -> type:
@@ -176,34 +191,6 @@ def streaming_adapter_class() -> type:
             }
 
     return StreamingAdapter
-
-
-def _origin(url: str) -> tuple[str, str | None, int | None]:
-    """Scheme, host and port of a URL, with the scheme's default port filled in."""
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    return scheme, parts.hostname, parts.port or {"http": 80, "https": 443}.get(scheme)
-
-
-def next_page_number(link: str, page_url: str, base_url: str) -> int:
-    """The page number a ``links.next`` URL names (absolute or relative to ``page_url``).
-
-    Laravel's paginator writes only ``?page=N`` into its links unless told to keep the query, so the
-    number is all a caller should take from one. Raises ValueError when the link leaves the workspace's
-    origin or names no page.
-    """
-    target = urljoin(page_url, link)
-    if _origin(target) != _origin(base_url):
-        raise ValueError(f"points away from {base_url}")
-    pages = parse_qs(urlsplit(target).query).get("page", [])
-    if len(pages) != 1 or not pages[0].isascii() or not pages[0].isdigit() or int(pages[0]) < 1:
-        raise ValueError("names no page number")
-    return int(pages[0])
-
-
-def should_retry(err: BaseException, *, idempotent: bool) -> bool:
-    """Retry what certainly created nothing; an idempotent call also after a lost answer or any 5xx."""
-    return isinstance(err, SppError) and err.retryable and (idempotent or not err.outcome_unknown)
 
 
 #: The environment variables requests reads for each request to an http(s) URL when ``trust_env`` is on.

@@ -1,7 +1,11 @@
-"""The SPP API without I/O: what to send and what an answer means, shared by SppHook and SppAsyncHook.
+"""What happens on a call to SPP's API, without I/O: the request to send, and what its answer means.
 
-Both hooks build their requests here (URL, headers, query), read answers here (error mapping, models,
-the next page), and decide retries here; each hook only moves bytes (requests, or httpx on asyncio).
+A call, start to end: a hook builds an :class:`ApiRequest` here (every endpoint; JSON or a streamed
+multipart form) and hands it to its transport (requests in ``http_sync``, httpx in ``http_async``),
+which sends it, turns its library's failures into SppTransportError (:func:`transport_failure`) and
+returns an :class:`Answer`. The transport's retry loop asks ``retries.Retries`` what the answer means
+(:func:`raise_for_status`) and, after a failure, how long to wait or whether to give up. The hook
+reads the body here (:func:`parse_model`); a listing's next request comes from ``paging``.
 """
 
 from __future__ import annotations
@@ -9,55 +13,63 @@ from __future__ import annotations
 import email.utils
 import functools
 import json
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from pydantic import BaseModel, ValidationError
 
 from airflow_provider_spp import __version__
-from airflow_provider_spp._internal.transport import (
-    backoff_wait,
-    laravel_error,
-    next_page_number,
-    parse_retry_after,
-    path_segment,
-    should_retry,
-    transport_failure,
-)
 from airflow_provider_spp.exceptions import (
     SppApiError,
+    SppError,
     SppInputError,
     SppTransportError,
     SppUnexpectedResponseError,
     api_error_class,
 )
-from airflow_provider_spp.models import order_reference
+from airflow_provider_spp.models import OrderMessageRequest, order_reference
 
 if TYPE_CHECKING:
+    from airflow_provider_spp._internal.attachments import Attachment
     from airflow_provider_spp._internal.connection import SppConnectionSettings
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 #: Response header carrying SPP's request ID (quote it to SPP support).
 REQUEST_ID_HEADER = "X-Api-Identifier"
-#: Stop following pages after this many: a server that loops must not hang a task or a trigger.
-MAX_PAGES = 1000
 #: Orders sorted by their latest message first (the event trigger's cheap "what moved" query).
 SORT_BY_LAST_MESSAGE = "last_message_at:desc"
 
 
 @dataclass(frozen=True)
+class MultipartForm:
+    """A multipart body to stream: the text fields, then one ``attachments[]`` part per file."""
+
+    fields: list[tuple[str, str]]
+    files: list[Attachment]
+
+
+@dataclass(frozen=True)
 class ApiRequest:
-    """One API call to make: method, absolute URL, query and JSON body; ``idempotent`` steers retries."""
+    """One API call to make, and how it may be retried.
+
+    ``idempotent`` calls may be re-sent after a lost answer and follow redirects; ``retries`` off sends
+    once; with ``gone_is_done`` (a DELETE), a 404 after a try whose answer was lost is an answer, not an
+    error: that try may have removed the resource.
+    """
 
     method: str
     url: str
     params: dict[str, Any] = field(default_factory=dict)
     json: Any = None
+    form: MultipartForm | None = None
     idempotent: bool = True
+    retries: bool = True
+    gone_is_done: bool = False
 
     @property
     def path(self) -> str:
@@ -90,14 +102,33 @@ class Answer:
         return json.loads(self.body)
 
 
-def answer_from_requests(response: Any) -> Answer:
-    """An Answer from a ``requests.Response``."""
-    return Answer(response.status_code, response.headers, response.content, str(response.url), response.reason or "")
+# -- building requests ----------------------------------------------------------------------------------
 
 
-def answer_from_httpx(response: Any) -> Answer:
-    """An Answer from an ``httpx.Response`` (already read)."""
-    return Answer(response.status_code, response.headers, response.content, str(response.url), response.reason_phrase)
+def path_segment(value: str | int) -> str:
+    """Percent-encode a value as exactly one URL path segment ('a/b' -> 'a%2Fb')."""
+    text = str(value)
+    if not text.strip("."):
+        raise SppInputError(f"{text!r} cannot be a path segment: it would climb out of the API path")
+    return quote(text, safe="")
+
+
+def api_url(base_url: str, *segments: str | int) -> str:
+    """Absolute URL under the workspace, each segment percent-encoded on its own."""
+    return "/".join([base_url, *(path_segment(s) for s in segments)])
+
+
+def default_headers(settings: SppConnectionSettings, http_library: str) -> dict[str, str]:
+    """Headers of every call except Authorization (kept apart so header dicts can be logged safely)."""
+    headers = {"Accept": "application/json", "User-Agent": f"airflow-provider-spp/{__version__} {http_library}"}
+    if settings.api_version:
+        headers["X-Api-Version"] = settings.api_version
+    return headers
+
+
+def authorization_header(token: str) -> dict[str, str]:
+    """The bearer-token header, which each transport sends with every request (and only there)."""
+    return {"Authorization": f"Bearer {token}"}
 
 
 def validation_problems(err: ValidationError) -> str:
@@ -107,30 +138,16 @@ def validation_problems(err: ValidationError) -> str:
     )
 
 
-# -- building requests ----------------------------------------------------------------------------------
-
-
-def api_url(base_url: str, *segments: str | int) -> str:
-    """Absolute URL under the workspace, each segment percent-encoded on its own."""
-    return "/".join([base_url, *(path_segment(s) for s in segments)])
-
-
-def user_agent(http_library: str) -> str:
-    """The User-Agent both hooks send, naming the provider version and the HTTP library."""
-    return f"airflow-provider-spp/{__version__} {http_library}"
-
-
-def default_headers(settings: SppConnectionSettings, http_library: str) -> dict[str, str]:
-    """Headers of every call except Authorization (kept apart so header dicts can be logged safely)."""
-    headers = {"Accept": "application/json", "User-Agent": user_agent(http_library)}
-    if settings.api_version:
-        headers["X-Api-Version"] = settings.api_version
-    return headers
-
-
-def authorization_header(token: str) -> dict[str, str]:
-    """The bearer-token header."""
-    return {"Authorization": f"Bearer {token}"}
+def order_message_request(
+    order: str | int, message: str, *, user_id: int | str | None = None, staff_only: bool | str | None = None
+) -> OrderMessageRequest:
+    """Validate what a caller asks to post, raising SppInputError with every problem at once."""
+    try:
+        return OrderMessageRequest.model_validate(
+            {"order": order, "message": message, "user_id": user_id, "staff_only": staff_only}
+        )
+    except ValidationError as err:
+        raise SppInputError(f"Invalid SPP order message: {validation_problems(err)}") from None
 
 
 def checked_order(order: str | int) -> str:
@@ -148,11 +165,31 @@ def page_size(per_page: int) -> int:
     return per_page
 
 
+def create_message_request(base_url: str, wanted: OrderMessageRequest, files: list[Attachment]) -> ApiRequest:
+    """POST a message, as JSON or (with files) as a streamed multipart form; never blindly re-sent."""
+    url = api_url(base_url, "api", "order_messages", wanted.order)
+    if files:
+        return ApiRequest("POST", url, form=MultipartForm(wanted.form_fields(), files), idempotent=False)
+    return ApiRequest("POST", url, json=wanted.json_body(), idempotent=False)
+
+
 def list_messages_request(base_url: str, order: str | int, *, per_page: int = 100) -> ApiRequest:
     """GET an order's messages (newest first)."""
     return ApiRequest(
         "GET", api_url(base_url, "api", "order_messages", checked_order(order)), {"limit": page_size(per_page)}
     )
+
+
+def checked_message_id(message_id: int) -> int:
+    """Validate a message ID (a positive integer), as SppInputError."""
+    if isinstance(message_id, bool) or not isinstance(message_id, int) or message_id <= 0:
+        raise SppInputError(f"message_id must be a positive integer, got {message_id!r}")
+    return message_id
+
+
+def delete_message_request(base_url: str, message_id: int) -> ApiRequest:
+    """DELETE one message by its (checked) ID; a 404 after a lost answer means it is deleted."""
+    return ApiRequest("DELETE", api_url(base_url, "api", "order_messages", message_id), gone_is_done=True)
 
 
 def list_orders_request(
@@ -170,44 +207,43 @@ def get_order_request(base_url: str, order: str | int) -> ApiRequest:
     return ApiRequest("GET", api_url(base_url, "api", "orders", checked_order(order)))
 
 
-def create_message_request(base_url: str, order: str, body: dict[str, Any]) -> ApiRequest:
-    """POST a message (JSON body); never idempotent, so never blindly re-sent."""
-    return ApiRequest("POST", api_url(base_url, "api", "order_messages", order), json=body, idempotent=False)
-
-
-class PageCursor:
-    """Which page of a listing to ask for next: the first request's whole query, only ``page`` changed.
-
-    Laravel's ``links.next`` (stock paginators write ``?page=N`` alone) says which page comes next,
-    nothing more; a link that leaves the workspace is refused, and a page number seen before ends the
-    listing. Both hooks follow pages with it.
-    """
-
-    def __init__(self, params: Mapping[str, Any], base_url: str) -> None:
-        self.params = dict(params)
-        self._base_url = base_url
-        self._seen = {int(self.params.get("page", 1))}
-
-    def after(self, page: Any, answer: Answer) -> dict[str, Any] | None:
-        """The query of the page after ``page`` (which ``answer`` carried), or None at the end."""
-        link = getattr(getattr(page, "links", None), "next", None)
-        if not link:
-            return None
-        try:
-            number = next_page_number(link, answer.url, self._base_url)
-        except ValueError as err:
-            raise SppUnexpectedResponseError(
-                f"SPP's next-page link {err}; not following it",
-                status_code=answer.status,
-                request_id=answer.request_id,
-            ) from None
-        if number in self._seen:
-            return None
-        self._seen.add(number)
-        return {**self.params, "page": number}
+def probe_request(base_url: str) -> ApiRequest:
+    """The connection test: one cheap, side-effect-free authenticated GET, sent once."""
+    return ApiRequest("GET", api_url(base_url, "api", "orders"), {"limit": 1}, retries=False)
 
 
 # -- reading answers --------------------------------------------------------------------------------------
+
+
+def laravel_error(answer: Answer) -> tuple[str | None, dict[str, Any]]:
+    """The server's ``message`` and per-field ``errors`` from a Laravel-style JSON error body."""
+    try:
+        body = answer.json()
+    except ValueError:
+        return None, {}
+    if not isinstance(body, dict):
+        return None, {}
+    message = body.get("message") or body.get("error")
+    errors = body.get("errors")
+    return (str(message) if message else None), (errors if isinstance(errors, dict) else {})
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a Retry-After header given in seconds or as an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, when.timestamp() - time.time())
 
 
 def raise_for_status(answer: Answer, method: str, path: str) -> None:
@@ -224,7 +260,7 @@ def raise_for_status(answer: Answer, method: str, path: str) -> None:
             status_code=status,
             request_id=request_id,
         )
-    server_message, errors = laravel_error(answer)  # type: ignore[arg-type]
+    server_message, errors = laravel_error(answer)
     detail = server_message or answer.reason or "no message"
     if errors:
         detail += " " + "; ".join(
@@ -291,85 +327,37 @@ def server_date(answer: Answer) -> datetime | None:
     return moment.astimezone(UTC) if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-def httpx_transport_error(err: Exception, method: str, path: str) -> SppTransportError:
-    """Classify an httpx failure by whether the request can have reached the server (as for requests).
-
-    Only failures while connecting (TCP, TLS handshake, pool) mean the request never left; anything else,
-    including a bare ``ssl.SSLError`` or ``OSError`` that httpcore did not wrap, may follow a sent request.
-    """
-    import ssl
-
-    import httpx
-
-    tls_failed = _caused_by(err, ssl.SSLError)
-    not_sent = isinstance(
-        err, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout | httpx.UnsupportedProtocol
-    )
-    return transport_failure(
-        err, method, path, timed_out=isinstance(err, httpx.ReadTimeout), tls_failed=tls_failed, not_sent=not_sent
-    )
+def connection_test_failure(err: SppError, base_url: str) -> str:
+    """What the UI's Test button says when the test call failed: what went wrong and what to check."""
+    if isinstance(err, SppApiError):
+        if err.status_code in (401, 403):
+            return (
+                f"{base_url} rejected the API token ({err.status_code}"
+                f"{': ' + err.server_message if err.server_message else ''}). "
+                "Check the API token field and that the token's user may read orders."
+            )
+        return f"{base_url} answered {err.status_code}: {err}"
+    if isinstance(err, SppTransportError):
+        return f"Could not reach {base_url}: {err}. Check the workspace URL."
+    return str(err)
 
 
-def _caused_by(err: BaseException, kind: type[BaseException]) -> bool:
-    """Whether ``kind`` is anywhere in the exception's cause/context chain (httpx wraps httpcore's errors)."""
-    seen: set[int] = set()
-    current: BaseException | None = err
-    while current is not None and id(current) not in seen:
-        if isinstance(current, kind):
-            return True
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
-    return False
-
-
-# -- retries ----------------------------------------------------------------------------------------------
-
-
-def retry_wait(err: BaseException | None, attempt: int, backoff_base: float) -> float:
-    """Seconds before the next try: Retry-After when the server gave one, else backoff with jitter."""
-    retry_after = getattr(err, "retry_after", None)
-    if retry_after is not None:
-        return float(retry_after)
-    return backoff_wait(attempt, backoff_base)
-
-
-def retry_delay(
-    err: BaseException,
-    attempt: int,
-    elapsed: float,
-    settings: SppConnectionSettings,
-    *,
-    idempotent: bool,
-    retries: bool,
-) -> float | None:
-    """Seconds to wait before trying a call again after ``err`` ended try number ``attempt``; None: give up.
-
-    A call is tried again only when that cannot create a second copy of anything, at most ``max_retries``
-    times, and never when the wait would end ``retry_max_time`` or more after the first try began
-    (``elapsed`` is the time since then).
-    """
-    if not retries or attempt > settings.max_retries or not should_retry(err, idempotent=idempotent):
-        return None
-    wait = retry_wait(err, attempt, settings.retry_backoff)
-    return wait if elapsed + wait < settings.retry_max_time else None
-
-
-def describe_failure(err: BaseException | None) -> tuple[str, str]:
-    """What failed ("answered 503" or "failed (...)") and the request id, for a retry warning."""
-    what = f"answered {err.status_code}" if isinstance(err, SppApiError) else f"failed ({err})"
-    return what, getattr(err, "request_id", None) or "none"
-
-
-def log_retry(log: Any, method: str, path: str, attempt: int, max_retries: int, wait: float, err: Any) -> None:
-    """One warning per retry: what failed, the request id, and how long we wait."""
-    what, request_id = describe_failure(err)
-    log.warning(
-        "SPP %s %s %s (request id %s); retry %d of %d in %.1f s",
-        method,
-        path,
-        what,
-        request_id,
-        attempt,
-        max_retries,
-        wait,
+def transport_failure(
+    err: Exception, method: str, path: str, *, timed_out: bool, tls_failed: bool, not_sent: bool
+) -> SppTransportError:
+    """The SppTransportError for a failure a transport has classified: its text, outcome and retry."""
+    if timed_out:
+        detail = "no answer within the timeout"
+    elif tls_failed and not_sent:
+        detail = "the TLS handshake failed (check the certificate, or the connection's verify extra)"
+    elif tls_failed:
+        detail = "the TLS stream broke after the request was sent"
+    elif not_sent:
+        detail = "could not connect"
+    else:
+        detail = "the connection broke before the answer arrived"
+    return SppTransportError(
+        f"SPP {method} {path} failed: {detail} ({type(err).__name__})",
+        request_sent=not not_sent,
+        retryable=not (tls_failed and not_sent),
     )

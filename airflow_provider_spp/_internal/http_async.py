@@ -1,0 +1,149 @@
+"""SppAsyncHook's transport on httpx: sends an ApiRequest, returns an Answer, retries by the client's rule."""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import ExitStack
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_spp._internal.attachments import FORM_FIELD
+from airflow_provider_spp._internal.client import (
+    Answer,
+    ApiRequest,
+    authorization_header,
+    default_headers,
+    server_date,
+    transport_failure,
+)
+from airflow_provider_spp._internal.retries import Retries
+from airflow_provider_spp.exceptions import SppApiError, SppTransportError
+
+if TYPE_CHECKING:
+    import httpx
+
+    from airflow_provider_spp._internal.connection import SppConnectionSettings
+
+
+class HttpxTransport:
+    """A pooled httpx client to one workspace; :meth:`send` makes one call, retries included."""
+
+    #: The server's clock (its ``Date`` header) as of the latest answer, when it sent one.
+    server_time: datetime | None = None
+
+    def __init__(self, settings: SppConnectionSettings, log: Any) -> None:
+        self._settings = settings
+        self._log = log
+        self._authorization = authorization_header(settings.token)
+        self._client: httpx.AsyncClient | None = None
+
+    def __repr__(self) -> str:
+        return f"HttpxTransport({self._settings.base_url!r})"
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        """The pooled client, created on first use (again after :meth:`aclose`)."""
+        if self._client is None:
+            import httpx
+
+            settings = self._settings
+            verify: Any = settings.verify
+            if isinstance(verify, str):
+                import ssl
+
+                verify = ssl.create_default_context(cafile=verify)
+            self._client = httpx.AsyncClient(
+                headers=default_headers(settings, f"python-httpx/{httpx.__version__}"),
+                timeout=httpx.Timeout(
+                    settings.timeout,
+                    connect=settings.connect_timeout,
+                    write=settings.connect_timeout,
+                    pool=settings.connect_timeout,
+                ),
+                verify=verify,
+                limits=httpx.Limits(max_connections=8, max_keepalive_connections=4),
+            )
+        return self._client
+
+    async def aclose(self) -> None:
+        """Close the pooled connections."""
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    async def send(self, request: ApiRequest) -> Answer:
+        """Make one call: its answer, or the error of its last try (retried only by the client's rule)."""
+        client = self.client
+        retries = Retries(request, self._settings, self._log)
+        while True:
+            try:
+                return retries.checked(await self._exchange(client, request))
+            except (SppTransportError, SppApiError) as err:
+                wait = retries.wait_after(err)
+                if wait is None:
+                    raise
+                await asyncio.sleep(wait)
+
+    async def _exchange(self, client: httpx.AsyncClient, request: ApiRequest) -> Answer:
+        """One HTTP exchange; a failure below HTTP becomes SppTransportError."""
+        import httpx
+
+        form = request.form
+        with ExitStack() as stack:
+            files: list[Any] | None = (
+                [(FORM_FIELD, (f.filename, stack.enter_context(f.opener()), f.content_type)) for f in form.files]
+                if form is not None
+                else None
+            )
+            try:
+                response = await client.request(
+                    request.method,
+                    request.url,
+                    params=request.params or None,
+                    json=request.json,
+                    data=dict(form.fields) if form is not None else None,
+                    files=files,
+                    headers=self._authorization,
+                    follow_redirects=request.idempotent,
+                )
+            except (httpx.HTTPError, OSError) as err:  # httpcore lets some TLS read errors through unwrapped
+                raise httpx_transport_error(err, request.method, request.path) from None
+        answer = answer_from_httpx(response)
+        self.server_time = server_date(answer) or self.server_time
+        return answer
+
+
+def answer_from_httpx(response: Any) -> Answer:
+    """An Answer from an ``httpx.Response`` (already read)."""
+    return Answer(response.status_code, response.headers, response.content, str(response.url), response.reason_phrase)
+
+
+def httpx_transport_error(err: Exception, method: str, path: str) -> SppTransportError:
+    """Classify an httpx failure by whether the request can have reached the server (as for requests).
+
+    Only failures while connecting (TCP, TLS handshake, pool) mean the request never left; anything else,
+    including a bare ``ssl.SSLError`` or ``OSError`` that httpcore did not wrap, may follow a sent request.
+    """
+    import ssl
+
+    import httpx
+
+    tls_failed = _caused_by(err, ssl.SSLError)
+    not_sent = isinstance(
+        err, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout | httpx.UnsupportedProtocol
+    )
+    return transport_failure(
+        err, method, path, timed_out=isinstance(err, httpx.ReadTimeout), tls_failed=tls_failed, not_sent=not_sent
+    )
+
+
+def _caused_by(err: BaseException, kind: type[BaseException]) -> bool:
+    """Whether ``kind`` is anywhere in the exception's cause/context chain (httpx wraps httpcore's errors)."""
+    seen: set[int] = set()
+    current: BaseException | None = err
+    while current is not None and id(current) not in seen:
+        if isinstance(current, kind):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
