@@ -300,6 +300,7 @@ def test_in_memory_attachment_bytes_reach_spp_but_are_never_stored_by_airflow(da
     """Rendered fields (the UI's Rendered Template view) and the serialized DAG show a placeholder, not the data."""
     from airflow.models.renderedtifields import RenderedTaskInstanceFields
     from airflow.models.serialized_dag import SerializedDagModel
+
     from tests.system.dags.spp_test_dags import IN_MEMORY_CLIENT_DATA
 
     dag_run = dagbag.get_dag("spp_test_in_memory_attachment").test()
