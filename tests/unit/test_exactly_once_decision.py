@@ -75,172 +75,86 @@ NEW_TEXT = request(message="Your corrected report is ready")
 OTHER_ORDER = request(order="B7C3D2A1")
 OTHER_FILES: tuple[FileStamp, ...] = (("report.csv", 21, "mtime:2"),)
 
-CASES: dict[str, tuple[PostRecord | None, OrderMessageRequest, tuple[FileStamp, ...], ThisTry, Action]] = {
-    "no record: a first post": (None, REQUEST, FILES, this_try(try_number=1), Post(fresh())),
-    "no record on a retry with a state store: nothing was sent": (None, REQUEST, FILES, this_try(), Post(fresh())),
-    "message ID and the same text: return it": (CONFIRMED, REQUEST, FILES, this_try(), ReturnExisting(17)),
-    "the same text with other line endings: return it": (
-        CONFIRMED,
-        request(message="Your report is ready\r\n"),
-        FILES,
-        this_try(),
-        ReturnExisting(17),
+#: What a look for REQUEST's earlier POST wants: its text, any sender, any visibility.
+ITS_TEXT = Wanted((text_digest("Your report is ready"),), None, None)
+
+
+def look(record: PostRecord, wait_until: datetime, *, save_first: bool = False) -> LookFirst:
+    """A look on the record's order for its POSTs since it first sent (clock skew included)."""
+    return LookFirst("E4A269FC", ITS_TEXT, SENT - CLOCK_SKEW, wait_until, record=record, save_first=save_first)
+
+
+def look_since_run_started(wait_until: datetime | None) -> LookFirst:
+    """A look, without a record, for REQUEST's message since the DAG run started (clock skew included)."""
+    return LookFirst("E4A269FC", ITS_TEXT, RUN_STARTED - CLOCK_SKEW, wait_until, record=None)
+
+
+Case = tuple[PostRecord | None, OrderMessageRequest, tuple[FileStamp, ...], ThisTry, Action]
+
+
+def case(
+    record: PostRecord | None,
+    expected: Action,
+    req: OrderMessageRequest = REQUEST,
+    files: tuple[FileStamp, ...] = FILES,
+    **facts: object,
+) -> Case:
+    return (record, req, files, this_try(**facts), expected)
+
+
+CASES: dict[str, Case] = {
+    "no record: a first post": case(None, Post(fresh()), try_number=1),
+    "no record on a retry with a state store: nothing was sent": case(None, Post(fresh())),
+    "message ID and the same text: return it": case(CONFIRMED, ReturnExisting(17)),
+    "the same text with other line endings: return it": case(
+        CONFIRMED, ReturnExisting(17), request(message="Your report is ready\r\n")
     ),
-    "message ID and a different text: post the new one": (
-        CONFIRMED,
-        NEW_TEXT,
-        FILES,
-        this_try(),
-        Post(fresh(NEW_TEXT), (CONFIRMED, Superseded.NEW_TEXT)),
+    "message ID and a different text: post the new one, and say so": case(
+        CONFIRMED, Post(fresh(NEW_TEXT), (CONFIRMED, Superseded.NEW_TEXT)), NEW_TEXT
     ),
-    "message ID, other files: another post, nothing to say": (
-        CONFIRMED,
-        REQUEST,
-        OTHER_FILES,
-        this_try(),
-        Post(fresh(files=OTHER_FILES)),
+    "message ID, other files: another post, nothing to say": case(
+        CONFIRMED, Post(fresh(files=OTHER_FILES)), files=OTHER_FILES
     ),
-    "other order while the earlier POST may have landed: post, and warn": (
-        LOST_JUST_NOW,
-        OTHER_ORDER,
-        FILES,
-        this_try(),
-        Post(fresh(OTHER_ORDER), (LOST_JUST_NOW, Superseded.OTHER_TARGET)),
+    "other order while the earlier POST may have landed: post, and warn": case(
+        LOST_JUST_NOW, Post(fresh(OTHER_ORDER), (LOST_JUST_NOW, Superseded.OTHER_TARGET)), OTHER_ORDER
     ),
-    "other sender while in flight: post, and warn": (
-        IN_FLIGHT,
-        request(user_id=3),
-        FILES,
-        this_try(),
-        Post(fresh(request(user_id=3)), (IN_FLIGHT, Superseded.OTHER_TARGET)),
+    "other sender while in flight: post, and warn": case(
+        IN_FLIGHT, Post(fresh(request(user_id=3)), (IN_FLIGHT, Superseded.OTHER_TARGET)), request(user_id=3)
     ),
-    "other visibility after a certain rejection: post, nothing to say": (
-        REJECTED,
-        request(staff_only=True),
-        FILES,
-        this_try(),
-        Post(fresh(request(staff_only=True))),
+    "other visibility after a certain rejection: post, nothing to say": case(
+        REJECTED, Post(fresh(request(staff_only=True))), request(staff_only=True)
     ),
-    "in flight (killed worker): mark the answer lost now, save, wait the grace, look": (
-        IN_FLIGHT,
-        REQUEST,
-        FILES,
-        this_try(),
-        LookFirst(
-            "E4A269FC",
-            Wanted((text_digest("Your report is ready"),), None, None),
-            SENT - CLOCK_SKEW,
-            NOW + timedelta(seconds=GRACE),
-            record=sent(in_flight=False, lost_at=NOW),
-            save_first=True,
-        ),
+    "in flight (killed worker): mark the answer lost now, save, wait the grace, look": case(
+        IN_FLIGHT, look(sent(in_flight=False, lost_at=NOW), NOW + timedelta(seconds=GRACE), save_first=True)
     ),
-    "answer lost within the grace: wait until the grace is over, then look": (
-        LOST_JUST_NOW,
-        REQUEST,
-        FILES,
-        this_try(),
-        LookFirst(
-            "E4A269FC",
-            Wanted.for_record(LOST_JUST_NOW),
-            SENT - CLOCK_SKEW,
-            NOW + timedelta(seconds=20),
-            record=LOST_JUST_NOW,
-        ),
+    "answer lost within the grace: wait until the grace is over, then look": case(
+        LOST_JUST_NOW, look(LOST_JUST_NOW, NOW + timedelta(seconds=20))
     ),
-    "answer lost after the grace: look at once": (
-        LOST_LONG_AGO,
-        REQUEST,
-        FILES,
-        this_try(),
-        LookFirst(
-            "E4A269FC",
-            Wanted.for_record(LOST_LONG_AGO),
-            SENT - CLOCK_SKEW,
-            NOW - timedelta(minutes=4) + timedelta(seconds=GRACE),
-            record=LOST_LONG_AGO,
-        ),
+    "answer lost after the grace: look at once": case(
+        LOST_LONG_AGO, look(LOST_LONG_AGO, NOW - timedelta(minutes=4) + timedelta(seconds=GRACE))
     ),
-    "answer lost, text reworded since: look for any of the texts": (
-        LOST_JUST_NOW,
-        NEW_TEXT,
-        FILES,
-        this_try(),
-        LookFirst(
-            "E4A269FC",
-            Wanted((text_digest("Your report is ready"),), None, None),
-            SENT - CLOCK_SKEW,
-            NOW + timedelta(seconds=20),
-            record=LOST_JUST_NOW,
-        ),
+    "answer lost, text reworded since: look for the text that was sent": case(
+        LOST_JUST_NOW, look(LOST_JUST_NOW, NOW + timedelta(seconds=20)), NEW_TEXT
     ),
-    "a later certain rejection keeps the lost answer: still look": (
-        REJECTED_AFTER_A_LOST_ANSWER,
-        REQUEST,
-        FILES,
-        this_try(),
-        LookFirst(
-            "E4A269FC",
-            Wanted.for_record(REJECTED_AFTER_A_LOST_ANSWER),
-            SENT - CLOCK_SKEW,
-            SENT + timedelta(seconds=GRACE),
-            record=REJECTED_AFTER_A_LOST_ANSWER,
-        ),
+    "a later certain rejection keeps the lost answer: still look": case(
+        REJECTED_AFTER_A_LOST_ANSWER, look(REJECTED_AFTER_A_LOST_ANSWER, SENT + timedelta(seconds=GRACE))
     ),
-    "certainly rejected before: post again on the same record": (
-        REJECTED,
-        NEW_TEXT,
-        FILES,
-        this_try(),
-        Post(REJECTED.sending_again(NEW_TEXT, NOW)),
+    "certainly rejected before: post again on the same record": case(
+        REJECTED, Post(REJECTED.sending_again(NEW_TEXT, NOW)), NEW_TEXT
     ),
-    "no state store, try 1: post": (
-        None,
-        REQUEST,
-        FILES,
-        this_try(has_state_store=False, try_number=1),
-        Post(fresh()),
+    "no state store, try 1: post": case(None, Post(fresh()), has_state_store=False, try_number=1),
+    "no state store, a retry: wait the grace from now, look since the run started": case(
+        None, look_since_run_started(NOW + timedelta(seconds=GRACE)), has_state_store=False
     ),
-    "no state store, a retry: wait the grace from now, look since the run started": (
-        None,
-        REQUEST,
-        FILES,
-        this_try(has_state_store=False),
-        LookFirst(
-            "E4A269FC",
-            Wanted.for_request(REQUEST),
-            RUN_STARTED - CLOCK_SKEW,
-            NOW + timedelta(seconds=GRACE),
-            record=None,
-        ),
+    "no state store, a retry resumed after its deferred wait: look without waiting again": case(
+        None, look_since_run_started(None), has_state_store=False, resumed_after_wait=True
     ),
-    "no state store, a retry resumed after its deferred wait: look without waiting again": (
-        None,
-        REQUEST,
-        FILES,
-        this_try(has_state_store=False, resumed_after_wait=True),
-        LookFirst("E4A269FC", Wanted.for_request(REQUEST), RUN_STARTED - CLOCK_SKEW, None, record=None),
+    "no state store, a retry that does not know when the run started: post": case(
+        None, Post(fresh()), has_state_store=False, run_started=None
     ),
-    "no state store, a retry that does not know when the run started: post": (
-        None,
-        REQUEST,
-        FILES,
-        this_try(has_state_store=False, run_started=None),
-        Post(fresh()),
-    ),
-    "deduplicate=False with a confirmed record: post": (
-        CONFIRMED,
-        REQUEST,
-        FILES,
-        this_try(deduplicate=False),
-        Post(fresh()),
-    ),
-    "deduplicate=False on a retry without a state store: post, no look": (
-        None,
-        REQUEST,
-        FILES,
-        this_try(deduplicate=False, has_state_store=False),
-        Post(fresh()),
+    "deduplicate=False with a confirmed record: post": case(CONFIRMED, Post(fresh()), deduplicate=False),
+    "deduplicate=False on a retry without a state store: post, no look": case(
+        None, Post(fresh()), deduplicate=False, has_state_store=False
     ),
 }
 
