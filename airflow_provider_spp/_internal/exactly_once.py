@@ -126,33 +126,31 @@ def decide(
     this_try: ThisTry,
 ) -> Action:
     """What this try does about its post: return an earlier try's message, look for it first, or post."""
+    first_post = Post(PostRecord.for_request(request, files, now))
     if not this_try.deduplicate:
-        return Post(PostRecord.for_request(request, files, now))
+        return first_post
     if record is None:
-        return _without_record(request, files, now, this_try)
+        return _look_since_run_started(request, now, this_try) or first_post
     if not record.same_target(request, files):
-        why = (record, Superseded.OTHER_TARGET) if record.may_have_landed else None
-        return Post(PostRecord.for_request(request, files, now), why)
+        return Post(first_post.record, (record, Superseded.OTHER_TARGET)) if record.may_have_landed else first_post
     if record.message_id is not None:
         if record.describes(request, files):
             return ReturnExisting(record.message_id)
-        return Post(PostRecord.for_request(request, files, now), (record, Superseded.NEW_TEXT))
+        return Post(first_post.record, (record, Superseded.NEW_TEXT))
     if record.may_have_landed:
         return _look_for_lost_post(record, now, this_try.lost_answer_wait)
     return Post(record.sending_again(request, now))
 
 
-def _without_record(
-    request: OrderMessageRequest, files: tuple[FileStamp, ...], now: datetime, this_try: ThisTry
-) -> Action:
-    """No record: a first post, unless a retry without a state store must look since the run started.
+def _look_since_run_started(request: OrderMessageRequest, now: datetime, this_try: ThisTry) -> LookFirst | None:
+    """Without a task state store, a retry looks for its message among those since the run started.
 
-    Such a retry cannot know when the earlier try gave up, only that it was before this try began: it
-    waits ``lost_answer_wait`` from now (once; not again after a deferred wait) before looking.
+    It cannot know when the earlier try gave up, only that it was before this try began: it waits
+    ``lost_answer_wait`` from now (once; not again after a deferred wait) before looking.
     """
     since = this_try.earlier_try_began
     if this_try.has_state_store or since is None:
-        return Post(PostRecord.for_request(request, files, now))
+        return None
     wait_until = None if this_try.resumed_after_wait else now + timedelta(seconds=this_try.lost_answer_wait)
     return LookFirst(request.order, Wanted.for_request(request), since - CLOCK_SKEW, wait_until, record=None)
 
