@@ -1,8 +1,9 @@
 """Remember what a task instance posted, across its tries, so a retry never posts a second copy.
 
-The rule: a POST whose outcome is unknown (a lost answer, any 5xx, a 2xx that is not a message) may have
-created the message. Its record stays "may have landed" until a look-up finds the message; until then
-every later try waits for SPP to finish (``lost_answer_wait`` after the client gave up) and looks first.
+A POST whose outcome is unknown (a lost answer, any 5xx, a 2xx that is not a message) may have created
+the message: its record stays "may have landed" until a look-up finds the message. What a try does
+with a record is decided in :mod:`airflow_provider_spp._internal.exactly_once`; this module keeps the
+record and its storage.
 """
 
 from __future__ import annotations
@@ -15,19 +16,17 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_spp._internal.clock import as_utc
-from airflow_provider_spp._internal.message_match import is_one_of, text_digest
+from airflow_provider_spp._internal.message_match import text_digest
 from airflow_provider_spp.exceptions import SppStateStoreError
 
 if TYPE_CHECKING:
     from airflow_provider_spp._internal.attachments import Attachment
-    from airflow_provider_spp.models import MessageResource, OrderMessageRequest
+    from airflow_provider_spp.models import OrderMessageRequest
 
 log = logging.getLogger(__name__)
 
 #: Key under which the record lives in the task instance's ``task_state_store``.
 LEDGER_KEY = "airflow_provider_spp.order_message"
-#: How far SPP's clock may run behind the worker's when looking for an earlier try's message.
-CLOCK_SKEW = timedelta(minutes=2)
 
 #: One attachment as the ledger knows it: file name, size, and a version (mtime, digest or ETag).
 FileStamp = tuple[str, "int | None", "str | None"]
@@ -51,7 +50,7 @@ class PostRecord:
     order: str
     user_id: int | None
     staff_only: bool | None
-    files: tuple[FileStamp, ...] | None
+    files: tuple[FileStamp, ...]
     digests: tuple[str, ...]
     first_sent_at: datetime
     last_sent_at: datetime
@@ -75,7 +74,7 @@ class PostRecord:
             "order": self.order,
             "user_id": self.user_id,
             "staff_only": self.staff_only,
-            "files": [list(f) for f in self.files] if self.files is not None else None,
+            "files": [list(f) for f in self.files],
             "digests": list(self.digests),
             "first_sent_at": self.first_sent_at.isoformat(),
             "last_sent_at": self.last_sent_at.isoformat(),
@@ -86,26 +85,28 @@ class PostRecord:
 
     @classmethod
     def from_json(cls, value: Any) -> PostRecord | None:
-        """Read a stored record back (also one written by 0.1.0), ignoring anything malformed."""
+        """Read a stored record back, ignoring anything malformed."""
         if not isinstance(value, dict):
             return None
         try:
-            message_id = value.get("message_id")
-            digests = value.get("digests") or [value["digest"]]
-            files = value.get("files")
+            message_id = value["message_id"]
+            lost_at = value["lost_at"]
+            digests = tuple(str(d) for d in value["digests"])
+            if not digests:
+                return None
             return cls(
                 order=str(value["order"]),
-                user_id=int(value["user_id"]) if value.get("user_id") is not None else None,
-                staff_only=bool(value["staff_only"]) if value.get("staff_only") is not None else None,
-                files=tuple((str(n), _opt_int(s), _opt_str(v)) for n, s, v in files) if files is not None else None,
-                digests=tuple(str(d) for d in digests),
+                user_id=_opt_int(value["user_id"]),
+                staff_only=bool(value["staff_only"]) if value["staff_only"] is not None else None,
+                files=tuple((str(n), _opt_int(s), _opt_str(v)) for n, s, v in value["files"]),
+                digests=digests,
                 first_sent_at=as_utc(datetime.fromisoformat(str(value["first_sent_at"]))),
                 last_sent_at=as_utc(datetime.fromisoformat(str(value["last_sent_at"]))),
-                in_flight=bool(value.get("in_flight", value.get("maybe_created", True))),
-                lost_at=as_utc(datetime.fromisoformat(str(value["lost_at"]))) if value.get("lost_at") else None,
-                message_id=int(message_id) if message_id is not None else None,
+                in_flight=bool(value["in_flight"]),
+                lost_at=as_utc(datetime.fromisoformat(str(lost_at))) if lost_at else None,
+                message_id=_opt_int(message_id),
             )
-        except (KeyError, TypeError, ValueError, IndexError):
+        except (KeyError, TypeError, ValueError):
             return None
 
     @classmethod
@@ -123,8 +124,11 @@ class PostRecord:
 
     def same_target(self, request: OrderMessageRequest, files: tuple[FileStamp, ...]) -> bool:
         """Same order, sender, visibility and files: what makes a try's post the same post, text aside."""
-        return (self.order, self.user_id, self.staff_only) == (request.order, request.user_id, request.staff_only) and (
-            self.files is None or self.files == files
+        return (self.order, self.user_id, self.staff_only, self.files) == (
+            request.order,
+            request.user_id,
+            request.staff_only,
+            files,
         )
 
     def describes(self, request: OrderMessageRequest, files: tuple[FileStamp, ...]) -> bool:
@@ -134,10 +138,6 @@ class PostRecord:
     def look_after(self, grace: float) -> datetime:
         """When SPP has had ``grace`` seconds since the client gave up on the answer."""
         return (self.lost_at or self.last_sent_at) + timedelta(seconds=grace)
-
-    def matches(self, candidate: MessageResource) -> bool:
-        """Whether a listed message is one of this record's POSTs."""
-        return is_one_of(candidate, self.digests, self.user_id, self.staff_only)
 
     def sending_again(self, request: OrderMessageRequest, now: datetime) -> PostRecord:
         """The record as another POST (perhaps with reworded text) goes out."""

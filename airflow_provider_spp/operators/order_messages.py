@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.providers.common.compat.sdk import AirflowFailException, BaseOperator, conf
@@ -13,12 +13,23 @@ from airflow.providers.common.compat.sdk import AirflowFailException, BaseOperat
 from airflow_provider_spp._internal.attachments import (
     Attachment,
     AttachmentLike,
+    ConcealedBytes,
     conceal_in_memory_content,
     prepare_attachments,
 )
 from airflow_provider_spp._internal.client import order_message_request
 from airflow_provider_spp._internal.clock import utcnow
-from airflow_provider_spp._internal.ledger import CLOCK_SKEW, PostLedger, PostRecord, file_stamps
+from airflow_provider_spp._internal.exactly_once import (
+    LookFirst,
+    Post,
+    ReturnExisting,
+    Superseded,
+    ThisTry,
+    after_post,
+    decide,
+    record_to_send,
+)
+from airflow_provider_spp._internal.ledger import PostLedger, file_stamps
 from airflow_provider_spp._internal.templating import SppTemplating
 from airflow_provider_spp.exceptions import (
     SppApiError,
@@ -32,7 +43,9 @@ from airflow_provider_spp.hooks.spp import SppHook
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
-    from airflow_provider_spp.models import MessageResource, OrderMessageRequest
+    from airflow_provider_spp.models import OrderMessageRequest
+
+__all__ = ["ConcealedBytes", "CreateOrderMessageOperator"]
 
 
 def grace_seconds(value: Any) -> float:
@@ -133,43 +146,60 @@ class CreateOrderMessageOperator(SppTemplating, BaseOperator):
         """Post unless an earlier try of this task instance already did; return the message ID."""
         ledger = PostLedger(context if self.deduplicate else {})
         files = file_stamps(attachments)
-        record = ledger.load()
-        if record is not None and not record.same_target(request, files):
-            if record.may_have_landed:
-                self.log.warning(
-                    "This try posts to order %s as a different post (order, sender, visibility or files changed) "
-                    "from an earlier try whose answer was lost; that earlier message may exist on order %s",
-                    request.order,
-                    record.order,
-                )
-            record = None
-        if record is not None and record.message_id is not None:
-            if record.describes(request, files):
-                self.log.info(
-                    "An earlier try already posted message %d to order %s; not posting it again",
-                    record.message_id,
-                    request.order,
-                )
-                return record.message_id
-            self.log.info("The message differs from the one this task posted before; posting the new one")
-            record = None
-        if record is not None and record.may_have_landed:
-            if record.in_flight:  # the try that sent it died before the answer: it gave up by now at the latest
-                record = record.answer_lost(utcnow())
-                ledger.save(record)
-            earlier = self._find_earlier_post(hook, record)
-            if earlier is not None:
-                ledger.update(record.confirmed(earlier.id))
-                return self._adopted(earlier, record.order)
-        elif record is None and not ledger.available:
-            earlier = self._find_without_ledger(hook, request, context, waited=waited)
-            if earlier is not None:
-                return self._adopted(earlier, request.order)
-        now = utcnow()
-        record = (
-            record.sending_again(request, now) if record is not None else PostRecord.for_request(request, files, now)
+        action = decide(ledger.load(), request, files, utcnow(), self._this_try(context, ledger, waited=waited))
+        if isinstance(action, ReturnExisting):
+            self.log.info(
+                "An earlier try already posted message %d to order %s; not posting it again",
+                action.message_id,
+                request.order,
+            )
+            return action.message_id
+        if isinstance(action, LookFirst):
+            found = self._look_first(hook, ledger, action)
+            if found is not None:
+                return found
+            action = Post(record_to_send(action.record, request, files, utcnow()))
+        return self._post(hook, ledger, action, request, attachments)
+
+    def _this_try(self, context: Context, ledger: PostLedger, *, waited: bool) -> ThisTry:
+        """The facts about this try that the exactly-once decision needs, read from the task's context."""
+        ti = context.get("ti") if hasattr(context, "get") else None
+        try_number = (getattr(ti, "try_number", 1) or 1) if ti is not None else 1
+        dag_run = context.get("dag_run") if ti is not None else None
+        started = getattr(dag_run, "start_date", None) or getattr(ti, "start_date", None)
+        return ThisTry(
+            deduplicate=self.deduplicate,
+            has_state_store=ledger.available,
+            try_number=try_number,
+            run_started=started if isinstance(started, datetime) else None,
+            lost_answer_wait=self.lost_answer_wait,
+            resumed_after_wait=waited,
         )
-        ledger.save(record)
+
+    def _look_first(self, hook: SppHook, ledger: PostLedger, look: LookFirst) -> int | None:
+        """Wait for SPP to finish an earlier try's request, then look for its message; its ID if found."""
+        if look.save_first and look.record is not None:
+            ledger.save(look.record)
+        if look.wait_until is not None:
+            self._wait_for_spp(look.wait_until)
+        earlier = hook.find_order_message_where(look.order, look.wanted, created_since=look.since)
+        if earlier is None:
+            return None
+        if look.record is not None:
+            ledger.update(look.record.confirmed(earlier.id))
+        self.log.info(
+            "Found message %d on order %s, posted by an earlier try whose answer was lost; not posting it again",
+            earlier.id,
+            look.order,
+        )
+        return earlier.id
+
+    def _post(
+        self, hook: SppHook, ledger: PostLedger, post: Post, request: OrderMessageRequest, attachments: list[Attachment]
+    ) -> int:
+        """Save the record, POST, and record what the POST's outcome says; return the new message's ID."""
+        self._say_why_posting_anew(post, request)
+        ledger.save(post.record)
         try:
             created = hook.create_order_message(
                 request.order,
@@ -185,21 +215,25 @@ class CreateOrderMessageOperator(SppTemplating, BaseOperator):
                     "a retry will look for it before posting",
                     err,
                 )
-                ledger.update(record.answer_lost(utcnow()))
-            else:
-                ledger.update(record.rejected())
+            ledger.update(after_post(post.record, err, utcnow()))
             raise
-        ledger.update(record.confirmed(created.id))
+        ledger.update(after_post(post.record, created.id, utcnow()))
         return created.id
 
-    def _adopted(self, earlier: MessageResource, order: str) -> int:
-        """Return an earlier try's message found on SPP, saying so."""
-        self.log.info(
-            "Found message %d on order %s, posted by an earlier try whose answer was lost; not posting it again",
-            earlier.id,
-            order,
-        )
-        return earlier.id
+    def _say_why_posting_anew(self, post: Post, request: OrderMessageRequest) -> None:
+        """Log why an earlier try's record does not stop this post, where that is worth saying."""
+        if post.superseded is None:
+            return
+        earlier, why = post.superseded
+        if why is Superseded.OTHER_TARGET:
+            self.log.warning(
+                "This try posts to order %s as a different post (order, sender, visibility or files changed) "
+                "from an earlier try whose answer was lost; that earlier message may exist on order %s",
+                request.order,
+                earlier.order,
+            )
+        else:
+            self.log.info("The message differs from the one this task posted before; posting the new one")
 
     def _wait_for_spp(self, until: datetime) -> None:
         """Give SPP until ``until`` to finish an earlier try's request: deferred, or asleep in the worker."""
@@ -213,42 +247,3 @@ class CreateOrderMessageOperator(SppTemplating, BaseOperator):
             self.defer(trigger=DateTimeTrigger(moment=until), method_name="execute_after_wait")
         self.log.info("Giving SPP %.1f s to finish the earlier try's request before looking for its message", wait)
         time.sleep(wait)
-
-    def _find_earlier_post(self, hook: SppHook, record: PostRecord) -> MessageResource | None:
-        """Look for the message an earlier try sent, once SPP had time to finish that request."""
-        self._wait_for_spp(record.look_after(self.lost_answer_wait))
-        return hook.find_order_message_where(
-            record.order, record.matches, created_since=record.first_sent_at - CLOCK_SKEW
-        )
-
-    def _find_without_ledger(
-        self, hook: SppHook, request: OrderMessageRequest, context: Context, *, waited: bool
-    ) -> MessageResource | None:
-        """Without a task state store, a retry looks for its message among those since the run started.
-
-        It cannot know when the earlier try gave up, only that it was before this try began: it waits
-        ``lost_answer_wait`` from now (once; not again after a deferred wait) before looking.
-        """
-        since = self._earlier_try_window(context)
-        if since is None:
-            return None
-        if not waited:
-            self._wait_for_spp(utcnow() + timedelta(seconds=self.lost_answer_wait))
-        return hook.find_order_message(
-            request.order,
-            request.message,
-            created_since=since - CLOCK_SKEW,
-            user_id=request.user_id,
-            staff_only=request.staff_only,
-        )
-
-    def _earlier_try_window(self, context: Context) -> datetime | None:
-        """Without a stored record, a retry looks for its message among those since the run started."""
-        if not self.deduplicate:
-            return None
-        ti = context.get("ti") if hasattr(context, "get") else None
-        if ti is None or (getattr(ti, "try_number", 1) or 1) <= 1:
-            return None
-        dag_run = context.get("dag_run")
-        started = getattr(dag_run, "start_date", None) or getattr(ti, "start_date", None)
-        return started if isinstance(started, datetime) else None

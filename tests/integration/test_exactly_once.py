@@ -15,6 +15,7 @@ import pendulum
 import pytest
 
 from airflow_provider_spp._internal.ledger import LEDGER_KEY, PostRecord, file_stamps
+from airflow_provider_spp._internal.message_match import text_digest
 from airflow_provider_spp.exceptions import (
     SppInputError,
     SppRateLimitError,
@@ -260,3 +261,100 @@ def test_an_attachment_that_cannot_be_opened_for_the_upload_leaves_nothing_to_lo
         assert [m.id for m in sandbox.messages()] == [posted]
     finally:
         storage.reset()
+
+
+# The operator over plain spp_sandbox connections (moved from tests/unit/test_operators.py)
+
+
+def test_without_a_state_store_a_retry_looks_back_to_the_run_start(spp_sandbox, spp_sandbox_conn) -> None:
+    from airflow_provider_spp.hooks.spp import SppHook
+
+    run_started = pendulum.now("UTC").subtract(minutes=1)
+    earlier = SppHook().create_order_message("E4A269FC", "Sent by try 1")
+    operator = CreateOrderMessageOperator(task_id="post", order="E4A269FC", message="Sent by try 1")
+    assert operator.execute(task_context(2, run_started=run_started)) == earlier.id  # type: ignore[arg-type]
+    assert [r["method"] for r in spp_sandbox.requests()] == ["POST", "GET"]
+    assert len(spp_sandbox.messages()) == 1
+    assert operator.execute(task_context(1, run_started=run_started)) != earlier.id  # type: ignore[arg-type]
+    assert len(spp_sandbox.messages()) == 2
+
+
+def test_the_state_store_records_the_first_try_and_the_message_id(spp_sandbox, spp_sandbox_conn) -> None:
+    from airflow_provider_spp._internal.ledger import LEDGER_KEY
+
+    store = Store()
+    operator = CreateOrderMessageOperator(task_id="post", order="B7C3D2A1", message="Recorded")
+    message_id = operator.execute(task_context(1, store=store))  # type: ignore[arg-type]
+    record = store.values[LEDGER_KEY]
+    assert isinstance(record, dict)
+    assert (record["order"], record["message_id"], record["in_flight"]) == ("B7C3D2A1", message_id, False)
+    assert record["digests"] == [text_digest("Recorded")]
+    assert record["files"] == []
+    assert "Recorded" not in str(record)
+    assert pendulum.parse(record["first_sent_at"]) <= pendulum.now("UTC")  # type: ignore[operator]
+    assert operator.execute(task_context(2, store=store)) == message_id  # type: ignore[arg-type]
+    assert [r["method"] for r in spp_sandbox.requests()] == ["POST"]
+
+
+def _post(store: Store, try_number: int, message: str, order: str = "E4A269FC", **kwargs: object) -> int:
+    kwargs.setdefault("lost_answer_wait", 0)
+    operator = CreateOrderMessageOperator(task_id="post", order=order, message=message, **kwargs)  # type: ignore[arg-type]
+    return operator.execute(task_context(try_number, store=store))  # type: ignore[arg-type]
+
+
+def test_a_changed_message_after_a_successful_post_is_posted(spp_sandbox, spp_sandbox_conn) -> None:
+    store = Store()
+    first = _post(store, 1, "Total: 10 EUR")
+    corrected = _post(store, 2, "Total: 12 EUR (corrected)")
+    assert corrected != first
+    assert [m.message for m in spp_sandbox.messages()] == ["Total: 10 EUR", "Total: 12 EUR (corrected)"]
+    assert _post(store, 3, "Total: 12 EUR (corrected)") == corrected
+    assert len(spp_sandbox.messages()) == 2
+
+
+def test_a_retry_finds_the_lost_post_even_if_its_text_renders_differently(spp_sandbox, spp_sandbox_conn) -> None:
+    from airflow_provider_spp.exceptions import SppTransportError
+
+    store = Store()
+    spp_sandbox.add_fault("drop_after", method="POST")
+    with pytest.raises(SppTransportError):
+        _post(store, 1, "Report generated at 10:00:01")
+    (stored,) = spp_sandbox.messages()
+    assert _post(store, 2, "Report generated at 10:05:02") == stored.id
+    assert len(spp_sandbox.messages()) == 1
+
+
+def test_a_retry_after_a_certain_failure_never_adopts_another_tasks_message(spp_sandbox, spp_sandbox_conn) -> None:
+    from airflow_provider_spp.exceptions import SppRateLimitError
+
+    text = "New files were uploaded to your order."
+    other_task = _post(Store(), 1, text)
+    store = Store()
+    spp_sandbox.add_fault("rate_limit", times=4, method="POST", retry_after=0)
+    with pytest.raises(SppRateLimitError):
+        _post(store, 1, text)
+    own = _post(store, 2, text)
+    assert own != other_task
+    assert [m.message for m in spp_sandbox.messages()] == [text, text]
+
+
+def test_a_retry_waits_for_a_request_the_server_was_still_processing(
+    spp_sandbox, spp_sandbox_conn, monkeypatch
+) -> None:
+    import json
+
+    from airflow_provider_spp.exceptions import SppTransportError
+
+    monkeypatch.setenv("AIRFLOW_CONN_SPP_DEFAULT", spp_sandbox.connection_json(timeout=0.3, retry_backoff=0.01))
+    store = Store()
+    spp_sandbox.add_fault("slow_commit", method="POST", delay=1.0)
+    with pytest.raises(SppTransportError):
+        _post(store, 1, "Committed late", lost_answer_wait=1.5)
+    assert spp_sandbox.messages() == []
+    operator = CreateOrderMessageOperator(
+        task_id="post", order="E4A269FC", message="Committed late", lost_answer_wait=1.5
+    )
+    found = operator.execute(task_context(2, store=store))  # type: ignore[arg-type]
+    (stored,) = spp_sandbox.messages()
+    assert found == stored.id
+    assert json.dumps(store.values).count(str(found)) >= 1
