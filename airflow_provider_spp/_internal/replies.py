@@ -95,11 +95,13 @@ class ReplyBaseline:
 
 
 class ReplyWaitFields:
-    """What the sensor and its trigger both take: the order, what counts as new, and which messages count.
+    """What the sensor and its trigger both take: where to look, what counts as new, which messages count.
 
     Kept as given (the sensor renders templates into them before use), checked when read.
     """
 
+    spp_conn_id: str
+    api_version: str | None
     order: str | int
     after_message_id: int | str | None
     since: datetime | str | None
@@ -111,6 +113,8 @@ class ReplyWaitFields:
     def _keep_reply_fields(
         self,
         *,
+        spp_conn_id: str,
+        api_version: str | None,
         order: str | int,
         after_message_id: int | str | None,
         since: datetime | str | None,
@@ -120,6 +124,7 @@ class ReplyWaitFields:
         return_text: bool,
     ) -> None:
         """Keep the arguments as given."""
+        self.spp_conn_id, self.api_version = spp_conn_id, api_version
         self.order, self.after_message_id, self.since = order, after_message_id, since
         self.from_client, self.contains, self.pattern = from_client, contains, pattern
         self.return_text = return_text
