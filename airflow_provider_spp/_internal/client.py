@@ -173,11 +173,12 @@ def create_message_request(base_url: str, wanted: OrderMessageRequest, files: li
     return ApiRequest("POST", url, json=wanted.json_body(), idempotent=False)
 
 
-def list_messages_request(base_url: str, order: str | int, *, per_page: int = 100) -> ApiRequest:
-    """GET an order's messages (newest first)."""
-    return ApiRequest(
-        "GET", api_url(base_url, "api", "order_messages", checked_order(order)), {"limit": page_size(per_page)}
-    )
+def list_messages_request(
+    base_url: str, order: str | int, *, per_page: int = 100, filters: Mapping[str, str] | None = None
+) -> ApiRequest:
+    """GET an order's messages (newest first), with Purity ``filters`` (a server may ignore them)."""
+    params: dict[str, Any] = {"limit": page_size(per_page), **(filters or {})}
+    return ApiRequest("GET", api_url(base_url, "api", "order_messages", checked_order(order)), params)
 
 
 def checked_message_id(message_id: int) -> int:

@@ -7,7 +7,7 @@ is in :mod:`airflow_provider_spp._internal.client`.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Callable, Iterable, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterable, Iterator, Mapping
 from contextlib import aclosing
 from datetime import datetime
 from functools import cached_property
@@ -147,9 +147,14 @@ class SppHook(_SppHookBase):
         request = client.create_message_request(self.settings.base_url, wanted, files)
         return client.parse_model(MessageResource, self._send(request))
 
-    def list_order_messages(self, order: str | int, *, per_page: int = 100) -> Iterator[MessageResource]:
-        """Yield an order's messages newest first, following ``links.next`` across pages."""
-        request = client.list_messages_request(self.settings.base_url, order, per_page=per_page)
+    def list_order_messages(
+        self, order: str | int, *, per_page: int = 100, filters: Mapping[str, str] | None = None
+    ) -> Iterator[MessageResource]:
+        """Yield an order's messages newest first, following ``links.next`` across pages.
+
+        ``filters`` are Purity query parameters (``{"filters[id][$gt]": "42"}``); a server may ignore them.
+        """
+        request = client.list_messages_request(self.settings.base_url, order, per_page=per_page, filters=filters)
         for page in self._pages(request, MessagePage):
             yield from page.data
 
@@ -301,10 +306,12 @@ class SppAsyncHook(_SppHookBase):
         return client.parse_model(MessageResource, await self._send(request))
 
     async def list_order_messages(
-        self, order: str | int, *, per_page: int = 100
+        self, order: str | int, *, per_page: int = 100, filters: Mapping[str, str] | None = None
     ) -> AsyncGenerator[MessageResource, None]:
-        """Yield an order's messages newest first, page after page (stop iterating to stop reading)."""
-        request = client.list_messages_request((await self.get_settings()).base_url, order, per_page=per_page)
+        """Yield an order's messages newest first, page after page (stop iterating to stop reading); ``filters``
+        as SppHook's."""
+        base_url = (await self.get_settings()).base_url
+        request = client.list_messages_request(base_url, order, per_page=per_page, filters=filters)
         async for page in self._pages(request, MessagePage):
             for message in page.data:
                 yield message

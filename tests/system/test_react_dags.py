@@ -110,7 +110,7 @@ def test_sensor_returns_the_clients_matching_reply(
     spp: SandboxServer, dag_id: str, waiter: str, when_posted: Any
 ) -> None:
     spp.post_as_client("E4A269FC", "an old approved message: before the sensor started")
-    time.sleep(1.1)  # SPP keeps whole seconds: the default baseline is the sensor's start
+    time.sleep(2.1)  # the default baseline (the sensor's start on SPP's clock, read from whole-second Date) may be 2 s early
     replies: list[Any] = []
 
     def reply() -> None:
@@ -129,6 +129,7 @@ def test_sensor_returns_the_clients_matching_reply(
         "created_at": replies[0].created_at.isoformat(),
         "author": "client",
         "user_id": 2,
+        "via": None,
         "message": "All approved, go ahead",
     }
     # Who did the waiting: the worker (requests) when poking, the triggerer (httpx) when deferred.
