@@ -170,7 +170,7 @@ class SppOrderMessageSensor(ReplyWaitFields, BaseSensorOperator):
                 from_client=self.from_client,
                 contains=self.contains,
                 pattern=self.pattern,
-                return_text=self.return_text,
+                return_text=False,  # the text is read on resume: never in the event (triggerer log, metadata DB)
                 poke_interval=self.poke_interval,
                 end_time=end_time.isoformat(),
                 api_version=self.api_version,
@@ -244,7 +244,28 @@ class SppOrderMessageSensor(ReplyWaitFields, BaseSensorOperator):
         status = event.get("status")
         if status == "success":
             self.log.info("SPP order %s has a new message: %s", event.get("order"), event.get("message_id"))
-            return {k: v for k, v in event.items() if k != "status"}
+            found = {k: v for k, v in event.items() if k != "status"}
+            if self.return_text and "message" not in found:
+                found["message"] = self._text_of(int(found["message_id"]))
+            return found
         if status == "timeout":
             raise AirflowSensorTimeout(f"No new matching message on SPP order {self.order} within {self.timeout} s")
         raise AirflowException(f"Waiting for a message on SPP order {self.order} failed: {event.get('message')}")
+
+    def _text_of(self, message_id: int) -> str | None:
+        """The text of the message the trigger found, read here: it never travels in the trigger's event."""
+        scan = ReplyScan(ReplyBaseline(after_message_id=message_id - 1), ReplyFilter())
+        try:
+            with SppHook(spp_conn_id=self.spp_conn_id, api_version=self.api_version) as hook:
+                for message in hook.list_order_messages(self.order, filters=scan.baseline.server_filters()):
+                    if not scan.feed(message):
+                        break
+        except SppError as err:
+            if err.permanent:
+                raise AirflowFailException(str(err)) from err
+            raise AirflowException(f"Reading the reply on SPP order {self.order} failed: {err}") from err
+        found = next((m for m in scan.candidates if m.id == message_id), None)
+        if found is None:
+            self.log.warning("SPP message %d is gone from order %s: no text to return", message_id, self.order)
+        return found.message if found is not None else None
+
