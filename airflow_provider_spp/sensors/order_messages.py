@@ -81,22 +81,33 @@ class SppOrderMessageSensor(ReplyWaitFields, BaseSensorOperator):
     """
     Wait until an SPP order gets a new message, optionally only the client's and matching a text.
 
-    Returns (XCom) ``{"order", "message_id", "created_at", "author", "user_id"}`` of the oldest new
+    Returns (XCom) ``{"order", "message_id", "created_at", "author", "user_id", "via"}`` of the oldest new
     message that matches, plus ``"message"`` (its text) only with ``return_text=True``: it is client data.
+    ``author`` is ``"client"``, ``"staff"``, ``"service"`` (SPP wrote it itself: ``is_auto_generated``) or
+    ``"unknown"``; ``via`` is how the message arrived, as SPP says (``"web"``, ``"email"``, ...).
 
     :param order: Order ID or order number. Templated.
     :param after_message_id: A message ID; only later messages are new, e.g. the XCom of the post this
         wait follows (``"{{ ti.xcom_pull('post_followup') }}"``). Exact. Templated.
     :param since: A datetime or ISO-8601 string; messages created at or after it are new (SPP keeps whole
-        seconds). Default, when neither is given: when the sensor started. Templated.
-    :param from_client: Only messages written by the order's client (or their team) count.
+        seconds). Templated. When neither is given: when the sensor started, on SPP's clock (its ``Date``
+        header, whole seconds: a message up to 2 s older can count), taken once and kept for every
+        poke, reschedule and retry in Airflow's task state store (Airflow 3.3+; before 3.3 a retry
+        takes it again, so a reply between two tries is missed: give ``after_message_id`` there).
+    :param from_client: Only messages written by the order's client (or their team) count; SPP's own
+        messages (``is_auto_generated``) never do.
     :param contains: Only messages containing this text (case-insensitive). Templated.
-    :param pattern: Only messages matching this regular expression (``re.search``). Templated.
-    :param return_text: Also return the message text.
+    :param pattern: Only messages matching this regular expression (``re.search``). Templated. Checked
+        when the DAG is parsed (when not templated) and run in a child process for at most 5 s per
+        look: a pattern that backtracks catastrophically fails the wait instead of stalling it.
+    :param return_text: Also return the message text. Deferred, the text is read by the worker on
+        resume: it is not in the trigger's event (which the triggerer logs and keeps in the metadata DB).
     :param spp_conn_id: The ``spp`` connection to use.
     :param api_version: Sent as ``X-Api-Version``.
     :param deferrable: Wait on the triggerer (async polling every ``poke_interval`` until ``timeout``)
         instead of in a worker slot (default: ``[operators] default_deferrable``).
+
+    ``poke_interval`` must be a finite number of seconds, at least 0.1; ``timeout`` finite.
     """
 
     template_fields: Sequence[str] = ("order", "after_message_id", "since", "contains", "pattern")

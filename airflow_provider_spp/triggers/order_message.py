@@ -39,9 +39,12 @@ class SppOrderMessageTrigger(ReplyWaitFields, BaseTrigger):
     :param since: ISO-8601 time; messages created at or after it (whole seconds) are new.
     :param from_client: Only the client's messages count (see :mod:`airflow_provider_spp._internal.replies`).
     :param contains: Only messages containing this text (case-insensitive) count.
-    :param pattern: Only messages matching this regular expression (``re.search``) count.
-    :param return_text: Put the message text in the event (it is client data; off by default).
-    :param poke_interval: Seconds between polls.
+    :param pattern: Only messages matching this regular expression (``re.search``) count; it runs in a
+        child process, never on the event loop, and a search over 5 s fires an ``error`` event.
+    :param return_text: Put the message text in the event (it is client data; off by default). The
+        triggerer logs each event ("Trigger fired event") and Airflow keeps it in the task's
+        ``next_kwargs`` until the task resumes; the sensor therefore never sets it and reads the text itself.
+    :param poke_interval: Seconds between polls (finite, at least 0.1).
     :param end_time: ISO-8601 time after which the trigger fires a ``timeout`` event.
     :param api_version: Sent as ``X-Api-Version``.
     """
