@@ -20,6 +20,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from email.utils import format_datetime
 from functools import partial
 from typing import Any
 
@@ -35,6 +36,7 @@ from airflow_provider_spp.sandbox.faults import (
     AppliedFault,
     FaultKind,
 )
+from airflow_provider_spp.sandbox.host import NGINX_PAGE, host_answer
 from airflow_provider_spp.sandbox.store import SandboxStore, iso
 
 #: Where the parsed body is left for the routes (``request.scope["state"]``).
@@ -42,11 +44,6 @@ BODY_STATE_KEY = "spp_sandbox_body"
 ADMIN_PREFIX = "/_sandbox/"
 #: Admin paths that still count as client traffic (logged; they model "another endpoint").
 TRAFFIC_ADMIN_PATHS = ("/_sandbox/redirect",)
-
-_NGINX_PAGE = (
-    "<html>\r\n<head><title>{0}</title></head>\r\n<body>\r\n<center><h1>{0}</h1></center>\r\n"
-    "<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
-)
 
 
 class ConnectionDropped(Exception):
@@ -59,6 +56,21 @@ def raw_path(scope: Scope) -> str:
     if isinstance(raw, bytes | bytearray) and raw:
         return bytes(raw).split(b"?", 1)[0].decode("latin-1")
     return str(scope.get("path", "/"))
+
+
+def _query(scope: Scope) -> str:
+    """The raw query string (without ``?``)."""
+    query = scope.get("query_string", b"")
+    return query.decode("latin-1") if isinstance(query, bytes) else str(query)
+
+
+def _base_url(scope: Scope, headers: Headers) -> str:
+    """``scheme://host[:port]`` as the client addressed this server (its Host header)."""
+    host = headers.get("host")
+    if not host:
+        server = scope.get("server") or ("127.0.0.1", 80)
+        host = f"{server[0]}:{server[1]}"
+    return f"{scope.get('scheme', 'http')}://{host}"
 
 
 def is_traffic(path: str) -> bool:
@@ -147,16 +159,16 @@ def _canned(fault: AppliedFault) -> tuple[int, list[tuple[bytes, bytes]], bytes]
     if fault.kind in (FaultKind.SERVER_ERROR, FaultKind.SERVER_ERROR_AFTER_COMMIT):
         return 500, json_type, b'{"message":"Server Error"}'
     if fault.kind is FaultKind.UNAVAILABLE_AFTER_COMMIT:
-        return 503, html_type, _NGINX_PAGE.format("503 Service Temporarily Unavailable").encode()
+        return 503, html_type, NGINX_PAGE.format("503 Service Temporarily Unavailable").encode()
     if fault.kind is FaultKind.UNAVAILABLE:
         headers = list(json_type)
         if fault.retry_after is not None:
             headers.append((b"retry-after", str(fault.retry_after).encode()))
         return 503, headers, b'{"message":"Service Unavailable"}'
     if fault.kind is FaultKind.BAD_GATEWAY:
-        return 502, html_type, _NGINX_PAGE.format("502 Bad Gateway").encode()
+        return 502, html_type, NGINX_PAGE.format("502 Bad Gateway").encode()
     if fault.kind is FaultKind.GATEWAY_TIMEOUT:
-        return 504, html_type, _NGINX_PAGE.format("504 Gateway Time-out").encode()
+        return 504, html_type, NGINX_PAGE.format("504 Gateway Time-out").encode()
     raise ValueError(f"fault {fault.kind} has no canned response")
 
 
@@ -218,7 +230,13 @@ class SandboxMiddleware:
         headers = Headers(scope=scope)
         identifier = str(uuid.uuid4())
         version = headers.get("x-api-version") or self.default_api_version
-        api_headers = [(b"x-api-identifier", identifier.encode()), (b"x-api-version", version.encode("latin-1"))]
+        # Date from SPP's clock (the clock_offset setting), on every answer; uvicorn's own is turned off.
+        date = (b"date", format_datetime(self.store.spp_clock(), usegmt=True).encode())
+        api_headers = [
+            (b"x-api-identifier", identifier.encode()),
+            (b"x-api-version", version.encode("latin-1")),
+            date,
+        ]
         path = raw_path(scope)
         if not is_traffic(path):
             await self.app(scope, receive, self._decorating(send, api_headers, None))
@@ -230,8 +248,12 @@ class SandboxMiddleware:
         parsed = await parse_body(headers, body)
         scope.setdefault("state", {})[BODY_STATE_KEY] = parsed
         method = str(scope["method"]).upper()
-        fault = self.store.faults.take(method, path)
+        answer = host_answer(self.store.settings, method, path, _query(scope), _base_url(scope, headers))
+        fault = self.store.faults.take(method, path) if answer is None else None
         handle = self.store.record_request(self._record(scope, headers, path, parsed, identifier, fault))
+        if answer is not None:  # the host answered before the API: nothing stored, no fault used
+            await self._answer(send, handle, answer.status, list(answer.headers), answer.body, [date])
+            return
         replay = _replay(body, receive)
 
         if fault is None:
@@ -279,13 +301,12 @@ class SandboxMiddleware:
         fault: AppliedFault | None,
     ) -> dict[str, Any]:
         """The request-log entry for one request (status filled in later)."""
-        query = scope.get("query_string", b"")
         return {
             "time": iso(datetime.now(UTC)),
             "api_identifier": identifier,
             "method": str(scope["method"]).upper(),
             "path": path,
-            "query": query.decode("latin-1") if isinstance(query, bytes) else str(query),
+            "query": _query(scope),
             "headers": _header_dict(headers),
             "content_type": headers.get("content-type"),
             "body_kind": parsed.kind,
