@@ -6,7 +6,9 @@ ClientHello) is read, and the connection is closed cleanly (FIN) before the serv
 client sees an EOF before the handshake completes (Python: ``ssl.SSLEOFError``, "UNEXPECTED_EOF_WHILE_READING"),
 as when a load balancer or a flaky network drops a new connection; its next connection is served normally.
 On a plain-HTTP sandbox the same happens to the first bytes of the request (the connection closes without
-an answer, below HTTP: nothing is logged). Connections already open (keep-alive) are not affected.
+an answer, below HTTP: nothing is logged). Connections already open (keep-alive) are not affected, and
+the path is not known before the handshake: an admin call on a new connection is dropped too, so register
+the drop last, right before the client's request (or make admin calls on a kept-alive connection).
 
 It works on the listening socket (:class:`HandshakeDroppingSocket`), so the TLS layer never sees the
 dropped connections; uvicorn and asyncio take it as any listening socket.
