@@ -48,7 +48,10 @@ class ArrivingMessage:
     @classmethod
     def from_dict(cls, data: Any, **defaults: Any) -> ArrivingMessage:
         """Build from JSON such as ``{"message": "Thanks!", "via": "email"}``; ``defaults`` fill what it omits."""
-        return cls(**{**defaults, **checked_json(cls, data, "a message", "message", ())})
+        merged = {**defaults, **checked_json(cls, data, "a message", "message", ())}
+        if "message" not in merged:
+            raise ValueError("a message needs a 'message'")
+        return cls(**merged)
 
     def store_on(self, store: SandboxStore, order_id: int) -> StoredMessage:
         """Store it on an order (which must exist), as arriving now."""

@@ -68,13 +68,14 @@ def _read_first_record(conn: socket.socket) -> None:
     try:
         conn.settimeout(HELLO_TIMEOUT)
         head = conn.recv(_TLS_HEADER)
-        if len(head) == _TLS_HEADER and head[0] == 0x16:  # a handshake record: read all of it
-            remaining = int.from_bytes(head[3:5], "big")
-            while remaining > 0:
-                chunk = conn.recv(min(remaining, 65536))
-                if not chunk:
-                    break
-                remaining -= len(chunk)
+        remaining = int.from_bytes(head[3:5], "big") if len(head) == _TLS_HEADER and head[0] == 0x16 else 0
+        while remaining > 0:  # a handshake record: read all of it
+            chunk = conn.recv(min(remaining, 65536))
+            if not chunk:
+                break
+            remaining -= len(chunk)
+        if head and head[0] != 0x16:  # plain HTTP: take what the request sent so far
+            conn.recv(65536)
         # Nothing unread is left behind, so close() sends a FIN (an EOF), not a reset.
         with contextlib.suppress(OSError):
             conn.shutdown(socket.SHUT_RDWR)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import pathlib
 import socket
+import ssl
 import tempfile
 import threading
 import time
@@ -153,7 +155,11 @@ class SandboxServer:
             sock.close()
 
     def _wait_started(self, port: int) -> None:
-        """Block until uvicorn has started and a TCP connect succeeds (or fail loudly)."""
+        """Block until uvicorn has started and answers ``GET /_sandbox/health`` (or fail loudly).
+
+        A whole exchange, not only a TCP connect: a probe connection still waiting in the backlog when
+        start() returns would be the one a test's ``drop_handshakes`` drops.
+        """
         assert self._server is not None
         assert self._thread is not None
         deadline = time.monotonic() + self.startup_timeout
@@ -161,15 +167,27 @@ class SandboxServer:
             if not self._thread.is_alive():
                 self._thread = None
                 raise RuntimeError(f"the sandbox server failed to start: {self._error!r}")
-            if self._server.started:
-                try:
-                    with socket.create_connection((self.host, port), timeout=1.0):
-                        return
-                except OSError:
-                    pass
+            if self._server.started and self._answers(port):
+                return
             time.sleep(0.01)
         self._server.should_exit = True
         raise RuntimeError(f"the sandbox server did not start within {self.startup_timeout} s")
+
+    def _answers(self, port: int) -> bool:
+        """Whether the server answers a health check on ``port`` (over TLS with its own CA when it has one)."""
+        if self.certificate is not None:
+            context = ssl.create_default_context(cafile=str(self.certificate.ca_file))
+            context.check_hostname = False  # the certificate names 127.0.0.1 and localhost, the host may be another
+            conn: http.client.HTTPConnection = http.client.HTTPSConnection(self.host, port, timeout=2, context=context)
+        else:
+            conn = http.client.HTTPConnection(self.host, port, timeout=2)
+        try:
+            conn.request("GET", "/_sandbox/health")
+            return conn.getresponse().status == 200
+        except (OSError, http.client.HTTPException):
+            return False
+        finally:
+            conn.close()
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop serving (pending ``slow`` responses are cut short) and wait for the thread."""
