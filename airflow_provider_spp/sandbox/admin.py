@@ -13,6 +13,7 @@ message the service writes), ``GET|POST|DELETE /_sandbox/faults``, ``GET|POST|â€
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -23,6 +24,7 @@ from airflow_provider_spp.sandbox.arrivals import ArrivingMessage, status_change
 from airflow_provider_spp.sandbox.faults import Fault, RandomFaults
 from airflow_provider_spp.sandbox.page_actions import AfterPage
 from airflow_provider_spp.sandbox.routing import LaravelError, Store, base_url, path_param
+from airflow_provider_spp.sandbox.store import SandboxStore
 
 REDIRECT_STATUSES = (301, 302, 303, 307, 308)
 
@@ -116,40 +118,8 @@ async def add_orders(request: Request, store: Store) -> Response:
             raise ValueError('expected {"count": int, "status": str | int}')
         added = store.add_orders(payload.get("count", 0), status=payload.get("status", "Pending"))
     except ValueError as err:
-        return JSONResponse({"message": str(err)}, status_code=400)
+        return _bad_request(err)
     return JSONResponse({"added": len(added), "ids": [added[0]["id"], added[-1]["id"]]}, status_code=201)
-
-
-@admin_router.get("/faults")
-async def faults(store: Store) -> dict[str, Any]:
-    """The queued faults and the random mode."""
-    return store.faults.snapshot()
-
-
-@admin_router.post("/faults")
-async def add_faults(request: Request, store: Store) -> Response:
-    """Queue faults and/or set the random mode (``{"faults": [...], "random": {...} | null, "replace": bool}``)."""
-    try:
-        payload = await request.json()
-        if not isinstance(payload, dict) or set(payload) - {"faults", "random", "replace"}:
-            raise ValueError('expected {"faults": [...], "random": {...} | null, "replace": bool}')
-        queued = [Fault.from_dict(item) for item in payload.get("faults") or []]
-        random_faults = RandomFaults.from_dict(payload["random"]) if payload.get("random") else None
-    except ValueError as err:
-        return JSONResponse({"message": str(err)}, status_code=400)
-    if payload.get("replace"):
-        store.clear_faults()
-    store.faults.add(*queued)
-    if "random" in payload:
-        store.faults.set_random(random_faults)
-    return JSONResponse(store.faults.snapshot())
-
-
-@admin_router.delete("/faults", status_code=204)
-async def clear_faults(store: Store) -> Response:
-    """Remove every fault."""
-    store.clear_faults()
-    return Response(status_code=204)
 
 
 @admin_router.api_route("/redirect", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
@@ -182,74 +152,79 @@ def _bad_request(err: ValueError) -> Response:
     return JSONResponse({"message": str(err)}, status_code=400)
 
 
-@admin_router.get("/settings")
-async def settings(store: Store) -> dict[str, Any]:
-    """The workspace switches in force (see ``workspace.WorkspaceSettings``)."""
-    return store.settings.to_dict()
+def _resource(
+    path: str,
+    read: Callable[[SandboxStore], Any],
+    change: Callable[[SandboxStore, dict[str, Any]], object],
+    clear: Callable[[SandboxStore], object],
+    *,
+    changed_status: int = 200,
+) -> None:
+    """Register ``GET path`` (``read``), ``POST path`` (``change`` with the JSON body; 400 when it raises
+    ValueError; answers ``read`` with ``changed_status``) and ``DELETE path`` (``clear``; 204)."""
+
+    async def get(store: Store) -> Any:
+        """The resource's state."""
+        return read(store)
+
+    async def post(request: Request, store: Store) -> Response:
+        """Change it with the JSON body."""
+        try:
+            change(store, await _json_object(request))
+        except ValueError as err:
+            return _bad_request(err)
+        return JSONResponse(read(store), status_code=changed_status)
+
+    async def delete(store: Store) -> Response:
+        """Clear it."""
+        clear(store)
+        return Response(status_code=204)
+
+    for method, endpoint, doc in (("GET", get, "read"), ("POST", post, "change"), ("DELETE", delete, "clear")):
+        admin_router.add_api_route(path, endpoint, methods=[method], name=f"{doc} {path}")
 
 
-@admin_router.post("/settings")
-async def configure(request: Request, store: Store) -> Response:
-    """Change some switches until the next reset, e.g. ``{"status_style": "code", "clock_offset": -5}``."""
-    try:
-        return JSONResponse(store.configure(**await _json_object(request)).to_dict())
-    except ValueError as err:
-        return _bad_request(err)
+def _change_faults(store: SandboxStore, payload: dict[str, Any]) -> None:
+    """Queue faults and/or set the random mode from ``{"faults": [...], "random": {...} | null, "replace": bool}``."""
+    if set(payload) - {"faults", "random", "replace"}:
+        raise ValueError('expected {"faults": [...], "random": {...} | null, "replace": bool}')
+    queued = [Fault.from_dict(item) for item in payload.get("faults") or []]
+    random_faults = RandomFaults.from_dict(payload["random"]) if payload.get("random") else None
+    if payload.get("replace"):
+        store.clear_faults()
+    store.faults.add(*queued)
+    if "random" in payload:
+        store.faults.set_random(random_faults)
 
 
-@admin_router.delete("/settings")
-async def restore_settings(store: Store) -> dict[str, Any]:
-    """Back to the switches the sandbox was started with."""
-    return store.restore_settings().to_dict()
+#: ``/_sandbox/faults``: the queued faults and the random mode (see ``faults.py``).
+_resource("/faults", lambda store: store.faults.snapshot(), _change_faults, SandboxStore.clear_faults)
+#: ``/_sandbox/settings``: the workspace switches (see ``workspace.WorkspaceSettings``); DELETE: back to the start.
+_resource(
+    "/settings",
+    lambda store: store.settings.to_dict(),
+    lambda store, changes: store.configure(**changes),
+    SandboxStore.restore_settings,
+)
+#: ``/_sandbox/after_page``: writes after a listing page, e.g. ``{"listing": "orders", "order": "00C0FFEE"}``.
+_resource(
+    "/after_page",
+    lambda store: store.after_pages.snapshot(),
+    lambda store, body: store.add_after_page(AfterPage.from_dict(body)),
+    lambda store: store.after_pages.clear(),
+    changed_status=201,
+)
+#: ``/_sandbox/handshake_drops``: ``{"times": n}`` closes the next n new connections mid-TLS-handshake.
+_resource(
+    "/handshake_drops",
+    lambda store: store.handshake_drops.snapshot(),
+    lambda store, body: store.handshake_drops.add(body.get("times", 1)),
+    lambda store: store.handshake_drops.clear(),
+    changed_status=201,
+)
 
 
 @admin_router.get("/statuses")
 async def statuses(store: Store) -> dict[str, Any]:
     """The workspace's status code map: ``{"status_style": "code", "statuses": [{"code": 2, "label": "Working"}]}``."""
     return store.settings.status_table()
-
-
-@admin_router.get("/after_page")
-async def after_pages(store: Store) -> list[dict[str, Any]]:
-    """The pending after-page actions."""
-    return store.after_pages.snapshot()
-
-
-@admin_router.post("/after_page")
-async def add_after_page(request: Request, store: Store) -> Response:
-    """Register a write after a listing page, e.g. ``{"listing": "orders", "page": 1, "order": "00C0FFEE"}``."""
-    try:
-        store.add_after_page(AfterPage.from_dict(await _json_object(request)))
-    except ValueError as err:
-        return _bad_request(err)
-    return JSONResponse(store.after_pages.snapshot(), status_code=201)
-
-
-@admin_router.delete("/after_page", status_code=204)
-async def clear_after_pages(store: Store) -> Response:
-    """Forget the pending after-page actions."""
-    store.after_pages.clear()
-    return Response(status_code=204)
-
-
-@admin_router.get("/handshake_drops")
-async def handshake_drops(store: Store) -> dict[str, int]:
-    """``{"pending": n, "dropped": m}``: new connections still to drop mid-handshake, and those dropped."""
-    return store.handshake_drops.snapshot()
-
-
-@admin_router.post("/handshake_drops")
-async def add_handshake_drops(request: Request, store: Store) -> Response:
-    """Close the next ``times`` new connections mid-TLS-handshake: ``{"times": 1}`` (the default)."""
-    try:
-        store.handshake_drops.add((await _json_object(request)).get("times", 1))
-    except ValueError as err:
-        return _bad_request(err)
-    return JSONResponse(store.handshake_drops.snapshot(), status_code=201)
-
-
-@admin_router.delete("/handshake_drops", status_code=204)
-async def clear_handshake_drops(store: Store) -> Response:
-    """Drop no more connections."""
-    store.handshake_drops.clear()
-    return Response(status_code=204)

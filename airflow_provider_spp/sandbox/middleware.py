@@ -228,15 +228,7 @@ class SandboxMiddleware:
             return
         started = time.perf_counter()
         headers = Headers(scope=scope)
-        identifier = str(uuid.uuid4())
-        version = headers.get("x-api-version") or self.default_api_version
-        # Date from SPP's clock (the clock_offset setting), on every answer; uvicorn's own is turned off.
-        date = (b"date", format_datetime(self.store.spp_clock(), usegmt=True).encode())
-        api_headers = [
-            (b"x-api-identifier", identifier.encode()),
-            (b"x-api-version", version.encode("latin-1")),
-            date,
-        ]
+        identifier, api_headers = self._api_headers(headers)
         path = raw_path(scope)
         if not is_traffic(path):
             await self.app(scope, receive, self._decorating(send, api_headers, None))
@@ -252,7 +244,7 @@ class SandboxMiddleware:
         fault = self.store.faults.take(method, path) if answer is None else None
         handle = self.store.record_request(self._record(scope, headers, path, parsed, identifier, fault))
         if answer is not None:  # the host answered before the API: nothing stored, no fault used
-            await self._answer(send, handle, answer.status, list(answer.headers), answer.body, [date])
+            await self._answer(send, handle, answer.status, list(answer.headers), answer.body, api_headers[-1:])
             return
         replay = _replay(body, receive)
 
@@ -274,6 +266,18 @@ class SandboxMiddleware:
             on_status = partial(self._log_status, handle, started)
             await self.app(scope, replay, self._decorating(send, api_headers, on_status))
             return
+        await self._after_commit(scope, replay, send, handle, fault, api_headers)
+
+    async def _after_commit(
+        self,
+        scope: Scope,
+        replay: Receive,
+        send: Send,
+        handle: int,
+        fault: AppliedFault,
+        api_headers: list[tuple[bytes, bytes]],
+    ) -> None:
+        """Let the app process the request (side effects happen), then spoil its answer as ``fault`` says."""
         captured = _Captured()
         await self.app(scope, replay, captured.send)
         if fault.kind is FaultKind.DROP_AFTER:
@@ -290,6 +294,20 @@ class SandboxMiddleware:
         else:
             spoiled = _spoil_json(fault.kind, bytes(captured.body))
             await self._answer(send, handle, captured.status, captured.headers, spoiled, api_headers)
+
+    def _api_headers(self, headers: Headers) -> tuple[str, list[tuple[bytes, bytes]]]:
+        """A fresh API identifier, and the headers every answer gets: X-Api-Identifier, X-Api-Version, Date (last).
+
+        Date is SPP's clock (the ``clock_offset`` setting); uvicorn's own Date header is turned off.
+        """
+        identifier = str(uuid.uuid4())
+        version = headers.get("x-api-version") or self.default_api_version
+        date = format_datetime(self.store.spp_clock(), usegmt=True)
+        return identifier, [
+            (b"x-api-identifier", identifier.encode()),
+            (b"x-api-version", version.encode("latin-1")),
+            (b"date", date.encode()),
+        ]
 
     def _record(
         self,

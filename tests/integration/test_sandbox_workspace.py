@@ -187,7 +187,8 @@ def test_the_admin_api_sets_every_switch_and_a_reset_restores_them(spp_sandbox: 
         assert client.get("/after_page").json() == []
         assert client.get("/handshake_drops").json() == {"pending": 0, "dropped": 0}
         spp_sandbox.configure(status_style="code")
-        assert client.delete("/settings").json()["status_style"] == "label"
+        assert client.delete("/settings").status_code == 204
+        assert client.get("/settings").json()["status_style"] == "label"
 
 
 @pytest.mark.parametrize(
