@@ -135,16 +135,9 @@ class SppOrderMessageSensor(ReplyWaitFields, BaseSensorOperator):
         super().__init__(**kwargs)
         self.deferrable = deferrable
         self._keep_reply_fields(
-            spp_conn_id=spp_conn_id,
-            api_version=api_version,
-            order=order,
-            after_message_id=after_message_id,
-            since=since,
-            from_client=from_client,
-            contains=contains,
-            pattern=pattern,
-            return_text=return_text,
-        )
+            spp_conn_id=spp_conn_id, api_version=api_version, order=order, after_message_id=after_message_id,
+            since=since, from_client=from_client, contains=contains, pattern=pattern, return_text=return_text,
+        )  # fmt: skip
         self.poke_interval = checked_interval("poke_interval", self.poke_interval)  # Airflow's default, too
         self.check_given()
         self._baseline: ReplyBaseline | None = None
@@ -244,7 +237,7 @@ class SppOrderMessageSensor(ReplyWaitFields, BaseSensorOperator):
     def _take_baseline(self, server_time: datetime | None) -> ReplyBaseline:
         """The default baseline, "when the sensor started" on SPP's clock, taken once and kept across tries."""
         if server_time is None:
-            self.log.warning("SPP sent no Date header: the reply baseline is this worker's clock")
+            self.log.warning("SPP's clock is unknown (no Date header yet): the reply baseline is this worker's clock")
         self._baseline = ReplyBaseline(since=spp_clock(self._started, server_time, utcnow()))
         assert self._baseline.since is not None
         self._kept.save(self._baseline.since)
@@ -279,4 +272,3 @@ class SppOrderMessageSensor(ReplyWaitFields, BaseSensorOperator):
         if found is None:
             self.log.warning("SPP message %d is gone from order %s: no text to return", message_id, self.order)
         return found.message if found is not None else None
-

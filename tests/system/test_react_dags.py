@@ -112,7 +112,7 @@ def test_sensor_returns_the_clients_matching_reply(
 ) -> None:
     spp.configure(clock_offset=clock_offset)  # the default baseline is taken on SPP's clock, not the worker's
     spp.post_as_client("E4A269FC", "an old approved message: before the sensor started")
-    time.sleep(2.1)  # the default baseline (the sensor's start on SPP's clock, read from whole-second Date) may be 2 s early
+    time.sleep(2.1)  # the default baseline (the start on SPP's clock, from a whole-second Date) may be 2 s early
     replies: list[Any] = []
 
     def reply() -> None:
