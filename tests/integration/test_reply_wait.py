@@ -232,3 +232,18 @@ def test_return_text_keeps_the_client_text_out_of_the_trigger_event(conn: Sandbo
     result = waiting.execute_complete(context(Store()), event)
     assert result["message_id"] == reply.id
     assert result["message"] == "my secret answer"  # read by the worker on resume, returned as asked
+
+
+@pytest.mark.parametrize("deferred", [False, True], ids=["poke", "trigger"])
+def test_a_refused_filter_is_dropped_for_the_rest_of_the_wait(conn: SandboxServer, deferred: bool) -> None:
+    conn.configure(rejected_filters=("id",), query_error_status=422)
+    before = conn.post_as_client(ORDER, "before")
+    reply = conn.post_as_client(ORDER, "the reply")
+    if deferred:
+        trigger = SppOrderMessageTrigger(order=ORDER, after_message_id=before.id, contains="reply", poke_interval=0.1)
+        (event,) = asyncio.run(first_events(trigger, 1))
+    else:
+        event = sensor(after_message_id=before.id, contains="reply").execute(context(Store()))
+    assert event["message_id"] == reply.id
+    filtered = ["filters" in r["query"] for r in message_listings(conn)]
+    assert filtered == [True, False]  # refused once (422), then read unfiltered
