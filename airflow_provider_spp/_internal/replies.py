@@ -193,8 +193,10 @@ class ReplyWaitFields:
 
 
 def is_template(value: object) -> bool:
-    """Whether a value is a Jinja template Airflow renders before the task runs."""
-    return isinstance(value, str) and ("{{" in value or "{%" in value)
+    """Whether Airflow resolves the value before the task runs: a Jinja template, or an ``XComArg`` and the like."""
+    if isinstance(value, str):
+        return "{{" in value or "{%" in value
+    return callable(getattr(value, "resolve", None))  # XComArg and other values Airflow resolves at run time
 
 
 def checked_interval(name: str, value: object, minimum: float = MIN_POKE_INTERVAL) -> float:

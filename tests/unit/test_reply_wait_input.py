@@ -6,6 +6,8 @@ import math
 from typing import Any
 
 import pytest
+from airflow.providers.standard.operators.empty import EmptyOperator
+from airflow.sdk import DAG
 
 from airflow_provider_spp.sensors.order_messages import SppOrderMessageSensor
 from airflow_provider_spp.triggers.order_message import SppOrderMessageTrigger
@@ -54,4 +56,7 @@ def test_templated_values_are_checked_only_once_rendered() -> None:
         poke_interval=0.2,
     )
     assert waiting.poke_interval == 0.2
+    with DAG(dag_id="reply_wait_input", schedule=None):
+        post = EmptyOperator(task_id="post")
+        assert sensor(after_message_id=post.output).after_message_id == post.output  # an XComArg: resolved later
     assert sensor(pattern=r"^approved:\s+yes$", since="2026-12-01T12:00:00Z", after_message_id="42").pattern
