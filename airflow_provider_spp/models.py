@@ -98,6 +98,12 @@ class MessageResource(SppModel):
     #: URLs of the uploaded attachments.
     files: Lenient[list[str]] = Field(default_factory=list)
     order: Lenient[Order | None] = None
+    #: True when the service wrote it (a status change, a reminder), not a person, whatever its ``user_id``.
+    is_auto_generated: Lenient[bool | None] = None
+    #: How it arrived, as the workspace names it (e.g. ``"web"`` for the portal, ``"email"``); kept as sent.
+    via: Lenient[str | int | None] = None
+    #: When the recipient saw it (None: not yet, or not reported).
+    date_seen: Lenient[datetime | None] = None
 
     @field_validator("id", mode="before")
     @classmethod
