@@ -42,6 +42,7 @@ class ActivityCursor:
         unsettled: list[str],
         known: dict[str, str],
         pending: dict[str, dict[str, Any]] | None = None,
+        orders_sorted: bool | None = None,
     ) -> None:
         self.polled_at = polled_at
         #: order ID -> its ``last_message_at`` (ISO-8601) as last seen.
@@ -52,6 +53,8 @@ class ActivityCursor:
         self.known = known
         #: message ID -> {"created_at", "handed_at", "payload"}: handed over, maybe not yet stored by Airflow.
         self.pending = pending or {}
+        #: Whether SPP was seen listing orders by ``last_message_at``, newest first, over a whole listing.
+        self.orders_sorted = orders_sorted
 
     @classmethod
     def empty(cls, polled_at: datetime) -> ActivityCursor:
@@ -80,6 +83,10 @@ class ActivityCursor:
             pending={k: v for k, v in self.pending.items() if k not in done},
         )
 
+    def with_orders_sorted(self, orders_sorted: bool) -> ActivityCursor:
+        """This cursor, saying whether SPP lists orders newest first."""
+        return self._with(orders_sorted=orders_sorted)
+
     def _with(self, **changes: Any) -> ActivityCursor:
         """A copy with some fields replaced."""
         fields: dict[str, Any] = {
@@ -88,6 +95,7 @@ class ActivityCursor:
             "unsettled": list(self.unsettled),
             "known": dict(self.known),
             "pending": dict(self.pending),
+            "orders_sorted": self.orders_sorted,
         }
         return ActivityCursor(**{**fields, **changes})
 
@@ -129,6 +137,7 @@ class ActivityCursor:
             "unsettled": self.unsettled,
             "known": self.known,
             "pending": self.pending,
+            "orders_sorted": self.orders_sorted,
         }
 
     @classmethod
@@ -143,6 +152,7 @@ class ActivityCursor:
                 unsettled=[str(k) for k in value.get("unsettled") or []],
                 known={str(k): str(v) for k, v in dict(value.get("known") or {}).items()},
                 pending={str(k): _pending_entry(v) for k, v in dict(value.get("pending") or {}).items()},
+                orders_sorted=value.get("orders_sorted") if isinstance(value.get("orders_sorted"), bool) else None,
             )
         except (KeyError, TypeError, ValueError, AttributeError):
             return None
@@ -170,7 +180,7 @@ class PollResult:
 
 
 def activity_payload(message: MessageResource, order: Order) -> dict[str, Any]:
-    """The event's small JSON: which order, which message, when, and who wrote it (never the text)."""
+    """The event's small JSON: which order, which message, when, who wrote it and how (never the text)."""
     return {
         "order_id": order.id,
         "order_number": order.number,
@@ -179,6 +189,8 @@ def activity_payload(message: MessageResource, order: Order) -> dict[str, Any]:
         "created_at": as_utc(message.created_at).isoformat() if message.created_at else None,
         "author": author_kind(message, order),
         "user_id": message.user_id,
+        "via": getattr(message, "via", None),
+        "is_auto_generated": getattr(message, "is_auto_generated", None),
     }
 
 

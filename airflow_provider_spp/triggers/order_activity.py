@@ -24,10 +24,10 @@ from airflow_provider_spp._internal.activity_cursor import (
     activity_payload,
     catch_up_bound,
 )
+from airflow_provider_spp._internal.activity_reading import ListingReader, purity_time
 from airflow_provider_spp._internal.client import SORT_BY_LAST_MESSAGE
 from airflow_provider_spp._internal.clock import as_utc, utcnow
 from airflow_provider_spp._internal.cursor_store import AssetCursorStore, CursorStore, VariableCursorStore
-from airflow_provider_spp._internal.listing_order import ListingOrder
 from airflow_provider_spp._internal.replies import author_kind
 from airflow_provider_spp._internal.watch_settings import (
     Status,
@@ -38,7 +38,7 @@ from airflow_provider_spp._internal.watch_settings import (
     watched_orders,
     watched_statuses,
 )
-from airflow_provider_spp.exceptions import SppError
+from airflow_provider_spp.exceptions import SppApiError, SppError
 from airflow_provider_spp.hooks.spp import SppAsyncHook
 
 if TYPE_CHECKING:
@@ -108,6 +108,9 @@ class SppOrderActivityTrigger(BaseEventTrigger):
         self.max_catch_up_age = (
             positive_seconds(max_catch_up_age, "max_catch_up_age") if max_catch_up_age is not None else None
         )
+        #: Set once SPP rejected the sort/filter (400/422): the plain listing is read from then on.
+        self._plain_listing = False
+        self._warned: set[str] = set()
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Class path and kwargs: the same on every DAG parse (nothing time-dependent), so the watcher is stable.
@@ -197,11 +200,11 @@ class SppOrderActivityTrigger(BaseEventTrigger):
         Without a cursor this is the baseline: every message seen becomes known, none is emitted. ``resumed``
         (the first poll from a stored cursor): its pending events are handed over again, else they settle.
         """
-        recent, now, horizon = await self._recent_orders(hook, cursor)
+        recent, now, horizon, ordered = await self._recent_orders(hook, cursor)
         previous = cursor or ActivityCursor.empty(horizon)
         replay = previous.pending_events() if resumed else []
         previous = previous if resumed else previous.settled(now - PERSIST_GRACE)
-        seen = previous.seen()
+        seen = previous.seen()  # grows as the poll goes: nothing is emitted twice by one poll
         known: dict[str, str] = {}
         events: list[ActivityEvent] = []
         for order in recent:
@@ -209,6 +212,7 @@ class SppOrderActivityTrigger(BaseEventTrigger):
                 continue
             for message in await self._new_messages(hook, order, horizon, seen):
                 created = as_utc(message.created_at).isoformat() if message.created_at else now.isoformat()
+                seen.add(str(message.id))
                 if cursor is not None and self._fires_for(message, order):
                     events.append((message.id, created, activity_payload(message, order)))
                 else:
@@ -217,6 +221,7 @@ class SppOrderActivityTrigger(BaseEventTrigger):
         events, skipped = self._bounded(events, now, previous)
         moved = [(str(order.id), self._last_message_at(order)) for order in recent]
         after = previous.advanced(now, moved, settled_before=now - SETTLE).knowing(known)
+        after = after.with_orders_sorted(ordered)
         after = after.knowing({str(i): created for i, created, _ in skipped}).handing_over(replay + events, now)
         return PollResult(replay + events, after.pruned(now - timedelta(seconds=self.lookback)), len(skipped))
 
@@ -237,8 +242,16 @@ class SppOrderActivityTrigger(BaseEventTrigger):
         return kept, skipped
 
     def _fires_for(self, message: MessageResource, order: Order) -> bool:
-        """Whether a new message is an event (with ``from_client``, only the client's are)."""
-        return not self.from_client or author_kind(message, order) == "client"
+        """Whether a new message is an event (``from_client``: only the client's, never one the service wrote)."""
+        if not self.from_client:
+            return True
+        return author_kind(message, order) == "client" and not getattr(message, "is_auto_generated", None)
+
+    def _warn_once(self, listing: str) -> None:
+        """Say once per run that SPP did not list ``listing`` newest first (it is then read to the end)."""
+        if listing not in self._warned:
+            self._warned.add(listing)
+            self.log.warning("SPP did not list %s newest first; reading such listings to their end", listing)
 
     @staticmethod
     def _last_message_at(order: Order) -> datetime:
@@ -254,49 +267,66 @@ class SppOrderActivityTrigger(BaseEventTrigger):
 
     async def _recent_orders(
         self, hook: SppAsyncHook, cursor: ActivityCursor | None
-    ) -> tuple[list[Order], datetime, datetime]:
-        """Watched orders with a message since the horizon (last poll minus lookback), the server's now, the horizon.
+    ) -> tuple[list[Order], datetime, datetime, bool]:
+        """Watched orders with a message since the horizon (last poll minus lookback), the server's now, the horizon,
+        and whether the listing came newest first.
 
-        Reads orders newest ``last_message_at`` first and stops at the first older than the horizon;
-        if SPP turns out not to sort that way, it reads every page instead (correct, only dearer).
+        Asks for orders by ``last_message_at``, newest first, since the horizon; a workspace that rejects
+        that sort or filter (400/422) is read unsorted and unfiltered from then on, with one warning.
         """
-        recent: list[Order] = []
-        ordering = ListingOrder()
-        horizon: datetime | None = None
-        async with aclosing(hook.list_orders(sort=SORT_BY_LAST_MESSAGE)) as listing:
+        try:
+            recent, horizon, ordered = await self._read_orders(hook, cursor, plain=self._plain_listing)
+        except SppApiError as err:
+            if self._plain_listing or err.status_code not in (400, 422):
+                raise
+            self._plain_listing = True
+            self.log.warning(
+                "SPP rejected sorting/filtering orders by last_message_at (%s); reading every page of the plain "
+                "listing instead (correct, dearer)",
+                err.status_code,
+            )
+            recent, horizon, ordered = await self._read_orders(hook, cursor, plain=True)
+        return recent, hook.server_time or utcnow(), horizon, ordered and not self._plain_listing
+
+    async def _read_orders(
+        self, hook: SppAsyncHook, cursor: ActivityCursor | None, *, plain: bool
+    ) -> tuple[list[Order], datetime, bool]:
+        """Read the orders listing down to the horizon (to its end unless SPP is known to sort it); the horizon;
+        whether it came newest first. The server may ignore the filter and the sort: each order is checked here.
+        """
+        horizon = cursor.polled_at - timedelta(seconds=self.lookback) if cursor else None
+        since = {"filters[last_message_at][$gte]": purity_time(horizon)} if horizon and not plain else None
+        recent: dict[int, Order] = {}
+        trusted = bool(cursor and cursor.orders_sorted) and not plain
+        reader = ListingReader(trusted=trusted, on_unsorted=None if plain else lambda: self._warn_once("orders"))
+        async with aclosing(hook.list_orders(sort=None if plain else SORT_BY_LAST_MESSAGE, filters=since)) as listing:
             async for order in listing:
-                if horizon is None:
-                    start = cursor.polled_at if cursor else hook.server_time or utcnow()
-                    horizon = start - timedelta(seconds=self.lookback)
+                if horizon is None:  # the baseline: since the server's now
+                    horizon = (hook.server_time or utcnow()) - timedelta(seconds=self.lookback)
                 if order.last_message_at is None or order.id is None:
                     continue
-                last = as_utc(order.last_message_at)
-                was_sorted = ordering.newest_first is not False
-                ordering.feed(last)
-                if was_sorted and ordering.newest_first is False:
-                    self.log.warning("SPP did not sort orders by last_message_at; reading every page this time")
-                if last < horizon:
-                    if ordering.newest_first is not False:
+                if reader.is_old(as_utc(order.last_message_at), horizon):
+                    if trusted and reader.done:
                         break
-                    continue
-                if self._watches(order):
-                    recent.append(order)
-        now = hook.server_time or utcnow()
-        return recent, now, horizon or now - timedelta(seconds=self.lookback)
+                elif self._watches(order):
+                    recent.setdefault(order.id, order)  # an order that slid onto the next page is read once
+        horizon = horizon or (hook.server_time or utcnow()) - timedelta(seconds=self.lookback)
+        return list(recent.values()), horizon, reader.sorted
 
-    @staticmethod
     async def _new_messages(
-        hook: SppAsyncHook, order: Order, horizon: datetime, seen: set[str]
+        self, hook: SppAsyncHook, order: Order, horizon: datetime, seen: set[str]
     ) -> list[MessageResource]:
-        """The order's messages since the horizon that the cursor does not know yet, oldest first."""
-        fresh: list[MessageResource] = []
+        """The order's messages since the horizon that the cursor does not know yet, oldest first, each once."""
+        fresh: dict[int, MessageResource] = {}
+        reader = ListingReader(trusted=False)
         async with aclosing(hook.list_order_messages(order.id or 0)) as messages:
             async for message in messages:
-                if message.created_at is not None and as_utc(message.created_at) < horizon:
-                    break
-                if str(message.id) not in seen:
-                    fresh.append(message)
-        return sorted(fresh, key=lambda m: m.id)
+                if message.created_at is not None and reader.is_old(as_utc(message.created_at), horizon):
+                    if reader.done:
+                        break
+                elif str(message.id) not in seen:
+                    fresh.setdefault(message.id, message)  # a message that slid onto the next page is read once
+        return sorted(fresh.values(), key=lambda m: m.id)
 
     def _cursor_store(self, key: str | None = None) -> CursorStore:
         """The watched asset's state store (Airflow 3.3+) when the triggerer gave one, else a Variable."""

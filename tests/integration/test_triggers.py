@@ -188,6 +188,8 @@ def test_activity_baseline_emits_nothing_then_one_event_per_new_message(conn: Sa
         "created_at",
         "author",
         "user_id",
+        "via",
+        "is_auto_generated",
     }
     events, cursor = poll(trigger, cursor)
     assert events == []
