@@ -5,7 +5,12 @@ out copies (or frozen dataclasses); nothing returned aliases the live state.
 
 Timestamps: ``created_at`` is the current UTC time truncated to **whole seconds** by default, as a
 real workspace stores it (``timestamp_precision="microseconds"`` keeps the fraction). A client that
-looks for "messages created since I started" must allow for that truncation (and for clock skew).
+looks for "messages created since I started" must allow for that truncation (and for clock skew: the
+``clock_offset`` setting shifts SPP's clock, its ``Date`` header and every timestamp it writes).
+
+Workspace switches (:class:`~airflow_provider_spp.sandbox.workspace.WorkspaceSettings`) live here too:
+``configure()`` changes them until ``reset()``, which returns to ``baseline`` (the settings the sandbox
+was started with; the defaults unless given).
 """
 
 from __future__ import annotations
