@@ -75,11 +75,15 @@ class User(SppModel):
 
 
 class Order(SppModel):
-    """An order (the vendor page does not document its fields; these are the common ones)."""
+    """An order (the vendor page does not document its fields; these are the common ones).
+
+    ``status`` is kept exactly as the workspace sends it: an integer code (Wayfront: "Status is a number,
+    not a label", customisable per workspace) or a label (older workspaces).
+    """
 
     id: Lenient[int | None] = None
     number: Lenient[str | None] = None
-    status: Lenient[str | None] = None
+    status: Lenient[int | str | None] = None
     service: Lenient[str | None] = None
     user_id: Lenient[int | None] = None
     client: Lenient[User | None] = None
