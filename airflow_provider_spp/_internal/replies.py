@@ -17,7 +17,6 @@ A user's ``pattern`` is compiled here (a bad one fails when the DAG is parsed) b
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from airflow_provider_spp._internal.clock import as_utc
 from airflow_provider_spp._internal.listing_order import ListingOrder
+from airflow_provider_spp._internal.watch_settings import non_negative_seconds
 from airflow_provider_spp.exceptions import SppInputError
 from airflow_provider_spp.models import order_reference
 
@@ -201,11 +201,10 @@ def is_template(value: object) -> bool:
 
 def checked_interval(name: str, value: object, minimum: float = MIN_POKE_INTERVAL) -> float:
     """Seconds between polls: a finite number of at least ``minimum`` (0 would poll SPP in a tight loop)."""
-    if isinstance(value, timedelta):
-        value = value.total_seconds()
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < minimum:
-        raise SppInputError(f"{name} must be a finite number of seconds, at least {minimum}, got {value!r}")
-    return float(value)
+    seconds = non_negative_seconds(value.total_seconds() if isinstance(value, timedelta) else value, name)
+    if seconds < minimum:
+        raise SppInputError(f"{name} must be at least {minimum} seconds, got {value!r}")
+    return seconds
 
 
 class ReplyScan:
