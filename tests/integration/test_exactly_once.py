@@ -41,7 +41,7 @@ def operator(**kwargs: Any) -> CreateOrderMessageOperator:
 
 
 @pytest.fixture
-def sandbox(spp_sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch) -> SandboxServer:
+def sandbox(spp_sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch, airflow_db: str) -> SandboxServer:
     monkeypatch.setenv("AIRFLOW_CONN_SPP_DEFAULT", spp_sandbox.connection_json(timeout=0.4, retry_backoff=0.01))
     return spp_sandbox
 
@@ -68,6 +68,65 @@ def test_a_retry_after_a_5xx_that_followed_the_insert_returns_the_stored_message
     assert operator().execute(task_context(2, store)) == stored.id
     assert len(posts(sandbox)) == 1
     assert len(sandbox.messages()) == 1
+
+
+# Sibling task instances (two map indexes, two tasks, two runs) posting the same text to the same order
+
+
+def test_a_retry_after_a_502_never_adopts_a_sibling_task_instances_message(sandbox: SandboxServer) -> None:
+    text = "Your report is ready"
+    mine, sibling = Store(), Store()
+    sandbox.add_fault("bad_gateway", method="POST")  # this POST only: SPP stored nothing
+    with pytest.raises(SppServerError):
+        operator(message=text).execute(task_context(1, mine, map_index=0))
+    theirs = operator(message=text).execute(task_context(1, sibling, map_index=1))
+    retried = operator(message=text).execute(task_context(2, mine, map_index=0))
+    assert retried != theirs
+    assert [m.message for m in sandbox.messages()] == [text, text]
+    assert sorted(m.id for m in sandbox.messages()) == sorted([theirs, retried])
+
+
+def test_a_retry_adopts_its_own_landed_post_next_to_a_siblings_message(sandbox: SandboxServer) -> None:
+    text = "Your report is ready"
+    mine, sibling = Store(), Store()
+    theirs = operator(message=text).execute(task_context(1, sibling, map_index=1))
+    sandbox.add_fault("gateway_timeout", method="POST")  # stored, then 504
+    with pytest.raises(SppServerError):
+        operator(message=text).execute(task_context(1, mine, map_index=0))
+    own = next(m.id for m in sandbox.messages() if m.id != theirs)
+    assert operator(message=text).execute(task_context(2, mine, map_index=0)) == own
+    assert len(sandbox.messages()) == 2
+    assert len(posts(sandbox)) == 2
+
+
+def test_two_siblings_with_lost_answers_split_the_messages_between_them(sandbox: SandboxServer) -> None:
+    text = "Your report is ready"
+    first, second = Store(), Store()
+    sandbox.add_fault("gateway_timeout", method="POST")  # first's POST stored, answer lost
+    with pytest.raises(SppServerError):
+        operator(message=text).execute(task_context(1, first, map_index=0))
+    sandbox.add_fault("bad_gateway", method="POST")  # second's POST not stored
+    with pytest.raises(SppServerError):
+        operator(message=text).execute(task_context(1, second, map_index=1))
+    (landed,) = sandbox.messages()
+    from_second = operator(message=text).execute(task_context(2, second, map_index=1))
+    from_first = operator(message=text).execute(task_context(2, first, map_index=0))
+    # whichever retry looks first takes the one landed message; the other posts its own: two messages, two IDs
+    assert {from_first, from_second} == {m.id for m in sandbox.messages()}
+    assert landed.id in {from_first, from_second}
+    assert len(sandbox.messages()) == 2
+
+
+def test_without_a_state_store_a_retry_never_adopts_a_siblings_message(sandbox: SandboxServer) -> None:
+    text = "Your report is ready"
+    run_started = pendulum.now("UTC")
+    theirs = operator(message=text).execute(task_context(1, None, run_started, map_index=1))
+    sandbox.add_fault("bad_gateway", method="POST")
+    with pytest.raises(SppServerError):
+        operator(message=text).execute(task_context(1, None, run_started, map_index=0))
+    retried = operator(message=text).execute(task_context(2, None, run_started, map_index=0))
+    assert retried != theirs
+    assert [m.message for m in sandbox.messages()] == [text, text]
 
 
 def test_an_unknown_outcome_stays_recorded_through_a_later_certain_failure(sandbox: SandboxServer) -> None:
