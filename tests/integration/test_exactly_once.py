@@ -40,8 +40,19 @@ def operator(**kwargs: Any) -> CreateOrderMessageOperator:
     return CreateOrderMessageOperator(task_id="post", **kwargs)
 
 
+@pytest.fixture(autouse=True)
+def fresh_claims(airflow_db: str) -> None:
+    """Claims live in Airflow Variables (the metadata DB here), message IDs restart with each sandbox."""
+    from airflow.models.variable import Variable
+
+    from airflow_provider_spp._internal.claims import claims_key
+
+    for order in (ORDER, "B7C3D2A1"):
+        Variable.delete(claims_key(order))
+
+
 @pytest.fixture
-def sandbox(spp_sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch, airflow_db: str) -> SandboxServer:
+def sandbox(spp_sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch) -> SandboxServer:
     monkeypatch.setenv("AIRFLOW_CONN_SPP_DEFAULT", spp_sandbox.connection_json(timeout=0.4, retry_backoff=0.01))
     return spp_sandbox
 
@@ -126,6 +137,22 @@ def test_without_a_state_store_a_retry_never_adopts_a_siblings_message(sandbox: 
         operator(message=text).execute(task_context(1, None, run_started, map_index=0))
     retried = operator(message=text).execute(task_context(2, None, run_started, map_index=0))
     assert retried != theirs
+    assert [m.message for m in sandbox.messages()] == [text, text]
+
+
+def test_a_same_text_message_created_before_the_first_post_on_spps_clock_is_never_adopted(
+    sandbox: SandboxServer,
+) -> None:
+    text = "Your report is ready"
+    written_by_hand = sandbox.store.create_message(order_id=1001, message=text)  # claimed by no task instance
+    time.sleep(3.5)
+    store = Store()
+    sandbox.add_fault("bad_gateway", method="POST")  # nothing stored; the 502 still tells SPP's clock
+    with pytest.raises(SppServerError):
+        operator(message=text).execute(task_context(1, store))
+    assert store.values[LEDGER_KEY]["clock_offset"] is not None
+    retried = operator(message=text).execute(task_context(2, store))
+    assert retried != written_by_hand.id
     assert [m.message for m in sandbox.messages()] == [text, text]
 
 
