@@ -41,14 +41,8 @@ def operator(**kwargs: Any) -> CreateOrderMessageOperator:
 
 
 @pytest.fixture(autouse=True)
-def fresh_claims(airflow_db: str) -> None:
-    """Claims live in Airflow Variables (the metadata DB here), message IDs restart with each sandbox."""
-    from airflow.models.variable import Variable
-
-    from airflow_provider_spp._internal.claims import claims_key
-
-    for order in (ORDER, "B7C3D2A1"):
-        Variable.delete(claims_key(order))
+def _claims_in_a_fresh_db(airflow_db: str) -> None:
+    """Claims live in Airflow Variables; tests/conftest.py forgets them before each test on the DB."""
 
 
 @pytest.fixture
