@@ -29,9 +29,8 @@ def task_context(try_number: int, store: Store | None = None, run_started: Any =
 
     Task instances differ by ``map_index`` (the sibling map indexes of one task in one DAG run).
     """
-    ti = SimpleNamespace(
-        dag_id="spp_dag", run_id="manual__1", task_id="post", map_index=map_index, try_number=try_number, start_date=None
-    )
+    ti = SimpleNamespace(dag_id="spp_dag", run_id="manual__1", task_id="post", map_index=map_index)
+    ti.try_number, ti.start_date = try_number, None
     context: dict[str, Any] = {
         "ti": ti,
         "dag_run": SimpleNamespace(start_date=run_started),

@@ -318,7 +318,8 @@ def test_claims_keep_who_took_which_message_and_forget_old_ones() -> None:
     for message_id in range(MAX_CLAIMS + 5):
         many = many.with_claim(message_id, "me", NOW + timedelta(seconds=message_id))
     assert len(many.held) == MAX_CLAIMS
-    assert many.holder(MAX_CLAIMS + 4) == "me" and many.holder(0) is None
+    assert many.holder(MAX_CLAIMS + 4) == "me"
+    assert many.holder(0) is None
 
 
 @pytest.mark.parametrize(
