@@ -288,13 +288,17 @@ class CreateOrderMessageOperator(SppTemplating, BaseOperator):
 
 
 def _claim_book(context: Any) -> ClaimBook | None:
-    """This task instance's claims on messages, kept in Airflow Variables; None outside a task instance."""
-    from airflow_provider_spp._internal import variables
-
+    """This task instance's claims on messages, in Airflow Variables (the Task SDK's); None outside a task."""
     me = claimer_of(context)
     if me is None:
         return None
-    return ClaimBook(me, variables.get_json, lambda key, value: variables.set_json(key, value, DESCRIPTION))
+    from airflow.sdk import Variable
+
+    return ClaimBook(
+        me,
+        lambda key: Variable.get(key, default=None, deserialize_json=True),
+        lambda key, value: Variable.set(key, value, description=DESCRIPTION, serialize_json=True),
+    )
 
 
 def _claimed_by_others(claims: ClaimBook | None, order: str) -> frozenset[int]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import pathlib
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pendulum
@@ -27,6 +28,7 @@ from airflow_provider_spp.models import OrderMessageRequest
 from airflow_provider_spp.operators.order_messages import CreateOrderMessageOperator
 from airflow_provider_spp.sandbox import SandboxServer
 from tests.support.ledger_support import Store, task_context
+from tests.support.task_sdk import task_sdk_link
 
 pytestmark = pytest.mark.integration
 
@@ -40,9 +42,11 @@ def operator(**kwargs: Any) -> CreateOrderMessageOperator:
     return CreateOrderMessageOperator(task_id="post", **kwargs)
 
 
-@pytest.fixture(autouse=True)
-def _claims_in_a_fresh_db(airflow_db: str) -> None:
-    """Claims live in Airflow Variables; tests/conftest.py forgets them before each test on the DB."""
+@pytest.fixture(scope="module", autouse=True)
+def _as_in_a_task(airflow_db: str) -> Iterator[None]:
+    """Claims live in Airflow Variables, read through the Task SDK as in a task (tests/conftest.py forgets them)."""
+    with task_sdk_link():
+        yield
 
 
 @pytest.fixture
