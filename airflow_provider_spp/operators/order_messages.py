@@ -17,7 +17,7 @@ from airflow_provider_spp._internal.attachments import (
     conceal_in_memory_content,
     prepare_attachments,
 )
-from airflow_provider_spp._internal.claims import DESCRIPTION, ClaimBook, claimer_of
+from airflow_provider_spp._internal.claims import DESCRIPTION, ClaimBook, claimer_of, claims_key
 from airflow_provider_spp._internal.client import order_message_request
 from airflow_provider_spp._internal.clock import utcnow
 from airflow_provider_spp._internal.exactly_once import (
@@ -225,7 +225,7 @@ class CreateOrderMessageOperator(SppTemplating, BaseOperator):
                 "Could not record message %d as this task's in the Variable %s (%s: %s); a sibling task instance "
                 "retrying a lost post of the same text could take it for its own",
                 message_id,
-                f"spp_message_claims_{order}",
+                claims_key(order),
                 type(err).__name__,
                 err,
             )

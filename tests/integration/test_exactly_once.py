@@ -138,6 +138,30 @@ def test_without_a_state_store_a_retry_never_adopts_a_siblings_message(sandbox: 
     assert [m.message for m in sandbox.messages()] == [text, text]
 
 
+def test_claims_that_cannot_be_read_fail_the_retry_before_it_adopts_or_posts(
+    sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    from airflow.sdk import Variable
+
+    store = Store()
+    sandbox.add_fault("gateway_timeout", method="POST")
+    with pytest.raises(SppServerError):
+        operator().execute(task_context(1, store))
+
+    def unreachable(*args: object, **kwargs: object) -> None:
+        raise ConnectionError("execution API unreachable")
+
+    monkeypatch.setattr(Variable, "get", unreachable)
+    with pytest.raises(SppStateStoreError, match="claimed"):
+        operator().execute(task_context(2, store))
+    assert len(posts(sandbox)) == 1
+    monkeypatch.setattr(Variable, "set", unreachable)
+    posted = operator(message="Another text").execute(task_context(1, Store(), map_index=3))
+    assert posted == sandbox.messages()[-1].id  # a post whose claim cannot be written still succeeds, warned
+    out, err = capfd.readouterr()
+    assert "Could not record message" in out + err
+
+
 def test_a_same_text_message_created_before_the_first_post_on_spps_clock_is_never_adopted(
     sandbox: SandboxServer,
 ) -> None:
