@@ -27,6 +27,8 @@ from airflow_provider_spp._internal.retries import Retries
 from airflow_provider_spp.exceptions import SppApiError, SppTransportError
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     import requests
 
     from airflow_provider_spp._internal.connection import SppConnectionSettings
