@@ -64,6 +64,11 @@ def _too_slow(pattern: str, timeout: float) -> SppInputError:
     )
 
 
+def _not_started(err: OSError) -> SppInputError:
+    """The error when no child process can be started to run the pattern."""
+    return SppInputError(f"the pattern could not be run: no child process ({type(err).__name__}: {err})")
+
+
 def first_match(pattern: str, texts: Sequence[str], timeout: float = PATTERN_TIMEOUT) -> int | None:
     """The index of the first text the pattern finds (``re.search``), in a child process killed after ``timeout``."""
     if not texts:
@@ -73,6 +78,8 @@ def first_match(pattern: str, texts: Sequence[str], timeout: float = PATTERN_TIM
         done = subprocess.run(_command(), input=_job(pattern, texts), capture_output=True, timeout=timeout)  # noqa: S603
     except subprocess.TimeoutExpired:
         raise _too_slow(pattern, timeout) from None
+    except OSError as err:
+        raise _not_started(err) from None
     return _answer(done.returncode, done.stdout)
 
 
@@ -80,9 +87,12 @@ async def first_match_async(pattern: str, texts: Sequence[str], timeout: float =
     """:func:`first_match` without blocking the event loop: the child is awaited, and killed after ``timeout``."""
     if not texts:
         return None
-    child = await asyncio.create_subprocess_exec(
-        *_command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
-    )
+    try:
+        child = await asyncio.create_subprocess_exec(
+            *_command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+        )
+    except OSError as err:
+        raise _not_started(err) from None
     try:
         stdout, _ = await asyncio.wait_for(child.communicate(_job(pattern, texts)), timeout)
     except (TimeoutError, asyncio.CancelledError) as err:

@@ -144,3 +144,16 @@ def test_server_date_and_httpx_failures() -> None:
     timed_out = httpx_transport_error(httpx.ReadTimeout("slow", request=request), "POST", "/api/order_messages/1")
     assert timed_out.request_sent is True
     assert timed_out.outcome_unknown
+
+
+def test_a_pattern_that_cannot_be_run_is_an_error_not_a_crash(monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+    import sys
+
+    from airflow_provider_spp._internal.pattern_search import first_match_async
+
+    monkeypatch.setattr(sys, "executable", "/nonexistent/python")
+    with pytest.raises(SppInputError, match="could not be run"):
+        first_match("x", ["x"])
+    with pytest.raises(SppInputError, match="could not be run"):
+        asyncio.run(first_match_async("x", ["x"]))
