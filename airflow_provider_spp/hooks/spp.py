@@ -228,11 +228,6 @@ class SppHook(_SppHookBase):
             return False, client.connection_test_failure(err, base_url)
         return True, f"Connected to the SPP workspace at {base_url}."
 
-    @property
-    def server_time(self) -> datetime | None:
-        """The server's clock (its ``Date`` header) as of the latest answer, when it sent one."""
-        return self._http.server_time if self._http is not None else None
-
     # -- requests and answers ----------------------------------------------------------------------------
 
     def _transport(self) -> RequestsTransport:
