@@ -1,4 +1,4 @@
-"""Typed SPP API resources (pydantic v2), tolerant of what a real workspace sends.
+"""Typed Wayfront (formerly Service Provider Pro, SPP) API resources (pydantic v2), tolerant of what a workspace sends.
 
 Only the fields the provider reads are declared; everything else SPP sends (tickets, roles, addresses,
 billing details, ...) is ignored. Only ``id`` is truly required: the vendor docs call many fields required

@@ -255,7 +255,7 @@ def raise_for_status(answer: Answer, method: str, path: str) -> None:
     if 300 <= status < 400:
         target = urlsplit(answer.headers.get("Location", "")).netloc or "another address"
         raise SppApiError(
-            f"SPP {method} {path} was redirected ({status}) to {target}; "
+            f"Wayfront (SPP) {method} {path} was redirected ({status}) to {target}; "
             "set the connection host to the workspace's final URL",
             status_code=status,
             request_id=request_id,
@@ -267,7 +267,7 @@ def raise_for_status(answer: Answer, method: str, path: str) -> None:
             f"{k}: {' '.join(map(str, v)) if isinstance(v, list) else v}" for k, v in errors.items()
         )
     raise api_error_class(status)(
-        f"SPP {method} {path} failed with {status}: {detail} (request id {request_id or 'none'})",
+        f"Wayfront (SPP) {method} {path} failed with {status}: {detail} (request id {request_id or 'none'})",
         status_code=status,
         request_id=request_id,
         server_message=server_message,
@@ -290,7 +290,7 @@ def parse_model(model: type[ModelT], answer: Answer, *, unwrap: bool = True) -> 
         payload = answer.json()
     except ValueError:
         raise SppUnexpectedResponseError(
-            f"SPP answered {answer.status} to {answer.path} but the body is not JSON "
+            f"Wayfront (SPP) answered {answer.status} to {answer.path} but the body is not JSON "
             f"(request id {request_id or 'none'})",
             status_code=answer.status,
             request_id=request_id,
@@ -301,7 +301,7 @@ def parse_model(model: type[ModelT], answer: Answer, *, unwrap: bool = True) -> 
         return model.model_validate(payload)
     except ValidationError as err:
         raise SppUnexpectedResponseError(
-            f"SPP answered {answer.status} to {answer.path} with a body that is not a {model.__name__} "
+            f"Wayfront (SPP) answered {answer.status} to {answer.path} with a body that is not a {model.__name__} "
             f"({validation_problems(err)}; request id {request_id or 'none'})",
             status_code=answer.status,
             request_id=request_id,
@@ -357,7 +357,7 @@ def transport_failure(
     else:
         detail = "the connection broke before the answer arrived"
     return SppTransportError(
-        f"SPP {method} {path} failed: {detail} ({type(err).__name__})",
+        f"Wayfront (SPP) {method} {path} failed: {detail} ({type(err).__name__})",
         request_sent=not not_sent,
         retryable=not (tls_failed and not_sent),
     )

@@ -93,7 +93,7 @@ class Retries:
         if wait is not None:
             what = f"answered {err.status_code}" if isinstance(err, SppApiError) else f"failed ({err})"
             self._log.warning(
-                "SPP %s %s %s (request id %s); retry %d of %d in %.1f s",
+                "Wayfront (SPP) %s %s %s (request id %s); retry %d of %d in %.1f s",
                 request.method,
                 request.path,
                 what,

@@ -1,4 +1,4 @@
-"""SppHook and SppAsyncHook: the SPP connection and the calls of its API, with retries that never duplicate a POST.
+"""SppHook and SppAsyncHook: the Wayfront (formerly SPP) connection and its API calls; a POST is never duplicated.
 
 Both hooks offer the same calls. Each builds an :class:`~airflow_provider_spp._internal.client.ApiRequest`,
 hands it to its transport (requests, or httpx on asyncio), and reads the answer; what happens on a call
@@ -18,7 +18,7 @@ from airflow.providers.common.compat.sdk import BaseHook
 from airflow_provider_spp._internal import client
 from airflow_provider_spp._internal.attachments import AttachmentLike, prepare_attachments
 from airflow_provider_spp._internal.connection import SppConnectionSettings, settings_from_connection
-from airflow_provider_spp._internal.connection_form import UI_FIELD_BEHAVIOUR, wtforms_widgets
+from airflow_provider_spp._internal.connection_form import DISPLAY_NAME, UI_FIELD_BEHAVIOUR, wtforms_widgets
 from airflow_provider_spp._internal.paging import MessageSearch, Pager, same_post
 from airflow_provider_spp.exceptions import SppError
 from airflow_provider_spp.models import MessagePage, MessageResource, Order, OrderPage
@@ -41,7 +41,7 @@ class _SppHookBase(BaseHook):
     conn_name_attr = "spp_conn_id"
     default_conn_name = "spp_default"
     conn_type = "spp"
-    hook_name = "Service Provider Pro (SPP)"
+    hook_name = DISPLAY_NAME
 
     def __init__(
         self,
@@ -83,9 +83,10 @@ class _SppHookBase(BaseHook):
 
 class SppHook(_SppHookBase):
     """
-    Talk to a Service Provider Pro (SPP) workspace's REST API.
+    Talk to a Wayfront (formerly Service Provider Pro, SPP) workspace's REST API.
 
-    :param spp_conn_id: Airflow connection of type ``spp``: host is the workspace URL, password the API token.
+    :param spp_conn_id: Airflow connection of type ``spp``: host is the workspace URL (e.g.
+        ``https://acme.wayfront.com``), password the API token.
     :param api_version: Sent as ``X-Api-Version``; overrides the connection extra ``api_version``.
     :param timeout: Longest silence, in seconds, while waiting for SPP's answer (before its first byte
         and between reads); overrides the connection extra ``timeout`` (default 30). Not a limit on a
@@ -206,7 +207,7 @@ class SppHook(_SppHookBase):
             self._send(client.probe_request(base_url))
         except SppError as err:
             return False, client.connection_test_failure(err, base_url)
-        return True, f"Connected to the SPP workspace at {base_url}."
+        return True, f"Connected to the Wayfront workspace at {base_url}."
 
     # -- requests and answers ----------------------------------------------------------------------------
 
@@ -235,7 +236,9 @@ class SppHook(_SppHookBase):
 
 class SppAsyncHook(_SppHookBase):
     """
-    The SPP API on asyncio (httpx), for triggers and async notifiers; same calls and rules as :class:`SppHook`.
+    The Wayfront (formerly Service Provider Pro, SPP) API on asyncio (httpx), for triggers and async notifiers.
+
+    Same calls and rules as :class:`SppHook`.
 
     The connection is resolved the async-safe way (``get_async_connection``), so a trigger never blocks
     the triggerer's event loop on it.

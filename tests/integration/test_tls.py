@@ -81,7 +81,7 @@ def test_verify_off_in_the_connection_wins_over_the_environment(
 
     ok, message = tls_hook(verify=verify).test_connection()
 
-    assert (ok, message) == (True, f"Connected to the SPP workspace at {spp_sandbox_tls.url}.")
+    assert (ok, message) == (True, f"Connected to the Wayfront workspace at {spp_sandbox_tls.url}.")
     assert [(r["method"], r["path"]) for r in spp_sandbox_tls.requests()] == [("GET", "/api/orders")]
 
 
