@@ -52,8 +52,13 @@ def is_loopback_host(hostname: str) -> bool:
         return False
 
 
+#: The paths a workspace URL may end with: none, or the API's own (as Wayfront's tools show the address);
+#: the hook adds ``/api/...`` itself, so ``https://acme.wayfront.com/api`` means ``https://acme.wayfront.com``.
+_WORKSPACE_PATHS = ("", "/", "/api", "/api/")
+
+
 def normalize_workspace_url(host: str | None, port: int | None = None, *, allow_insecure_http: bool = False) -> str:
-    """Return ``scheme://host[:port]`` for a workspace written as ``acme.wayfront.com`` or a full URL."""
+    """Return ``scheme://host[:port]`` for a workspace written as ``acme.wayfront.com``, a URL, or a URL + ``/api``."""
     raw = (host or "").strip()
     if not raw:
         raise SppConfigError(
@@ -77,10 +82,11 @@ def normalize_workspace_url(host: str | None, port: int | None = None, *, allow_
         raise SppConfigError(
             "The Wayfront (SPP) workspace URL must not contain credentials; put the API token in the password field"
         )
-    if parts.path not in ("", "/") or parts.query or parts.fragment:
+    if parts.path not in _WORKSPACE_PATHS or parts.query or parts.fragment:
+        found = f"; not a path such as {parts.path!r}" if parts.path not in _WORKSPACE_PATHS else ""
         raise SppConfigError(
-            "The Wayfront (SPP) workspace URL must be just the workspace address (e.g. https://acme.wayfront.com), "
-            "without a path, query or fragment"
+            "The Wayfront (SPP) workspace URL must be just the workspace address (e.g. https://acme.wayfront.com, "
+            f"or https://acme.wayfront.com/api as Wayfront shows it), without a path, query or fragment{found}"
         )
     if scheme == "http" and not allow_insecure_http and not is_loopback_host(hostname):
         raise SppConfigError(
