@@ -24,6 +24,7 @@ __all__ = [
     "Order",
     "OrderMessageRequest",
     "OrderPage",
+    "OrderStatus",
     "PageLinks",
     "SppModel",
     "User",
@@ -47,6 +48,9 @@ class _DefaultOnError:
             raise TypeError(f"Lenient[{source!r}] has no fallback: allow None, or use a list, dict or model")
         return core_schema.with_default_schema(schema, default_factory=factory, on_error="default")
 
+
+#: An order status as a workspace sends it: an integer code (Wayfront) or a label (older workspaces).
+OrderStatus = int | str
 
 T = TypeVar("T")
 #: A field that takes its default when the server sends something unparsable (or null for a list).
@@ -75,11 +79,15 @@ class User(SppModel):
 
 
 class Order(SppModel):
-    """An order (the vendor page does not document its fields; these are the common ones)."""
+    """An order (the vendor page does not document its fields; these are the common ones).
+
+    ``status`` is kept exactly as the workspace sends it: an integer code (Wayfront: "Status is a number,
+    not a label", customisable per workspace) or a label (older workspaces).
+    """
 
     id: Lenient[int | None] = None
     number: Lenient[str | None] = None
-    status: Lenient[str | None] = None
+    status: Lenient[int | str | None] = None
     service: Lenient[str | None] = None
     user_id: Lenient[int | None] = None
     client: Lenient[User | None] = None
@@ -98,6 +106,12 @@ class MessageResource(SppModel):
     #: URLs of the uploaded attachments.
     files: Lenient[list[str]] = Field(default_factory=list)
     order: Lenient[Order | None] = None
+    #: True when the service wrote it (a status change, a reminder), not a person, whatever its ``user_id``.
+    is_auto_generated: Lenient[bool | None] = None
+    #: How it arrived, as the workspace names it (e.g. ``"web"`` for the portal, ``"email"``); kept as sent.
+    via: Lenient[str | int | None] = None
+    #: When the recipient saw it (None: not yet, or not reported).
+    date_seen: Lenient[datetime | None] = None
 
     @field_validator("id", mode="before")
     @classmethod

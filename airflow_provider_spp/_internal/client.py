@@ -31,7 +31,7 @@ from airflow_provider_spp.exceptions import (
     SppUnexpectedResponseError,
     api_error_class,
 )
-from airflow_provider_spp.models import OrderMessageRequest, order_reference
+from airflow_provider_spp.models import OrderMessageRequest, OrderStatus, order_reference
 
 if TYPE_CHECKING:
     from airflow_provider_spp._internal.attachments import Attachment
@@ -193,13 +193,24 @@ def delete_message_request(base_url: str, message_id: int) -> ApiRequest:
 
 
 def list_orders_request(
-    base_url: str, *, status: str | None = None, sort: str = "id:desc", per_page: int = 100
+    base_url: str, *, status: OrderStatus | None = None, sort: str = "id:desc", per_page: int = 100
 ) -> ApiRequest:
-    """GET the workspace's orders, optionally of one status, in a ``field:direction`` order."""
+    """GET the workspace's orders, optionally of one status (a code or a label, sent as given), sorted."""
     params: dict[str, Any] = {"limit": page_size(per_page), "sort": sort}
     if status is not None:
-        params["filters[status][$eq]"] = status
+        params["filters[status][$eq]"] = checked_status(status)
     return ApiRequest("GET", api_url(base_url, "api", "orders"), params)
+
+
+def checked_status(status: OrderStatus) -> OrderStatus:
+    """An order status to filter by: a workspace's integer code or a label, as SppInputError otherwise."""
+    if (
+        isinstance(status, bool)
+        or not isinstance(status, int | str)
+        or (isinstance(status, str) and not status.strip())
+    ):
+        raise SppInputError(f"status must be a status code (int) or label (str), got {status!r}")
+    return status
 
 
 def get_order_request(base_url: str, order: str | int) -> ApiRequest:

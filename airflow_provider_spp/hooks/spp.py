@@ -19,9 +19,9 @@ from airflow_provider_spp._internal import client
 from airflow_provider_spp._internal.attachments import AttachmentLike, prepare_attachments
 from airflow_provider_spp._internal.connection import SppConnectionSettings, settings_from_connection
 from airflow_provider_spp._internal.connection_form import DISPLAY_NAME, UI_FIELD_BEHAVIOUR, wtforms_widgets
-from airflow_provider_spp._internal.paging import MessageSearch, Pager, same_post
+from airflow_provider_spp._internal.paging import MessageSearch, Pager, same_post, status_matches
 from airflow_provider_spp.exceptions import SppError
-from airflow_provider_spp.models import MessagePage, MessageResource, Order, OrderPage
+from airflow_provider_spp.models import MessagePage, MessageResource, Order, OrderPage, OrderStatus
 
 if TYPE_CHECKING:
     import httpx
@@ -191,11 +191,13 @@ class SppHook(_SppHookBase):
         """Retrieve one order by ID or order number."""
         return client.parse_model(Order, self._send(client.get_order_request(self.settings.base_url, order)))
 
-    def list_orders(self, *, status: str | None = None, sort: str = "id:desc", per_page: int = 100) -> Iterator[Order]:
-        """Yield the workspace's orders (optionally of one status), across pages."""
+    def list_orders(
+        self, *, status: OrderStatus | None = None, sort: str = "id:desc", per_page: int = 100
+    ) -> Iterator[Order]:
+        """Yield the workspace's orders (optionally of one status: a code or a label, as the workspace uses)."""
         request = client.list_orders_request(self.settings.base_url, status=status, sort=sort, per_page=per_page)
         for page in self._pages(request, OrderPage):
-            yield from page.data
+            yield from (found for found in page.data if status is None or status_matches(status, found.status))
 
     def test_connection(self) -> tuple[bool, str]:
         """For the UI's Test button: one cheap, side-effect-free authenticated GET."""
@@ -343,14 +345,15 @@ class SppAsyncHook(_SppHookBase):
         return client.parse_model(Order, await self._send(request))
 
     async def list_orders(
-        self, *, status: str | None = None, sort: str = "id:desc", per_page: int = 100
+        self, *, status: OrderStatus | None = None, sort: str = "id:desc", per_page: int = 100
     ) -> AsyncGenerator[Order, None]:
-        """Yield the workspace's orders (optionally of one status) in ``sort`` order, page after page."""
+        """Yield the workspace's orders (optionally of one status: a code or a label) in ``sort`` order."""
         settings = await self.get_settings()
         request = client.list_orders_request(settings.base_url, status=status, sort=sort, per_page=per_page)
         async for page in self._pages(request, OrderPage):
             for found in page.data:
-                yield found
+                if status is None or status_matches(status, found.status):
+                    yield found
 
     # -- requests and answers ----------------------------------------------------------------------------
 

@@ -408,3 +408,42 @@ def test_retry_delay_follows_the_rules_both_hooks_share() -> None:
     assert retry_delay(failed, 1, 0.0, settings, **post) is None  # a 5xx POST may have landed
     assert retry_delay(failed, 1, 0.0, settings, **get) == 0.0
     assert retry_delay(SppInputError("bad"), 1, 0.0, settings, **get) is None
+
+
+@pytest.mark.parametrize("status", [2, 0, "2", "Working"])
+def test_an_order_status_filter_is_sent_as_given(status: int | str) -> None:
+    from airflow_provider_spp._internal.client import list_orders_request
+
+    request = list_orders_request("https://acme.wayfront.com", status=status)
+    assert request.params["filters[status][$eq]"] == status
+    assert type(request.params["filters[status][$eq]"]) is type(status)
+
+
+@pytest.mark.parametrize("status", [True, 2.0, "", "  ", ["Working"]])
+def test_an_order_status_filter_is_a_code_or_a_label(status: object) -> None:
+    from airflow_provider_spp._internal.client import list_orders_request
+    from airflow_provider_spp.exceptions import SppInputError
+
+    with pytest.raises(SppInputError, match="status must be a status code"):
+        list_orders_request("https://acme.wayfront.com", status=status)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("wanted", "status", "matches"),
+    [
+        (2, 2, True),
+        (2, "2", True),
+        ("2", 2, True),
+        (2, 3, False),
+        ("Working", "working", True),
+        ("Working", 2, False),
+        (2, None, True),
+        ("Complete", "Working", False),
+    ],
+)
+def test_a_listed_order_is_read_as_if_the_server_ignored_the_status_filter(
+    wanted: int | str, status: int | str | None, matches: bool
+) -> None:
+    from airflow_provider_spp._internal.paging import status_matches
+
+    assert status_matches(wanted, status) is matches
