@@ -13,6 +13,7 @@ from __future__ import annotations
 import email.utils
 import functools
 import json
+import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from pydantic import BaseModel, ValidationError
 from airflow_provider_spp import __version__
 from airflow_provider_spp.exceptions import (
     SppApiError,
+    SppConfigError,
     SppError,
     SppInputError,
     SppTransportError,
@@ -124,6 +126,27 @@ def default_headers(settings: SppConnectionSettings, http_library: str) -> dict[
     if settings.api_version:
         headers["X-Api-Version"] = settings.api_version
     return headers
+
+
+#: The variables requests reads a CA bundle (file or folder) from when verification is on, in its order.
+CA_BUNDLE_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
+
+
+def trusted_cas(verify: bool | str, environ: Mapping[str, str]) -> bool | str:
+    """The CAs a call trusts, decided once for both hooks as requests decides: off, the default store, or a path.
+
+    The connection's ``verify`` wins: off, or a CA bundle file or folder. On, the environment's
+    REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE (file or folder) when set, else the default store (certifi's).
+    """
+    if verify is not True:
+        return verify
+    for name in CA_BUNDLE_VARIABLES:
+        path = environ.get(name)
+        if path:
+            if not os.path.exists(path):
+                raise SppConfigError(f"{name} names a CA bundle that does not exist on this machine: {path}")
+            return path
+    return True
 
 
 def authorization_header(token: str) -> dict[str, str]:

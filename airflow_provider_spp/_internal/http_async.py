@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from contextlib import ExitStack
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -15,11 +16,14 @@ from airflow_provider_spp._internal.client import (
     default_headers,
     server_date,
     transport_failure,
+    trusted_cas,
 )
 from airflow_provider_spp._internal.retries import Retries
 from airflow_provider_spp.exceptions import SppApiError, SppTransportError
 
 if TYPE_CHECKING:
+    import ssl
+
     import httpx
 
     from airflow_provider_spp._internal.connection import SppConnectionSettings
@@ -31,9 +35,11 @@ class HttpxTransport:
     #: The server's clock (its ``Date`` header) as of the latest answer, when it sent one.
     server_time: datetime | None = None
 
-    def __init__(self, settings: SppConnectionSettings, log: Any) -> None:
+    def __init__(self, settings: SppConnectionSettings, log: Any, tls: ssl.SSLContext | bool) -> None:
         self._settings = settings
         self._log = log
+        #: The CAs to trust (see :func:`tls_context`): built before, off the event loop, as it reads files.
+        self._tls = tls
         self._authorization = authorization_header(settings.token)
         self._client: httpx.AsyncClient | None = None
 
@@ -47,11 +53,6 @@ class HttpxTransport:
             import httpx
 
             settings = self._settings
-            verify: Any = settings.verify
-            if isinstance(verify, str):
-                import ssl
-
-                verify = ssl.create_default_context(cafile=verify)
             self._client = httpx.AsyncClient(
                 headers=default_headers(settings, f"python-httpx/{httpx.__version__}"),
                 timeout=httpx.Timeout(
@@ -60,7 +61,7 @@ class HttpxTransport:
                     write=settings.connect_timeout,
                     pool=settings.connect_timeout,
                 ),
-                verify=verify,
+                verify=self._tls,
                 limits=httpx.Limits(max_connections=8, max_keepalive_connections=4),
             )
         return self._client
@@ -111,6 +112,25 @@ class HttpxTransport:
         answer = answer_from_httpx(response)
         self.server_time = server_date(answer) or self.server_time
         return answer
+
+
+def tls_context(verify: bool | str) -> ssl.SSLContext | bool:
+    """The SSL context trusting exactly the CAs SppHook trusts (:func:`client.trusted_cas`); reads files.
+
+    httpx alone would ignore REQUESTS_CA_BUNDLE and fail on a CA folder; run this in a worker thread.
+    """
+    trusted = trusted_cas(verify, os.environ)
+    if trusted is False:
+        return False
+    import ssl
+
+    if trusted is True:
+        import certifi
+
+        return ssl.create_default_context(cafile=certifi.where())
+    if os.path.isdir(trusted):
+        return ssl.create_default_context(capath=trusted)
+    return ssl.create_default_context(cafile=trusted)
 
 
 def answer_from_httpx(response: Any) -> Answer:

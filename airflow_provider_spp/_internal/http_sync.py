@@ -20,6 +20,7 @@ from airflow_provider_spp._internal.client import (
     authorization_header,
     default_headers,
     transport_failure,
+    trusted_cas,
 )
 from airflow_provider_spp._internal.retries import Retries
 from airflow_provider_spp.exceptions import SppApiError, SppTransportError
@@ -229,9 +230,7 @@ class RequestEnvironment:
         if seen != self._seen:
             from requests.utils import get_environ_proxies
 
-            verify = self._verify
-            if verify is True:
-                verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+            verify = trusted_cas(self._verify, os.environ)
             self._settings = {"proxies": get_environ_proxies(self._base_url), "verify": verify}
             self._seen = seen
         return self._settings

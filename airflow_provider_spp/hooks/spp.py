@@ -360,9 +360,14 @@ class SppAsyncHook(_SppHookBase):
     async def _transport(self) -> HttpxTransport:
         """The hook's transport (httpx), created on first use."""
         if self._http is None:
-            from airflow_provider_spp._internal.http_async import HttpxTransport
+            import asyncio
 
-            self._http = HttpxTransport(await self.get_settings(), self.log)
+            from airflow_provider_spp._internal.http_async import HttpxTransport, tls_context
+
+            settings = await self.get_settings()
+            tls = await asyncio.to_thread(tls_context, settings.verify)  # reads CA files: not on the loop
+            if self._http is None:
+                self._http = HttpxTransport(settings, self.log, tls)
         return self._http
 
     async def _send(self, request: client.ApiRequest) -> client.Answer:

@@ -270,7 +270,7 @@ class SppOrderActivityTrigger(BaseEventTrigger):
         if self.orders is not None and str(order.id) not in self.orders and (order.number or "") not in self.orders:
             return False
         statuses = {s.casefold() for s in self.statuses or ()}
-        return not statuses or (order.status or "").casefold() in statuses
+        return not statuses or str("" if order.status is None else order.status).casefold() in statuses
 
     async def _recent_orders(
         self, hook: SppAsyncHook, cursor: ActivityCursor | None
