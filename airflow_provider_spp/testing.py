@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+__all__ = ["run_dag"]
+
 
 def run_dag(dag: Any, **kwargs: Any) -> Any:
-    """``dag.test()`` for a DAG built outside the DAGs folder: serialize it first, as the scheduler would."""
-    from airflow.dag_processing.bundles.manager import DagBundlesManager
+    """``dag.test()`` for a DAG built outside the DAGs folder: serialize it first, as the scheduler would.
 
-    from airflow_provider_spp._internal.version_compat import DagBag, sync_bag_to_db
+    Version-bound: Airflow has no public way to register a DAG that is not in a bundle, so this uses the
+    DAG-bag internals ``dag.test()`` itself uses (kept in ``_internal/version_compat.py``); it is tested on
+    each supported Airflow line. A DAG in the DAGs folder needs none of this: call ``dag.test()``.
+    """
+    from airflow_provider_spp._internal.version_compat import write_dag_to_db
 
-    DagBundlesManager().sync_bundles_to_db()
-    bag = DagBag(collect_dags=False)
-    bag.dags[dag.dag_id] = dag
-    sync_bag_to_db(bag, "dags-folder", None)
+    write_dag_to_db(dag)
     return dag.test(**kwargs)

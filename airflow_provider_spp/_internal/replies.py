@@ -13,6 +13,7 @@ an author is **unknown** (never counted as the client's).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
@@ -91,6 +92,54 @@ class ReplyBaseline:
         return message.created_at is not None and as_utc(message.created_at) >= as_utc(self.since).replace(
             microsecond=0
         )
+
+
+class ReplyWaitFields:
+    """What the sensor and its trigger both take: where to look, what counts as new, which messages count.
+
+    Kept as given (the sensor renders templates into them before use), checked when read.
+    """
+
+    spp_conn_id: str
+    api_version: str | None
+    order: str | int
+    after_message_id: int | str | None
+    since: datetime | str | None
+    from_client: bool
+    contains: str | None
+    pattern: str | None
+    return_text: bool
+
+    def _keep_reply_fields(
+        self,
+        *,
+        spp_conn_id: str,
+        api_version: str | None,
+        order: str | int,
+        after_message_id: int | str | None,
+        since: datetime | str | None,
+        from_client: bool,
+        contains: str | None,
+        pattern: str | None,
+        return_text: bool,
+    ) -> None:
+        """Keep the arguments as given."""
+        self.spp_conn_id, self.api_version = spp_conn_id, api_version
+        self.order, self.after_message_id, self.since = order, after_message_id, since
+        self.from_client, self.contains, self.pattern = from_client, contains, pattern
+        self.return_text = return_text
+
+    def reply_baseline(self, default_since: Callable[[], datetime] | None = None) -> ReplyBaseline:
+        """After which message or moment a message is new; ``default_since()`` when neither is set."""
+        after = parse_message_id(self.after_message_id)
+        since = parse_moment(self.since)
+        if after is None and since is None and default_since is not None:
+            since = default_since()
+        return ReplyBaseline(after, since)
+
+    def reply_filter(self) -> ReplyFilter:
+        """Which new messages count."""
+        return ReplyFilter(self.from_client, self.contains, self.pattern)
 
 
 class ReplyScan:

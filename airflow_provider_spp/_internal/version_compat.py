@@ -72,10 +72,29 @@ async def get_async_extra_dejson(conn: Any) -> dict[str, Any]:
     return dict(await sync_to_async(lambda: conn.extra_dejson)())
 
 
+def write_dag_to_db(dag: Any) -> None:
+    """Serialize one DAG into the metadata DB as the DAG processor would, wherever its file lives.
+
+    Airflow has no public call for this: ``dag.test()`` itself uses these DAG-bag internals (bundles,
+    ``sync_bag_to_db``), which moved in 3.2 and may move again.
+    """
+    from airflow.dag_processing.bundles.manager import DagBundlesManager
+
+    DagBundlesManager().sync_bundles_to_db()
+    bag = _moved("DagBag")(collect_dags=False)
+    bag.dags[dag.dag_id] = dag
+    _moved("sync_bag_to_db")(bag, "dags-folder", None)
+
+
 def __getattr__(name: str) -> Any:
     """Import a moved name from where the installed release keeps it, on first use."""
     if name not in _MOVED:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return _moved(name)
+
+
+def _moved(name: str) -> Any:
+    """A moved name, imported from where the installed release keeps it (and kept as a global)."""
     module, attribute = _MOVED[name]
     value = getattr(importlib.import_module(module), attribute)
     globals()[name] = value
@@ -91,5 +110,5 @@ __all__ = [
     "get_async_connection",
     "get_async_extra_dejson",
     "mask_secret",  # noqa: F822
-    "sync_bag_to_db",  # noqa: F822
+    "write_dag_to_db",
 ]

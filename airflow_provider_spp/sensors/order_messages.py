@@ -16,23 +16,18 @@ from airflow.providers.common.compat.sdk import (
 )
 
 from airflow_provider_spp._internal.clock import utcnow
-from airflow_provider_spp._internal.replies import (
-    ReplyBaseline,
-    ReplyFilter,
-    ReplyScan,
-    parse_message_id,
-    parse_moment,
-    reply_payload,
-)
+from airflow_provider_spp._internal.replies import ReplyBaseline, ReplyFilter, ReplyScan, ReplyWaitFields, reply_payload
 from airflow_provider_spp.exceptions import SppError, SppInputError
 from airflow_provider_spp.hooks.spp import SppHook
-from airflow_provider_spp.triggers.order_messages import SppOrderMessageTrigger
+from airflow_provider_spp.triggers.order_message import SppOrderMessageTrigger
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
+__all__ = ["SppOrderMessageSensor"]
 
-class SppOrderMessageSensor(BaseSensorOperator):
+
+class SppOrderMessageSensor(ReplyWaitFields, BaseSensorOperator):
     """
     Wait until an SPP order gets a new message, optionally only the client's and matching a text.
 
@@ -73,26 +68,17 @@ class SppOrderMessageSensor(BaseSensorOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.order = order
-        self.after_message_id = after_message_id
-        self.since = since
-        self.from_client = from_client
-        self.contains = contains
-        self.pattern = pattern
-        self.return_text = return_text
-        self.spp_conn_id = spp_conn_id
-        self.api_version = api_version
         self.deferrable = deferrable
         self._baseline: ReplyBaseline | None = None
+        self._keep_reply_fields(
+            spp_conn_id=spp_conn_id, api_version=api_version, order=order, after_message_id=after_message_id,
+            since=since, from_client=from_client, contains=contains, pattern=pattern, return_text=return_text,
+        )
 
     def _resolve(self, context: Context) -> tuple[ReplyBaseline, ReplyFilter]:
         """The rendered baseline and filter, checked before any request."""
         try:
-            after = parse_message_id(self.after_message_id)
-            since = parse_moment(self.since)
-            if after is None and since is None:
-                since = self._started_at(context)
-            return ReplyBaseline(after, since), ReplyFilter(self.from_client, self.contains, self.pattern)
+            return self.reply_baseline(default_since=lambda: self._started_at(context)), self.reply_filter()
         except SppInputError as err:
             raise AirflowFailException(str(err)) from err
 
@@ -135,7 +121,7 @@ class SppOrderMessageSensor(BaseSensorOperator):
     def poke(self, context: Context) -> PokeReturnValue:
         """One look at the order's newest messages (worker mode)."""
         baseline, wanted = self._resolve(context) if self._baseline is None else (self._baseline, None)
-        wanted = wanted or ReplyFilter(self.from_client, self.contains, self.pattern)
+        wanted = wanted or self.reply_filter()
         found = self._check(baseline, wanted)
         return PokeReturnValue(is_done=found is not None, xcom_value=found)
 

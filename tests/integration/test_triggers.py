@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
+from airflow_provider_spp._internal.activity_cursor import ActivityCursor
 from airflow_provider_spp.hooks.spp import SppAsyncHook
 from airflow_provider_spp.sandbox import SandboxServer
 from airflow_provider_spp.sandbox.store import SandboxStore
-from airflow_provider_spp.triggers.order_messages import (
-    ActivityCursor,
-    SppOrderActivityTrigger,
-    SppOrderMessageTrigger,
-)
+from airflow_provider_spp.triggers.order_activity import SppOrderActivityTrigger
+from airflow_provider_spp.triggers.order_message import SppOrderMessageTrigger
 
 pytestmark = pytest.mark.integration
 
@@ -282,8 +280,41 @@ def test_activity_keeps_polling_through_errors(conn: SandboxServer) -> None:
     assert [r["status"] for r in conn.requests()].count(503) == 8
 
 
-def test_activity_cursor_falls_back_to_an_airflow_variable(conn: SandboxServer, airflow_db: str) -> None:
-    from airflow.models.variable import Variable
+@pytest.fixture
+def as_on_the_triggerer(airflow_db: str) -> Iterator[None]:
+    """The Task SDK's link to Airflow that the triggerer (and ``dag.test()``) give a running trigger.
+
+    Built the way ``dag.test()`` builds it, from Airflow's in-process test supervisor: not a public API,
+    so only the tests use it.
+    """
+    import os
+    import uuid
+
+    import psutil
+    import structlog
+    from airflow.sdk import Variable
+    from airflow.sdk.execution_time.supervisor import (
+        InProcessSupervisorComms,
+        InProcessTestSupervisor,
+        set_supervisor_comms,
+    )
+
+    supervisor = InProcessTestSupervisor(
+        id=uuid.uuid4(),
+        pid=os.getpid(),
+        process=psutil.Process(),
+        process_log=structlog.get_logger(logger_name="task").bind(),
+        client=InProcessTestSupervisor._api_client(),
+    )
+    supervisor.comms = InProcessSupervisorComms(supervisor=supervisor)
+    with set_supervisor_comms(supervisor.comms):
+        Variable.get("spp_warm_up", default=None)  # the in-process API starts on its first call (seconds)
+        yield
+
+
+def test_activity_cursor_falls_back_to_an_airflow_variable(conn: SandboxServer, as_on_the_triggerer: None) -> None:
+    from airflow.sdk import Variable
+    from asgiref.sync import sync_to_async
 
     trigger = SppOrderActivityTrigger(poll_interval=0.1, statuses=["Working"])
     assert getattr(trigger, "asset_state_store", None) is None  # Airflow before 3.3, or not watched
@@ -293,7 +324,8 @@ def test_activity_cursor_falls_back_to_an_airflow_variable(conn: SandboxServer, 
         await asyncio.sleep(0.3)
         with pytest.raises(TimeoutError):
             await baseline
-        stored = Variable.get(trigger.cursor_key, deserialize_json=True)
+        # In the trigger's own worker thread: Airflow's in-process test comms are not thread-safe.
+        stored = await sync_to_async(Variable.get)(trigger.cursor_key, deserialize_json=True)
         assert stored["v"] == 1
         reply = conn.post_as_client(ORDER, "seen through the Variable cursor")
         events = await first_events(SppOrderActivityTrigger(poll_interval=0.1, statuses=["Working"]), 1)

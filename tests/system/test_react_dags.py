@@ -277,18 +277,14 @@ def _queued_run(dag: Any) -> Any:
     """
     from datetime import UTC, datetime
 
-    from airflow.dag_processing.bundles.manager import DagBundlesManager
     from airflow.models.serialized_dag import SerializedDagModel
     from airflow.utils.session import create_session
     from airflow.utils.state import DagRunState
     from airflow.utils.types import DagRunTriggeredByType, DagRunType
 
-    from airflow_provider_spp._internal.version_compat import DagBag, sync_bag_to_db
+    from airflow_provider_spp._internal.version_compat import write_dag_to_db
 
-    DagBundlesManager().sync_bundles_to_db()
-    bag = DagBag(collect_dags=False)
-    bag.dags[dag.dag_id] = dag
-    sync_bag_to_db(bag, "dags-folder", None)
+    write_dag_to_db(dag)
     now = datetime.now(UTC)
     with create_session() as session:
         serialized = SerializedDagModel.get(dag.dag_id, session=session)

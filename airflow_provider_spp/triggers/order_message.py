@@ -1,0 +1,145 @@
+"""SppOrderMessageTrigger: the deferrable SppOrderMessageSensor's wait, on the triggerer (asyncio); it never writes."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+from typing import TYPE_CHECKING, Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from airflow_provider_spp._internal.clock import utcnow
+from airflow_provider_spp._internal.replies import (
+    ReplyBaseline,
+    ReplyFilter,
+    ReplyScan,
+    ReplyWaitFields,
+    parse_moment,
+    reply_payload,
+)
+from airflow_provider_spp.exceptions import SppError, SppInputError
+from airflow_provider_spp.hooks.spp import SppAsyncHook
+
+if TYPE_CHECKING:
+    from airflow_provider_spp.models import MessageResource, Order
+
+__all__ = ["SppOrderMessageTrigger"]
+
+#: The class path ``serialize()`` gives: the one earlier releases wrote into Airflow's metadata DB, kept stable.
+CLASSPATH = "airflow_provider_spp.triggers.order_messages.SppOrderMessageTrigger"
+
+
+class SppOrderMessageTrigger(ReplyWaitFields, BaseTrigger):
+    """
+    Poll one order until it gets a new message that passes the filter, then fire once.
+
+    :param order: Order ID or order number.
+    :param spp_conn_id: The ``spp`` connection (its id; the trigger never holds the token).
+    :param after_message_id: Messages with a higher ID are new (exact; e.g. the ID of the post it follows).
+    :param since: ISO-8601 time; messages created at or after it (whole seconds) are new.
+    :param from_client: Only the client's messages count (see :mod:`airflow_provider_spp._internal.replies`).
+    :param contains: Only messages containing this text (case-insensitive) count.
+    :param pattern: Only messages matching this regular expression (``re.search``) count.
+    :param return_text: Put the message text in the event (it is client data; off by default).
+    :param poke_interval: Seconds between polls.
+    :param end_time: ISO-8601 time after which the trigger fires a ``timeout`` event.
+    :param api_version: Sent as ``X-Api-Version``.
+    """
+
+    def __init__(
+        self,
+        *,
+        order: str | int,
+        spp_conn_id: str = SppAsyncHook.default_conn_name,
+        after_message_id: int | None = None,
+        since: str | None = None,
+        from_client: bool = False,
+        contains: str | None = None,
+        pattern: str | None = None,
+        return_text: bool = False,
+        poke_interval: float = 60.0,
+        end_time: str | None = None,
+        api_version: str | None = None,
+    ) -> None:
+        super().__init__()
+        self._keep_reply_fields(
+            spp_conn_id=spp_conn_id, api_version=api_version, order=order, after_message_id=after_message_id,
+            since=since, from_client=from_client, contains=contains, pattern=pattern, return_text=return_text,
+        )
+        self.poke_interval = poke_interval
+        self.end_time = end_time
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        """Class path and JSON-safe kwargs (a connection id, never a token)."""
+        return (
+            CLASSPATH,
+            {
+                "order": self.order,
+                "spp_conn_id": self.spp_conn_id,
+                "after_message_id": self.after_message_id,
+                "since": self.since,
+                "from_client": self.from_client,
+                "contains": self.contains,
+                "pattern": self.pattern,
+                "return_text": self.return_text,
+                "poke_interval": self.poke_interval,
+                "end_time": self.end_time,
+                "api_version": self.api_version,
+            },
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Poll until a matching new message, a timeout, or an error no wait can fix."""
+        try:
+            baseline, wanted = self.reply_baseline(), self.reply_filter()
+            deadline = parse_moment(self.end_time)
+        except SppInputError as err:
+            yield TriggerEvent({"status": "error", "message": str(err)})
+            return
+        hook = SppAsyncHook(self.spp_conn_id, api_version=self.api_version)
+        try:
+            while True:
+                event = await self._poll_once(hook, baseline, wanted)
+                if event is not None:
+                    yield event
+                    return
+                wait = self.poke_interval
+                if deadline is not None:
+                    left = (deadline - utcnow()).total_seconds()
+                    if left <= 0:
+                        yield TriggerEvent({"status": "timeout", "order": str(self.order)})
+                        return
+                    wait = min(wait, left)
+                await asyncio.sleep(wait)
+        finally:
+            await hook.aclose()
+
+    async def _poll_once(self, hook: SppAsyncHook, baseline: ReplyBaseline, wanted: ReplyFilter) -> TriggerEvent | None:
+        """The event to fire after one look at the order (a reply, or an error no wait can fix), else None."""
+        try:
+            found = await find_reply(hook, self.order, baseline, wanted)
+        except SppError as err:
+            if err.permanent:
+                return TriggerEvent({"status": "error", "message": str(err)})
+            self.log.warning("Polling SPP order %s failed (%s); trying again", self.order, err)
+            return None
+        if found is None:
+            return None
+        message, order = found
+        payload = reply_payload(message, self.order, with_text=self.return_text, order_resource=order)
+        return TriggerEvent({"status": "success", **payload})
+
+
+async def find_reply(
+    hook: SppAsyncHook, order: str | int, baseline: ReplyBaseline, wanted: ReplyFilter
+) -> tuple[MessageResource, Order | None] | None:
+    """The oldest new message of the order passing the filter (newest-first pages, read to the baseline)."""
+    scan = ReplyScan(baseline, wanted)
+    async with aclosing(hook.list_order_messages(order)) as messages:
+        async for message in messages:
+            if not scan.feed(message):
+                break
+    if scan.found is None:
+        return None
+    return scan.found, scan.found.order
