@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import os
-from contextlib import ExitStack
+from collections.abc import AsyncIterator, Iterable, Iterator
+from contextlib import AsyncExitStack
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from airflow_provider_spp._internal.attachments import FORM_FIELD
 from airflow_provider_spp._internal.client import (
     Answer,
     ApiRequest,
+    MultipartForm,
     authorization_header,
     default_headers,
     server_date,
@@ -89,22 +91,19 @@ class HttpxTransport:
         """One HTTP exchange; a failure below HTTP becomes SppTransportError."""
         import httpx
 
-        form = request.form
-        with ExitStack() as stack:
-            files: list[Any] | None = (
-                [(FORM_FIELD, (f.filename, stack.enter_context(f.opener()), f.content_type)) for f in form.files]
-                if form is not None
-                else None
-            )
+        async with AsyncExitStack() as stack:
+            headers, body = self._authorization, None
+            if request.form is not None:
+                form_headers, body = await streamed_form(request.form, stack)
+                headers = {**headers, **form_headers}
             try:
                 response = await client.request(
                     request.method,
                     request.url,
                     params=request.params or None,
                     json=request.json,
-                    data=dict(form.fields) if form is not None else None,
-                    files=files,
-                    headers=self._authorization,
+                    content=body,
+                    headers=headers,
                     follow_redirects=request.idempotent,
                 )
             except (httpx.HTTPError, OSError) as err:  # httpcore lets some TLS read errors through unwrapped
@@ -112,6 +111,33 @@ class HttpxTransport:
         answer = answer_from_httpx(response)
         self.server_time = server_date(answer) or self.server_time
         return answer
+
+
+async def streamed_form(form: MultipartForm, stack: AsyncExitStack) -> tuple[dict[str, str], AsyncIterator[bytes]]:
+    """A multipart body whose files are opened, measured, read and closed in worker threads, never on the loop.
+
+    httpx encodes the form (the same bytes as before) but would read the files on the event loop; here each
+    chunk of its encoder is produced by :func:`asyncio.to_thread`. Built afresh for each try of a call.
+    """
+    import httpx
+
+    def encode() -> tuple[dict[str, str], Iterator[bytes]]:
+        files = [(FORM_FIELD, (f.filename, stack_file(f.opener()), f.content_type)) for f in form.files]
+        encoded = httpx.Request("POST", "http://form.invalid/", data=dict(form.fields), files=files)
+        headers = {k: v for k, v in encoded.headers.items() if k.lower() in ("content-type", "content-length")}
+        return headers, iter(cast("Iterable[bytes]", encoded.stream))
+
+    def stack_file(stream: Any) -> Any:
+        stack.push_async_callback(asyncio.to_thread, stream.close)
+        return stream
+
+    headers, chunks = await asyncio.to_thread(encode)
+
+    async def body() -> AsyncIterator[bytes]:
+        while (chunk := await asyncio.to_thread(next, chunks, None)) is not None:
+            yield chunk
+
+    return headers, body()
 
 
 def tls_context(verify: bool | str) -> ssl.SSLContext | bool:

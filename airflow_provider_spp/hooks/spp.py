@@ -294,9 +294,14 @@ class SppAsyncHook(_SppHookBase):
         staff_only: bool | str | None = None,
         attachments: Iterable[AttachmentLike] | None = None,
     ) -> MessageResource:
-        """Post a message (files streamed); like SppHook's, the POST is never blindly re-sent."""
+        """Post a message (files streamed); like SppHook's, the POST is never blindly re-sent.
+
+        Files are checked, opened and read in worker threads: no file or object-storage I/O on the event loop.
+        """
+        import asyncio
+
         wanted = client.order_message_request(order, message, user_id=user_id, staff_only=staff_only)
-        files = prepare_attachments(attachments)
+        files = await asyncio.to_thread(prepare_attachments, attachments) if attachments is not None else []
         request = client.create_message_request((await self.get_settings()).base_url, wanted, files)
         return client.parse_model(MessageResource, await self._send(request))
 
