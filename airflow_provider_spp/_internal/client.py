@@ -10,6 +10,7 @@ reads the body here (:func:`parse_model`); a listing's next request comes from `
 
 from __future__ import annotations
 
+import dataclasses
 import email.utils
 import functools
 import json
@@ -19,13 +20,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
 from pydantic import BaseModel, ValidationError
 
 from airflow_provider_spp import __version__
 from airflow_provider_spp.exceptions import (
     SppApiError,
+    SppAuthError,
     SppConfigError,
     SppError,
     SppInputError,
@@ -248,6 +250,91 @@ def probe_request(base_url: str) -> ApiRequest:
 
 # -- reading answers --------------------------------------------------------------------------------------
 
+#: Where a workspace sends a request when its licence expired, or when it wants a session (both HTML pages).
+EXPIRED_PATH = "/expired"
+LOGIN_PATH = "/login"
+
+
+def origin(url: str) -> tuple[str, str | None, int | None]:
+    """Scheme, host and port of a URL, with the scheme's default port filled in."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    return scheme, parts.hostname, parts.port or {"http": 80, "https": 443}.get(scheme)
+
+
+def redirect_target(request: ApiRequest, answer: Answer, base_url: str) -> ApiRequest | None:
+    """The request that follows a redirect, or None: not a redirect, or one that must not be followed.
+
+    Only a call that may be re-sent (a GET, a DELETE) follows, and only within the workspace's origin: the
+    token never goes to another host, so a moved workspace is reported (:func:`raise_for_status`), not
+    followed. The target's query comes with it.
+    """
+    location = answer.headers.get("Location")
+    if not request.idempotent or not 300 <= answer.status < 400 or answer.status == 304 or not location:
+        return None
+    target = urljoin(answer.url, location)
+    if origin(target) != origin(base_url):
+        return None
+    method = "GET" if answer.status == 303 else request.method
+    return dataclasses.replace(request, method=method, url=target, params={})
+
+
+def _redirect_error(answer: Answer, method: str, path: str) -> SppApiError:
+    """What a redirect that was not followed means: licence expired, a login page, or a moved workspace."""
+    status, request_id = answer.status, answer.request_id
+    target = urljoin(answer.url, answer.headers.get("Location", ""))
+    where = urlsplit(target)
+    said = f"Wayfront (SPP) {method} {path} was redirected ({status})"
+    if origin(target) == origin(answer.url) and where.path in (EXPIRED_PATH, LOGIN_PATH):
+        return SppAuthError(
+            f"{said} to {where.path}: {_HOST_PAGE_MEANING[where.path]} (nothing was sent to the API)",
+            status_code=status,
+            request_id=request_id,
+        )
+    if origin(target) != origin(answer.url) and where.scheme in ("http", "https") and where.netloc:
+        new_base = f"{where.scheme}://{where.netloc}"
+        return SppApiError(
+            f"{said} to {new_base}: the workspace has moved. Set the connection's host to {new_base} "
+            "(the API token is never sent to another host, so the redirect was not followed)",
+            status_code=status,
+            request_id=request_id,
+        )
+    return SppApiError(
+        f"{said} to {where.path or 'another address'}; set the connection host to the workspace's final URL",
+        status_code=status,
+        request_id=request_id,
+    )
+
+
+#: What landing on a workspace's own HTML pages means for an API call.
+_HOST_PAGE_MEANING = {
+    EXPIRED_PATH: "the Wayfront licence of this workspace has expired; renew it, then try again",
+    LOGIN_PATH: "redirected to a login page: the token was not accepted (check the API token field)",
+}
+
+
+def _html_error(answer: Answer, method: str, path: str) -> SppApiError:
+    """A 2xx HTML page where the API answers JSON: the licence or login page a redirect led to, or no workspace."""
+    status, request_id = answer.status, answer.request_id
+    landed = answer.path
+    if landed in _HOST_PAGE_MEANING:
+        return SppAuthError(
+            f"Wayfront (SPP) {method} {path} ended on {landed}: {_HOST_PAGE_MEANING[landed]}",
+            status_code=status,
+            request_id=request_id,
+        )
+    return SppUnexpectedResponseError(
+        f"Wayfront (SPP) {method} {path} answered {status} with an HTML page, not the Wayfront API: "
+        "check the workspace URL",
+        status_code=status,
+        request_id=request_id,
+    )
+
+
+def is_html(answer: Answer) -> bool:
+    """Whether an answer is an HTML page (``text/html``), which the API never sends."""
+    return answer.headers.get("Content-Type", "").split(";")[0].strip().lower() == "text/html"
+
 
 def laravel_error(answer: Answer) -> tuple[str | None, dict[str, Any]]:
     """The server's ``message`` and per-field ``errors`` from a Laravel-style JSON error body."""
@@ -280,22 +367,24 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
+#: What a 403 means on Wayfront: the token is valid, but its user may not use the API.
+NO_API_ACCESS = "the token's role or the workspace's plan has no API access"
+
+
 def raise_for_status(answer: Answer, method: str, path: str) -> None:
     """Turn an unexpected status into the matching SppApiError, with the server's own message."""
     status = answer.status
     if 200 <= status < 300:
+        if is_html(answer):
+            raise _html_error(answer, method, path)
         return
     request_id = answer.request_id
     if 300 <= status < 400:
-        target = urlsplit(answer.headers.get("Location", "")).netloc or "another address"
-        raise SppApiError(
-            f"Wayfront (SPP) {method} {path} was redirected ({status}) to {target}; "
-            "set the connection host to the workspace's final URL",
-            status_code=status,
-            request_id=request_id,
-        )
+        raise _redirect_error(answer, method, path)
     server_message, errors = laravel_error(answer)
     detail = server_message or answer.reason or "no message"
+    if status == 403:
+        detail += f" ({NO_API_ACCESS})"
     if errors:
         detail += " " + "; ".join(
             f"{k}: {' '.join(map(str, v)) if isinstance(v, list) else v}" for k, v in errors.items()
@@ -364,13 +453,12 @@ def server_date(answer: Answer) -> datetime | None:
 def connection_test_failure(err: SppError, base_url: str) -> str:
     """What the UI's Test button says when the test call failed: what went wrong and what to check."""
     if isinstance(err, SppApiError):
-        if err.status_code in (401, 403):
-            return (
-                f"{base_url} rejected the API token ({err.status_code}"
-                f"{': ' + err.server_message if err.server_message else ''}). "
-                "Check the API token field and that the token's user may read orders."
-            )
-        return f"{base_url} answered {err.status_code}: {err}"
+        said = f": {err.server_message}" if err.server_message else ""
+        if err.status_code == 401:
+            return f"{base_url} rejected the API token (401{said}). Check the API token field."
+        if err.status_code == 403:
+            return f"{base_url} accepted the API token, but {NO_API_ACCESS} (403{said})."
+        return f"{base_url}: {err}"
     if isinstance(err, SppTransportError):
         return f"Could not reach {base_url}: {err}. Check the workspace URL."
     return str(err)

@@ -80,7 +80,10 @@ class HttpxTransport:
         retries = Retries(request, self._settings, self._log)
         while True:
             try:
-                return retries.checked(await self._exchange(client, request))
+                answer = await self._exchange(client, request)
+                while (hop := retries.follow(answer)) is not None:  # within the workspace only
+                    answer = await self._exchange(client, hop)
+                return retries.checked(answer)
             except (SppTransportError, SppApiError) as err:
                 wait = retries.wait_after(err)
                 if wait is None:
@@ -104,7 +107,7 @@ class HttpxTransport:
                     json=request.json,
                     content=body,
                     headers=headers,
-                    follow_redirects=request.idempotent,
+                    follow_redirects=False,  # followed by send(), never to another host
                 )
             except (httpx.HTTPError, OSError) as err:  # httpcore lets some TLS read errors through unwrapped
                 raise httpx_transport_error(err, request.method, request.path) from None

@@ -79,7 +79,10 @@ class RequestsTransport:
         retries = Retries(request, self._settings, self._log)
         while True:
             try:
-                return retries.checked(self._exchange(session, request))
+                answer = self._exchange(session, request)
+                while (hop := retries.follow(answer)) is not None:  # within the workspace only
+                    answer = self._exchange(session, hop)
+                return retries.checked(answer)
             except (SppTransportError, SppApiError) as err:
                 wait = retries.wait_after(err)
                 if wait is None:
@@ -109,7 +112,7 @@ class RequestsTransport:
                     timeout=(settings.connect_timeout, settings.timeout),
                     # Per request: a session's verify would lose to REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE.
                     **self._environment.request_settings(),
-                    allow_redirects=request.idempotent,
+                    allow_redirects=False,  # followed by send(), never to another host
                 )
             except requests.RequestException as err:
                 raise transport_error(err, request.method, request.path, written=request_written.get()) from None
