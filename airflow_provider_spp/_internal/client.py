@@ -464,14 +464,53 @@ def connection_test_failure(err: SppError, base_url: str) -> str:
     return str(err)
 
 
+def caused_by(err: BaseException, kind: type[BaseException] | tuple[type[BaseException], ...]) -> bool:
+    """Whether ``kind`` is in an error's chain: causes, contexts, and the errors it wraps (urllib3's
+    ``reason``, requests' and urllib3's first argument), as both HTTP libraries wrap the ssl module's."""
+    seen: set[int] = set()
+    pending: list[Any] = [err]
+    while pending:
+        current = pending.pop()
+        if not isinstance(current, BaseException) or id(current) in seen:
+            continue
+        if isinstance(current, kind):
+            return True
+        seen.add(id(current))
+        pending.extend((current.__cause__, current.__context__, getattr(current, "reason", None), *current.args))
+    return False
+
+
+def handshake_cut_short(err: BaseException) -> bool:
+    """Whether a TLS handshake ended because the connection closed or was reset (transient: try again).
+
+    What the peer did send and TLS refused stays permanent: a certificate or host name that does not
+    verify, or a peer that does not speak TLS at all (https to a plain-http port).
+    """
+    import ssl
+
+    if caused_by(err, ssl.SSLCertVerificationError):
+        return False
+    cut = (ssl.SSLEOFError, ssl.SSLZeroReturnError, ConnectionResetError, ConnectionAbortedError, BrokenPipeError)
+    return caused_by(err, cut)
+
+
 def transport_failure(
     err: Exception, method: str, path: str, *, timed_out: bool, tls_failed: bool, not_sent: bool
 ) -> SppTransportError:
-    """The SppTransportError for a failure a transport has classified: its text, outcome and retry."""
+    """The SppTransportError for a failure a transport has classified: its text, outcome and retry.
+
+    A handshake cut short (EOF, reset) is tried again; a certificate that does not verify is permanent.
+    """
+    rejected = tls_failed and not_sent and not handshake_cut_short(err)
     if timed_out:
         detail = "no answer within the timeout"
+    elif rejected:
+        detail = (
+            "the TLS handshake failed: the certificate did not verify or the server does not speak TLS "
+            "(check the workspace URL, the certificate, or the connection's verify extra)"
+        )
     elif tls_failed and not_sent:
-        detail = "the TLS handshake failed (check the certificate, or the connection's verify extra)"
+        detail = "the TLS handshake failed: the connection was cut before the request was sent"
     elif tls_failed:
         detail = "the TLS stream broke after the request was sent"
     elif not_sent:
@@ -481,5 +520,5 @@ def transport_failure(
     return SppTransportError(
         f"Wayfront (SPP) {method} {path} failed: {detail} ({type(err).__name__})",
         request_sent=not not_sent,
-        retryable=not (tls_failed and not_sent),
+        retryable=not rejected,
     )

@@ -15,6 +15,7 @@ from airflow_provider_spp._internal.client import (
     ApiRequest,
     MultipartForm,
     authorization_header,
+    caused_by,
     default_headers,
     server_date,
     transport_failure,
@@ -177,22 +178,10 @@ def httpx_transport_error(err: Exception, method: str, path: str) -> SppTranspor
 
     import httpx
 
-    tls_failed = _caused_by(err, ssl.SSLError)
+    tls_failed = caused_by(err, ssl.SSLError)
     not_sent = isinstance(
         err, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout | httpx.UnsupportedProtocol
     )
     return transport_failure(
         err, method, path, timed_out=isinstance(err, httpx.ReadTimeout), tls_failed=tls_failed, not_sent=not_sent
     )
-
-
-def _caused_by(err: BaseException, kind: type[BaseException]) -> bool:
-    """Whether ``kind`` is anywhere in the exception's cause/context chain (httpx wraps httpcore's errors)."""
-    seen: set[int] = set()
-    current: BaseException | None = err
-    while current is not None and id(current) not in seen:
-        if isinstance(current, kind):
-            return True
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
-    return False

@@ -196,3 +196,52 @@ def test_both_hooks_take_a_ca_folder(
     assert _list_orders(hook_kind, spp_sandbox_tls, str(folder)) == SEEDED
     clean_ca_env.setenv("REQUESTS_CA_BUNDLE", str(folder))
     assert _list_orders(hook_kind, spp_sandbox_tls, None) == SEEDED
+
+
+# -- a TLS handshake cut short is transient ---------------------------------------------------------------
+
+
+def _post(hook_kind: str, server: SandboxServer, text: str, **extra: Any) -> int:
+    """Post one message through one hook kind over the TLS sandbox (trusting its CA); the created ID."""
+    import asyncio
+    import os
+
+    from airflow_provider_spp.hooks.spp import SppAsyncHook
+
+    os.environ["AIRFLOW_CONN_SPP_TLS_BOTH"] = server.connection_json(timeout=5, retry_backoff=0.01, **extra)
+    if hook_kind == "sync":
+        with SppHook("spp_tls_both") as hook:
+            return hook.create_order_message("E4A269FC", text).id
+
+    async def post() -> int:
+        async with SppAsyncHook("spp_tls_both") as hook:
+            return (await hook.create_order_message("E4A269FC", text)).id
+
+    return asyncio.run(post())
+
+
+@pytest.mark.parametrize("hook_kind", HOOKS)
+def test_a_dropped_handshake_is_transient_and_the_post_is_sent_once(
+    spp_sandbox_tls: SandboxServer, clean_ca_env: pytest.MonkeyPatch, hook_kind: str
+) -> None:
+    """A handshake cut short sent nothing: the error is retryable (a wait goes on), a retry posts once."""
+    spp_sandbox_tls.drop_handshakes(1)
+    with pytest.raises(SppTransportError, match="TLS handshake failed") as caught:
+        _post(hook_kind, spp_sandbox_tls, "never sent", max_retries=0)
+    assert (caught.value.request_sent, caught.value.retryable, caught.value.permanent) == (False, True, False)
+    assert spp_sandbox_tls.messages() == []
+
+    spp_sandbox_tls.drop_handshakes(2)
+    created = _post(hook_kind, spp_sandbox_tls, "after two dropped handshakes", max_retries=3)
+
+    assert [(m.id, m.message) for m in spp_sandbox_tls.messages()] == [(created, "after two dropped handshakes")]
+    assert [r["method"] for r in spp_sandbox_tls.requests()] == ["POST"]
+
+
+@pytest.mark.parametrize("hook_kind", HOOKS)
+def test_a_certificate_that_does_not_verify_stays_permanent(
+    spp_sandbox_tls: SandboxServer, clean_ca_env: pytest.MonkeyPatch, wrong_ca: pathlib.Path, hook_kind: str
+) -> None:
+    with pytest.raises(SppTransportError, match="certificate did not verify") as caught:
+        _list_orders(hook_kind, spp_sandbox_tls, str(wrong_ca))
+    assert (caught.value.request_sent, caught.value.permanent) == (False, True)
