@@ -450,6 +450,21 @@ def server_date(answer: Answer) -> datetime | None:
     return moment.astimezone(UTC) if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
+def check_probe(answer: Answer) -> None:
+    """Raise SppUnexpectedResponseError unless the connection test's answer is the API's order list."""
+    try:
+        body = answer.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict) or not isinstance(body.get("data"), list):
+        raise SppUnexpectedResponseError(
+            f"Wayfront (SPP) answered {answer.status} to {answer.path} with something that is not the API's "
+            "order list: check the workspace URL",
+            status_code=answer.status,
+            request_id=answer.request_id,
+        )
+
+
 def connection_test_failure(err: SppError, base_url: str) -> str:
     """What the UI's Test button says when the test call failed: what went wrong and what to check."""
     if isinstance(err, SppApiError):

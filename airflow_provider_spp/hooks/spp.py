@@ -200,13 +200,16 @@ class SppHook(_SppHookBase):
             yield from (found for found in page.data if status is None or status_matches(status, found.status))
 
     def test_connection(self) -> tuple[bool, str]:
-        """For the UI's Test button: one cheap, side-effect-free authenticated GET."""
+        """For the UI's Test button: one cheap, side-effect-free authenticated GET whose answer must be an order list.
+
+        A 200 is not enough: a marketing site, a proxy's page or an expired licence's page answer 200 too.
+        """
         try:
             base_url = self.settings.base_url
         except SppError as err:
             return False, str(err)
         try:
-            self._send(client.probe_request(base_url))
+            client.check_probe(self._send(client.probe_request(base_url)))
         except SppError as err:
             return False, client.connection_test_failure(err, base_url)
         return True, f"Connected to the Wayfront workspace at {base_url}."
