@@ -180,3 +180,49 @@ def test_a_validation_error_is_certain_never_retried_and_carries_the_field_error
     assert err.server_message
     assert [m for m, _ in _paths(spp_sandbox)] == ["POST"]
     assert spp_sandbox.messages() == []
+
+
+# -- integer statuses; message fields ------------------------------------------------------------------------
+
+
+def _async_orders(status: int | str) -> list[tuple[int | None, int | str | None]]:
+    async def listing() -> list[tuple[int | None, int | str | None]]:
+        async with SppAsyncHook(CONN_ID) as hook:
+            return [(o.id, o.status) async for o in hook.list_orders(status=status, sort="id:asc")]
+
+    return asyncio.run(listing())
+
+
+@pytest.mark.parametrize("ignores_filters", [False, True], ids=["filtered", "filters-ignored"])
+def test_orders_keep_integer_statuses_and_filter_by_a_code(
+    spp_sandbox: SandboxServer, make_hook: HookFactory, ignores_filters: bool
+) -> None:
+    spp_sandbox.configure(status_style="code", ignore_filters_and_sort=ignores_filters)
+    hook = make_hook()
+
+    working = [(o.id, o.status) for o in hook.list_orders(status=2, sort="id:asc")]
+    order = hook.get_order(ORDER)
+
+    assert working == [(1001, 2), (1004, 2)]
+    assert _async_orders(2) == working
+    assert (order.status, type(order.status)) == (2, int)
+    queries = [r["query"] for r in logged(spp_sandbox) if r["path"] == "/api/orders"]
+    assert all("filters%5Bstatus%5D%5B%24eq%5D=2" in query for query in queries), queries
+
+
+def test_messages_say_whether_the_service_wrote_them_how_they_came_and_when_they_were_seen(
+    spp_sandbox: SandboxServer, make_hook: HookFactory
+) -> None:
+    from datetime import UTC, datetime
+
+    seen = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
+    spp_sandbox.post_as_client(ORDER, "Here are the logins", via="email", date_seen=seen)
+    spp_sandbox.post_auto_generated(ORDER)
+
+    auto, reply = list(make_hook().list_order_messages(ORDER))[:2]
+
+    assert (auto.is_auto_generated, reply.is_auto_generated) == (True, False)
+    assert reply.via == "email"
+    assert reply.date_seen == seen
+    assert auto.date_seen is None
+    assert auto.message is not None and auto.message.startswith("Order status changed to")
