@@ -275,7 +275,8 @@ def redirect_target(request: ApiRequest, answer: Answer, base_url: str) -> ApiRe
     target = urljoin(answer.url, location)
     if origin(target) != origin(base_url):
         return None
-    method = "GET" if answer.status == 303 else request.method
+    # As browsers and requests do: a 302 or 303 is followed with a GET (a DELETE lands on the page it names).
+    method = "GET" if answer.status in (302, 303) and request.method != "HEAD" else request.method
     return dataclasses.replace(request, method=method, url=target, params={})
 
 

@@ -484,6 +484,16 @@ def test_only_idempotent_calls_follow_and_only_within_the_workspace(
         assert (target.method, target.params) == (method, {})
 
 
+@pytest.mark.parametrize(("status", "method"), [(301, "DELETE"), (302, "GET"), (303, "GET"), (307, "DELETE")])
+def test_a_followed_delete_keeps_its_method_only_where_http_says_so(status: int, method: str) -> None:
+    from airflow_provider_spp._internal.client import ApiRequest, redirect_target
+
+    request = ApiRequest("DELETE", f"{_BASE}/api/order_messages/7", gone_is_done=True)
+    target = redirect_target(request, _answer(status, {"Location": "/expired"}), _BASE)
+    assert target is not None
+    assert (target.method, target.url) == (method, f"{_BASE}/expired")
+
+
 @pytest.mark.parametrize(
     ("status", "location", "kind", "says"),
     [
