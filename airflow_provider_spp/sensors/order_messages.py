@@ -71,15 +71,8 @@ class SppOrderMessageSensor(ReplyWaitFields, BaseSensorOperator):
         self.deferrable = deferrable
         self._baseline: ReplyBaseline | None = None
         self._keep_reply_fields(
-            spp_conn_id=spp_conn_id,
-            api_version=api_version,
-            order=order,
-            after_message_id=after_message_id,
-            since=since,
-            from_client=from_client,
-            contains=contains,
-            pattern=pattern,
-            return_text=return_text,
+            spp_conn_id=spp_conn_id, api_version=api_version, order=order, after_message_id=after_message_id,
+            since=since, from_client=from_client, contains=contains, pattern=pattern, return_text=return_text,
         )
 
     def _resolve(self, context: Context) -> tuple[ReplyBaseline, ReplyFilter]:

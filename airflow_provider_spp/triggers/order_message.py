@@ -64,15 +64,8 @@ class SppOrderMessageTrigger(ReplyWaitFields, BaseTrigger):
     ) -> None:
         super().__init__()
         self._keep_reply_fields(
-            spp_conn_id=spp_conn_id,
-            api_version=api_version,
-            order=order,
-            after_message_id=after_message_id,
-            since=since,
-            from_client=from_client,
-            contains=contains,
-            pattern=pattern,
-            return_text=return_text,
+            spp_conn_id=spp_conn_id, api_version=api_version, order=order, after_message_id=after_message_id,
+            since=since, from_client=from_client, contains=contains, pattern=pattern, return_text=return_text,
         )
         self.poke_interval = poke_interval
         self.end_time = end_time
