@@ -5,30 +5,30 @@ multipart form) and hands it to its transport (requests in ``http_sync``, httpx 
 which sends it, turns its library's failures into SppTransportError (:func:`transport_failure`) and
 returns an :class:`Answer`. The transport's retry loop asks ``retries.Retries`` what the answer means
 (:func:`raise_for_status`) and, after a failure, how long to wait or whether to give up. The hook
-reads the body here (:func:`parse_model`); a listing's next request comes from ``paging``.
+reads the body here (:func:`parse_model`); a listing's next request comes from ``paging``. What a host
+answers besides the API (redirects, licence and login pages) is read in ``host_answers``; which CAs are
+trusted and which TLS failures are transient, in ``tls_trust``.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import email.utils
 import functools
 import json
-import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import quote, urljoin, urlsplit
+from urllib.parse import quote, urlsplit
 
 from pydantic import BaseModel, ValidationError
 
 from airflow_provider_spp import __version__
+from airflow_provider_spp._internal.host_answers import html_error, is_html, redirect_error
+from airflow_provider_spp._internal.tls_trust import handshake_cut_short
 from airflow_provider_spp.exceptions import (
     SppApiError,
-    SppAuthError,
-    SppConfigError,
     SppError,
     SppInputError,
     SppTransportError,
@@ -130,27 +130,6 @@ def default_headers(settings: SppConnectionSettings, http_library: str) -> dict[
     return headers
 
 
-#: The variables requests reads a CA bundle (file or folder) from when verification is on, in its order.
-CA_BUNDLE_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
-
-
-def trusted_cas(verify: bool | str, environ: Mapping[str, str]) -> bool | str:
-    """The CAs a call trusts, decided once for both hooks as requests decides: off, the default store, or a path.
-
-    The connection's ``verify`` wins: off, or a CA bundle file or folder. On, the environment's
-    REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE (file or folder) when set, else the default store (certifi's).
-    """
-    if verify is not True:
-        return verify
-    for name in CA_BUNDLE_VARIABLES:
-        path = environ.get(name)
-        if path:
-            if not os.path.exists(path):
-                raise SppConfigError(f"{name} names a CA bundle that does not exist on this machine: {path}")
-            return path
-    return True
-
-
 def authorization_header(token: str) -> dict[str, str]:
     """The bearer-token header, which each transport sends with every request (and only there)."""
     return {"Authorization": f"Bearer {token}"}
@@ -250,92 +229,6 @@ def probe_request(base_url: str) -> ApiRequest:
 
 # -- reading answers --------------------------------------------------------------------------------------
 
-#: Where a workspace sends a request when its licence expired, or when it wants a session (both HTML pages).
-EXPIRED_PATH = "/expired"
-LOGIN_PATH = "/login"
-
-
-def origin(url: str) -> tuple[str, str | None, int | None]:
-    """Scheme, host and port of a URL, with the scheme's default port filled in."""
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    return scheme, parts.hostname, parts.port or {"http": 80, "https": 443}.get(scheme)
-
-
-def redirect_target(request: ApiRequest, answer: Answer, base_url: str) -> ApiRequest | None:
-    """The request that follows a redirect, or None: not a redirect, or one that must not be followed.
-
-    Only a call that may be re-sent (a GET, a DELETE) follows, and only within the workspace's origin: the
-    token never goes to another host, so a moved workspace is reported (:func:`raise_for_status`), not
-    followed. The target's query comes with it.
-    """
-    location = answer.headers.get("Location")
-    if not request.idempotent or not 300 <= answer.status < 400 or answer.status == 304 or not location:
-        return None
-    target = urljoin(answer.url, location)
-    if origin(target) != origin(base_url):
-        return None
-    # As browsers and requests do: a 302 or 303 is followed with a GET (a DELETE lands on the page it names).
-    method = "GET" if answer.status in (302, 303) and request.method != "HEAD" else request.method
-    return dataclasses.replace(request, method=method, url=target, params={})
-
-
-def _redirect_error(answer: Answer, method: str, path: str) -> SppApiError:
-    """What a redirect that was not followed means: licence expired, a login page, or a moved workspace."""
-    status, request_id = answer.status, answer.request_id
-    target = urljoin(answer.url, answer.headers.get("Location", ""))
-    where = urlsplit(target)
-    said = f"Wayfront (SPP) {method} {path} was redirected ({status})"
-    if origin(target) == origin(answer.url) and where.path in (EXPIRED_PATH, LOGIN_PATH):
-        return SppAuthError(
-            f"{said} to {where.path}: {_HOST_PAGE_MEANING[where.path]} (nothing was sent to the API)",
-            status_code=status,
-            request_id=request_id,
-        )
-    if origin(target) != origin(answer.url) and where.scheme in ("http", "https") and where.netloc:
-        new_base = f"{where.scheme}://{where.netloc}"
-        return SppApiError(
-            f"{said} to {new_base}: the workspace has moved. Set the connection's host to {new_base} "
-            "(the API token is never sent to another host, so the redirect was not followed)",
-            status_code=status,
-            request_id=request_id,
-        )
-    return SppApiError(
-        f"{said} to {where.path or 'another address'}; set the connection host to the workspace's final URL",
-        status_code=status,
-        request_id=request_id,
-    )
-
-
-#: What landing on a workspace's own HTML pages means for an API call.
-_HOST_PAGE_MEANING = {
-    EXPIRED_PATH: "the Wayfront licence of this workspace has expired; renew it, then try again",
-    LOGIN_PATH: "redirected to a login page: the token was not accepted (check the API token field)",
-}
-
-
-def _html_error(answer: Answer, method: str, path: str) -> SppApiError:
-    """A 2xx HTML page where the API answers JSON: the licence or login page a redirect led to, or no workspace."""
-    status, request_id = answer.status, answer.request_id
-    landed = answer.path
-    if landed in _HOST_PAGE_MEANING:
-        return SppAuthError(
-            f"Wayfront (SPP) {method} {path} ended on {landed}: {_HOST_PAGE_MEANING[landed]}",
-            status_code=status,
-            request_id=request_id,
-        )
-    return SppUnexpectedResponseError(
-        f"Wayfront (SPP) {method} {path} answered {status} with an HTML page, not the Wayfront API: "
-        "check the workspace URL",
-        status_code=status,
-        request_id=request_id,
-    )
-
-
-def is_html(answer: Answer) -> bool:
-    """Whether an answer is an HTML page (``text/html``), which the API never sends."""
-    return answer.headers.get("Content-Type", "").split(";")[0].strip().lower() == "text/html"
-
 
 def laravel_error(answer: Answer) -> tuple[str | None, dict[str, Any]]:
     """The server's ``message`` and per-field ``errors`` from a Laravel-style JSON error body."""
@@ -377,11 +270,11 @@ def raise_for_status(answer: Answer, method: str, path: str) -> None:
     status = answer.status
     if 200 <= status < 300:
         if is_html(answer):
-            raise _html_error(answer, method, path)
+            raise html_error(answer, method, path)
         return
     request_id = answer.request_id
     if 300 <= status < 400:
-        raise _redirect_error(answer, method, path)
+        raise redirect_error(answer, method, path)
     server_message, errors = laravel_error(answer)
     detail = server_message or answer.reason or "no message"
     if status == 403:
@@ -451,21 +344,6 @@ def server_date(answer: Answer) -> datetime | None:
     return moment.astimezone(UTC) if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-def check_probe(answer: Answer) -> None:
-    """Raise SppUnexpectedResponseError unless the connection test's answer is the API's order list."""
-    try:
-        body = answer.json()
-    except ValueError:
-        body = None
-    if not isinstance(body, dict) or not isinstance(body.get("data"), list):
-        raise SppUnexpectedResponseError(
-            f"Wayfront (SPP) answered {answer.status} to {answer.path} with something that is not the API's "
-            "order list: check the workspace URL",
-            status_code=answer.status,
-            request_id=answer.request_id,
-        )
-
-
 def connection_test_failure(err: SppError, base_url: str) -> str:
     """What the UI's Test button says when the test call failed: what went wrong and what to check."""
     if isinstance(err, SppApiError):
@@ -478,36 +356,6 @@ def connection_test_failure(err: SppError, base_url: str) -> str:
     if isinstance(err, SppTransportError):
         return f"Could not reach {base_url}: {err}. Check the workspace URL."
     return str(err)
-
-
-def caused_by(err: BaseException, kind: type[BaseException] | tuple[type[BaseException], ...]) -> bool:
-    """Whether ``kind`` is in an error's chain: causes, contexts, and the errors it wraps (urllib3's
-    ``reason``, requests' and urllib3's first argument), as both HTTP libraries wrap the ssl module's."""
-    seen: set[int] = set()
-    pending: list[Any] = [err]
-    while pending:
-        current = pending.pop()
-        if not isinstance(current, BaseException) or id(current) in seen:
-            continue
-        if isinstance(current, kind):
-            return True
-        seen.add(id(current))
-        pending.extend((current.__cause__, current.__context__, getattr(current, "reason", None), *current.args))
-    return False
-
-
-def handshake_cut_short(err: BaseException) -> bool:
-    """Whether a TLS handshake ended because the connection closed or was reset (transient: try again).
-
-    What the peer did send and TLS refused stays permanent: a certificate or host name that does not
-    verify, or a peer that does not speak TLS at all (https to a plain-http port).
-    """
-    import ssl
-
-    if caused_by(err, ssl.SSLCertVerificationError):
-        return False
-    cut = (ssl.SSLEOFError, ssl.SSLZeroReturnError, ConnectionResetError, ConnectionAbortedError, BrokenPipeError)
-    return caused_by(err, cut)
 
 
 def transport_failure(

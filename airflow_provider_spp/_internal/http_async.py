@@ -15,13 +15,12 @@ from airflow_provider_spp._internal.client import (
     ApiRequest,
     MultipartForm,
     authorization_header,
-    caused_by,
     default_headers,
     server_date,
     transport_failure,
-    trusted_cas,
 )
 from airflow_provider_spp._internal.retries import Retries
+from airflow_provider_spp._internal.tls_trust import caused_by, trusted_cas
 from airflow_provider_spp.exceptions import SppApiError, SppTransportError
 
 if TYPE_CHECKING:
@@ -145,7 +144,7 @@ async def streamed_form(form: MultipartForm, stack: AsyncExitStack) -> tuple[dic
 
 
 def tls_context(verify: bool | str) -> ssl.SSLContext | bool:
-    """The SSL context trusting exactly the CAs SppHook trusts (:func:`client.trusted_cas`); reads files.
+    """The SSL context trusting exactly the CAs SppHook trusts (:func:`tls_trust.trusted_cas`); reads files.
 
     httpx alone would ignore REQUESTS_CA_BUNDLE and fail on a CA folder; run this in a worker thread.
     """

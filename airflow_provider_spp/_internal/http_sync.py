@@ -20,9 +20,9 @@ from airflow_provider_spp._internal.client import (
     authorization_header,
     default_headers,
     transport_failure,
-    trusted_cas,
 )
 from airflow_provider_spp._internal.retries import Retries
+from airflow_provider_spp._internal.tls_trust import trusted_cas
 from airflow_provider_spp.exceptions import SppApiError, SppTransportError
 
 if TYPE_CHECKING:

@@ -12,8 +12,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urljoin, urlsplit
 
-from airflow_provider_spp._internal.client import origin
 from airflow_provider_spp._internal.clock import as_utc
+from airflow_provider_spp._internal.host_answers import origin
 from airflow_provider_spp._internal.listing_order import ListingOrder
 from airflow_provider_spp._internal.message_match import is_same_post, text_digest
 from airflow_provider_spp.exceptions import SppUnexpectedResponseError

@@ -10,7 +10,8 @@ import random
 import time
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_spp._internal.client import raise_for_status, redirect_target
+from airflow_provider_spp._internal.client import raise_for_status
+from airflow_provider_spp._internal.host_answers import redirect_target
 from airflow_provider_spp.exceptions import SppApiError, SppError, SppTransportError
 
 if TYPE_CHECKING:

@@ -19,6 +19,7 @@ from airflow_provider_spp._internal import client
 from airflow_provider_spp._internal.attachments import AttachmentLike, prepare_attachments
 from airflow_provider_spp._internal.connection import SppConnectionSettings, settings_from_connection
 from airflow_provider_spp._internal.connection_form import DISPLAY_NAME, UI_FIELD_BEHAVIOUR, wtforms_widgets
+from airflow_provider_spp._internal.host_answers import check_probe
 from airflow_provider_spp._internal.paging import MessageSearch, Pager, same_post, status_matches
 from airflow_provider_spp.exceptions import SppError
 from airflow_provider_spp.models import MessagePage, MessageResource, Order, OrderPage, OrderStatus
@@ -209,7 +210,7 @@ class SppHook(_SppHookBase):
         except SppError as err:
             return False, str(err)
         try:
-            client.check_probe(self._send(client.probe_request(base_url)))
+            check_probe(self._send(client.probe_request(base_url)))
         except SppError as err:
             return False, client.connection_test_failure(err, base_url)
         return True, f"Connected to the Wayfront workspace at {base_url}."

@@ -475,7 +475,8 @@ def _answer(status: int, headers: dict[str, str] | None = None, body: bytes = b"
 def test_only_idempotent_calls_follow_and_only_within_the_workspace(
     method: str, idempotent: bool, status: int, location: str, followed: str | None
 ) -> None:
-    from airflow_provider_spp._internal.client import ApiRequest, redirect_target
+    from airflow_provider_spp._internal.client import ApiRequest
+    from airflow_provider_spp._internal.host_answers import redirect_target
 
     request = ApiRequest(method, f"{_BASE}/api/orders", {"limit": 1}, idempotent=idempotent)
     target = redirect_target(request, _answer(status, {"Location": location} if location else {}), _BASE)
@@ -486,7 +487,8 @@ def test_only_idempotent_calls_follow_and_only_within_the_workspace(
 
 @pytest.mark.parametrize(("status", "method"), [(301, "DELETE"), (302, "GET"), (303, "GET"), (307, "DELETE")])
 def test_a_followed_delete_keeps_its_method_only_where_http_says_so(status: int, method: str) -> None:
-    from airflow_provider_spp._internal.client import ApiRequest, redirect_target
+    from airflow_provider_spp._internal.client import ApiRequest
+    from airflow_provider_spp._internal.host_answers import redirect_target
 
     request = ApiRequest("DELETE", f"{_BASE}/api/order_messages/7", gone_is_done=True)
     target = redirect_target(request, _answer(status, {"Location": "/expired"}), _BASE)
@@ -528,7 +530,7 @@ def test_an_html_page_is_never_an_api_answer(landed: str, kind: str, says: str) 
 
 @pytest.mark.parametrize("body", [b"{}", b"[]", b'{"data": {}}', b"not json", b""])
 def test_the_connection_test_wants_the_apis_order_list(body: bytes) -> None:
-    from airflow_provider_spp._internal.client import check_probe
+    from airflow_provider_spp._internal.host_answers import check_probe
 
     check_probe(_answer(200, {}, b'{"data": [], "links": {}}'))
     with pytest.raises(SppUnexpectedResponseError, match="not the API's order list"):
@@ -538,7 +540,7 @@ def test_the_connection_test_wants_the_apis_order_list(body: bytes) -> None:
 def test_a_handshake_cut_short_is_transient_a_certificate_that_fails_is_not() -> None:
     import ssl
 
-    from airflow_provider_spp._internal.client import handshake_cut_short
+    from airflow_provider_spp._internal.tls_trust import handshake_cut_short
 
     def wrapped(inner: BaseException) -> Exception:
         try:
@@ -556,7 +558,7 @@ def test_a_handshake_cut_short_is_transient_a_certificate_that_fails_is_not() ->
 
 
 def test_both_hooks_take_their_cas_from_one_rule(tmp_path: Any) -> None:
-    from airflow_provider_spp._internal.client import trusted_cas
+    from airflow_provider_spp._internal.tls_trust import trusted_cas
     from airflow_provider_spp.exceptions import SppConfigError
 
     bundle = tmp_path / "ca.pem"
