@@ -369,7 +369,7 @@ def test_bulk_reminders_example_posts_one_reminder_per_matching_order(example_da
 
 @pytest.mark.parametrize("ignores_filters", [False, True], ids=["filtered", "filters-ignored"])
 def test_bulk_reminders_example_reminds_orders_of_a_status_code_by_default(
-    example_dagbag: Any, spp_conn: Any, ignores_filters: bool
+    airflow_db: str, spp_conn: Any, ignores_filters: bool
 ) -> None:
     """Wayfront's statuses are integer codes: the DAG's default param (2, "Working" in the sandbox) filters by
     the code, and a workspace that ignores the filter still gets reminders only on orders of that status."""
@@ -377,7 +377,12 @@ def test_bulk_reminders_example_reminds_orders_of_a_status_code_by_default(
     working = sorted(o["id"] for o in spp_conn.store.orders() if o["status"] in ("Working", 2))
     assert working == [1001, 1004]
 
-    dag_run = run_dag(example_dagbag.get_dag("spp_bulk_reminders"))
+    from airflow_provider_spp._internal.version_compat import DagBag
+
+    # a fresh parse: dag.test(run_conf=...) in another test leaves its conf in the shared DAG's params
+    dag = DagBag(str(REPO / "example_dags")).get_dag("spp_bulk_reminders")
+    assert dag.params["status"] == 2
+    dag_run = run_dag(dag)
 
     assert dag_run.state == "success"
     assert sorted(m.order_id for m in spp_conn.messages()) == working
