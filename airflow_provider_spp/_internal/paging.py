@@ -20,7 +20,7 @@ from airflow_provider_spp.exceptions import SppUnexpectedResponseError
 
 if TYPE_CHECKING:
     from airflow_provider_spp._internal.client import Answer, ApiRequest
-    from airflow_provider_spp.models import MessageResource, OrderMessageRequest, OrderStatus
+    from airflow_provider_spp.models import MessageResource, OrderMessageRequest
 
 #: Stop following pages after this many: a server that loops must not hang a task or a trigger.
 MAX_PAGES = 1000
@@ -93,17 +93,6 @@ class Pager:
         if params is None or self._read >= MAX_PAGES:
             return None
         return dataclasses.replace(self.first, params=params)
-
-
-def status_matches(wanted: OrderStatus, status: OrderStatus | None) -> bool:
-    """Whether a listed order has the status a listing filtered by, read as if the server ignored the filter.
-
-    Codes compare as numbers (``2`` and ``"2"``), labels without case; an order that states no status is
-    kept (the server filtered it). Lets a workspace that ignores ``filters[status]`` give the same result.
-    """
-    if status is None:
-        return True
-    return str(status).strip().casefold() == str(wanted).strip().casefold()
 
 
 def same_post(wanted: OrderMessageRequest) -> Callable[[MessageResource], bool]:

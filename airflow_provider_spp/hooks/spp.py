@@ -7,7 +7,7 @@ is in :mod:`airflow_provider_spp._internal.client`.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Callable, Iterable, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterable, Iterator, Mapping
 from contextlib import aclosing
 from datetime import datetime
 from functools import cached_property
@@ -20,7 +20,8 @@ from airflow_provider_spp._internal.attachments import AttachmentLike, prepare_a
 from airflow_provider_spp._internal.connection import SppConnectionSettings, settings_from_connection
 from airflow_provider_spp._internal.connection_form import DISPLAY_NAME, UI_FIELD_BEHAVIOUR, wtforms_widgets
 from airflow_provider_spp._internal.host_answers import check_probe
-from airflow_provider_spp._internal.paging import MessageSearch, Pager, same_post, status_matches
+from airflow_provider_spp._internal.paging import MessageSearch, Pager, same_post
+from airflow_provider_spp._internal.watch_settings import status_matches
 from airflow_provider_spp.exceptions import SppError
 from airflow_provider_spp.models import MessagePage, MessageResource, Order, OrderPage, OrderStatus
 
@@ -193,12 +194,19 @@ class SppHook(_SppHookBase):
         return client.parse_model(Order, self._send(client.get_order_request(self.settings.base_url, order)))
 
     def list_orders(
-        self, *, status: OrderStatus | None = None, sort: str = "id:desc", per_page: int = 100
+        self,
+        *,
+        status: OrderStatus | None = None,
+        sort: str | None = "id:desc",
+        per_page: int = 100,
+        filters: Mapping[str, str] | None = None,
     ) -> Iterator[Order]:
-        """Yield the workspace's orders (optionally of one status: a code or a label, as the workspace uses)."""
-        request = client.list_orders_request(self.settings.base_url, status=status, sort=sort, per_page=per_page)
+        """Yield the workspace's orders (optionally of one status: a code or a label; more Purity ``filters``)."""
+        request = client.list_orders_request(
+            self.settings.base_url, status=status, sort=sort, per_page=per_page, filters=filters
+        )
         for page in self._pages(request, OrderPage):
-            yield from (found for found in page.data if status is None or status_matches(status, found.status))
+            yield from (found for found in page.data if status is None or status_matches(found.status, [status]))
 
     def test_connection(self) -> tuple[bool, str]:
         """For the UI's Test button: one cheap, side-effect-free authenticated GET whose answer must be an order list.
@@ -354,14 +362,21 @@ class SppAsyncHook(_SppHookBase):
         return client.parse_model(Order, await self._send(request))
 
     async def list_orders(
-        self, *, status: OrderStatus | None = None, sort: str = "id:desc", per_page: int = 100
+        self,
+        *,
+        status: OrderStatus | None = None,
+        sort: str | None = "id:desc",
+        per_page: int = 100,
+        filters: Mapping[str, str] | None = None,
     ) -> AsyncGenerator[Order, None]:
-        """Yield the workspace's orders (optionally of one status: a code or a label) in ``sort`` order."""
+        """Yield the workspace's orders (optionally of one status: a code or a label; more Purity ``filters``)."""
         settings = await self.get_settings()
-        request = client.list_orders_request(settings.base_url, status=status, sort=sort, per_page=per_page)
+        request = client.list_orders_request(
+            settings.base_url, status=status, sort=sort, per_page=per_page, filters=filters
+        )
         async for page in self._pages(request, OrderPage):
             for found in page.data:
-                if status is None or status_matches(status, found.status):
+                if status is None or status_matches(found.status, [status]):  # as if the server ignored it
                     yield found
 
     # -- requests and answers ----------------------------------------------------------------------------
