@@ -428,27 +428,6 @@ def test_an_order_status_filter_is_a_code_or_a_label(status: object) -> None:
         list_orders_request("https://acme.wayfront.com", status=status)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize(
-    ("wanted", "status", "matches"),
-    [
-        (2, 2, True),
-        (2, "2", True),
-        ("2", 2, True),
-        (2, 3, False),
-        ("Working", "working", True),
-        ("Working", 2, False),
-        (2, None, False),
-        ("Complete", "Working", False),
-    ],
-)
-def test_a_listed_order_is_read_as_if_the_server_ignored_the_status_filter(
-    wanted: int | str, status: int | str | None, matches: bool
-) -> None:
-    from airflow_provider_spp._internal.watch_settings import status_matches
-
-    assert status_matches(status, [wanted]) is matches
-
-
 # -- redirects, HTML pages, the connection test's answer, TLS and CA rules ----------------------------------------
 
 _BASE = "https://acme.wayfront.com"
