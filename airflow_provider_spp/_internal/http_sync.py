@@ -19,6 +19,7 @@ from airflow_provider_spp._internal.client import (
     ApiRequest,
     authorization_header,
     default_headers,
+    server_date,
     transport_failure,
 )
 from airflow_provider_spp._internal.retries import Retries
@@ -26,6 +27,8 @@ from airflow_provider_spp._internal.tls_trust import trusted_cas
 from airflow_provider_spp.exceptions import SppApiError, SppTransportError
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     import requests
 
     from airflow_provider_spp._internal.connection import SppConnectionSettings
@@ -39,6 +42,9 @@ request_written: contextvars.ContextVar[bool | None] = contextvars.ContextVar("s
 
 class RequestsTransport:
     """A pooled requests session to one workspace; :meth:`send` makes one call, retries included."""
+
+    #: The server's clock (its ``Date`` header) as of the latest answer, when it sent one.
+    server_time: datetime | None = None
 
     def __init__(self, settings: SppConnectionSettings, log: Any) -> None:
         self._settings = settings
@@ -116,7 +122,9 @@ class RequestsTransport:
                 )
             except requests.RequestException as err:
                 raise transport_error(err, request.method, request.path, written=request_written.get()) from None
-        return answer_from_requests(response)
+        answer = answer_from_requests(response)
+        self.server_time = server_date(answer) or self.server_time
+        return answer
 
 
 def answer_from_requests(response: Any) -> Answer:
