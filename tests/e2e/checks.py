@@ -149,14 +149,14 @@ def check_connection_type_and_test(ctx: Context) -> None:
     extra = spp.get("extra_fields") or {}
     report.check(
         "hook_meta lists the spp connection type",
-        spp.get("hook_name") == "Service Provider Pro (SPP)",
+        spp.get("hook_name") == "Wayfront (formerly Service Provider Pro, SPP)",
         f"hook_name={spp.get('hook_name')!r}",
     )
     report.check(
         "hook_meta carries the relabelled fields and placeholders",
         (fields.get("host") or {}).get("title") == "Workspace URL"
         and (fields.get("password") or {}).get("title") == "API token"
-        and (fields.get("host") or {}).get("placeholder") == "https://example.spp.co"
+        and (fields.get("host") or {}).get("placeholder") == "https://acme.wayfront.com"
         and all((fields.get(name) or {}).get("hidden") for name in ("login", "port", "url_schema")),
         json.dumps({k: v for k, v in fields.items() if k in ("host", "password", "login")}),
     )
