@@ -125,8 +125,8 @@ def main(argv: list[str] | None = None) -> int:
         env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
         assert_installed(python, venv, work, env)
         say("system DAG tests and the docs' snippet tests against the installed wheel")
-        run([str(python), "-m", "pytest", "-p", "no:cacheprovider", "-m", "not slow", "tests/system", "tests/docs/test_snippets.py"],
-            cwd=work, env=env)  # fmt: skip
+        tests = ["tests/system", "tests/docs/test_snippets.py"]
+        run([str(python), "-m", "pytest", "-p", "no:cacheprovider", "-m", "not slow", *tests], cwd=work, env=env)
         say("the demo against the installed wheel")
         run([str(python), str(REPO / "scripts" / "demo.py")], cwd=work, env={**env, "VENV": str(venv)})
     finally:
