@@ -20,14 +20,19 @@ PAGES = sorted(p for p in DOCS.rglob("*.md") if "_generated" not in p.parts)
 FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>```+|~~~+)(?P<lang>[^\s`]*)")
 
 
-def _include_hook() -> ModuleType:
-    """docs/hooks/include.py: the MkDocs hook that expands the pages' includes (the same code the build runs)."""
-    spec = importlib.util.spec_from_file_location("spp_docs_include", DOCS / "hooks" / "include.py")
+def _load(path: Path, name: str) -> ModuleType:
+    """Import a file that is not in a package (docs/hooks/, scripts/) by its path."""
+    spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def _include_hook() -> ModuleType:
+    """docs/hooks/include.py: the MkDocs hook that expands the pages' includes (the same code the build runs)."""
+    return _load(DOCS / "hooks" / "include.py", "spp_docs_include")
 
 
 def _blocks(text: str) -> list[tuple[str, list[str]]]:
@@ -109,12 +114,7 @@ def test_versions_table_is_current() -> None:
 
 def _sync_readme() -> ModuleType:
     """scripts/sync_readme.py, which copies tested files into README.md's include regions."""
-    spec = importlib.util.spec_from_file_location("spp_sync_readme", REPO / "scripts" / "sync_readme.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return _load(REPO / "scripts" / "sync_readme.py", "spp_sync_readme")
 
 
 def test_readme_regions_are_rewritten_from_their_sources() -> None:
