@@ -33,6 +33,7 @@ with DAG(
     catchup=False,
     tags=["spp", "example"],
 ):
+    # [START howto_notifier_spp_hitl]
     approve = ApprovalOperator(
         task_id="approve_reminder",
         subject="Send the overdue-invoice reminder for order 00C0FFEE?",
@@ -52,3 +53,4 @@ with DAG(
         message="Friendly reminder: invoice for this order is 14 days overdue. Reply here with any questions.",
     )
     approve >> send
+    # [END howto_notifier_spp_hitl]

@@ -39,6 +39,7 @@ with DAG(
             orders = islice(hook.list_orders(status=params.get("status"), sort="id:asc", per_page=100), limit)
             return [order.number or str(order.id) for order in orders]
 
+    # [START howto_operator_spp_mapped]
     CreateOrderMessageOperator.partial(
         task_id="remind_client",
         message=(
@@ -47,3 +48,4 @@ with DAG(
         ),
         retries=2,
     ).expand(order=orders_waiting_on_client())
+    # [END howto_operator_spp_mapped]

@@ -20,10 +20,12 @@ from airflow.sdk import DAG, task
 
 from airflow_provider_spp.notifications.spp import SppOrderMessageNotifier
 
+# [START howto_notifier_spp_deadline_imports]
 try:  # Airflow 3.2+ exports the deadline names from airflow.sdk; 3.1 keeps them in its definitions
     from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference
 except ImportError:
     from airflow.sdk.definitions.deadline import AsyncCallback, DeadlineAlert, DeadlineReference
+# [END howto_notifier_spp_deadline_imports]
 
 ORDER = "B7C3D2A1"
 DEADLINE = timedelta(seconds=float(os.environ.get("SPP_EXAMPLE_DEADLINE_SECONDS", 3 * 3600)))
@@ -34,6 +36,7 @@ with DAG(
     schedule="0 6 * * *",
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
+    # [START howto_notifier_spp_deadline]
     deadline=DeadlineAlert(
         reference=DeadlineReference.DAGRUN_QUEUED_AT,
         interval=DEADLINE,
@@ -47,6 +50,7 @@ with DAG(
             },
         ),
     ),
+    # [END howto_notifier_spp_deadline]
     tags=["spp", "example"],
 ):
 

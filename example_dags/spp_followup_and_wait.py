@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+# [START example_spp_followup_and_wait]
 import pendulum
 from airflow.sdk import DAG, task
 
@@ -33,6 +34,7 @@ with DAG(
     catchup=False,
     tags=["spp", "example"],
 ):
+    # [START howto_sensor_spp_order_message]
     ask = CreateOrderMessageOperator(
         task_id="ask_for_logins",
         order=ORDER,
@@ -48,6 +50,7 @@ with DAG(
         timeout=REPLY_TIMEOUT,
         soft_fail=True,
     )
+    # [END howto_sensor_spp_order_message]
 
     @task.branch(trigger_rule="all_done")
     def reply_or_timeout(*, ti: Any = None) -> str:
@@ -67,3 +70,4 @@ with DAG(
         "Please call them.",
     )
     ask >> wait >> reply_or_timeout() >> [acknowledge, escalate]
+# [END example_spp_followup_and_wait]

@@ -17,6 +17,7 @@ import csv
 import tempfile
 from datetime import timedelta
 
+# [START example_spp_order_followup]
 import pendulum
 from airflow.sdk import DAG, ObjectStoragePath, Variable, task
 
@@ -58,12 +59,14 @@ with DAG(
 
     report_path = build_report()
 
+    # [START howto_operator_spp_create_order_message]
     post_followup = CreateOrderMessageOperator(
         task_id="post_followup",
         order="{{ params.order }}",
         message="templates/followup.md.j2",
         attachments=[report_path],
     )
+    # [END howto_operator_spp_create_order_message]
 
     @task
     def record_message_id(message_id: int) -> int:
@@ -72,3 +75,4 @@ with DAG(
         return message_id
 
     record_message_id(post_followup.output)
+# [END example_spp_order_followup]

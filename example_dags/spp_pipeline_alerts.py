@@ -35,10 +35,12 @@ with DAG(
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     params={"simulate_failure": False},
+    # [START howto_notifier_spp_on_failure]
     on_failure_callback=SppOrderMessageNotifier(
         order=ORDER,
         message="Pipeline {{ dag.dag_id }} failed for {{ ds }} (run {{ run_id }}). Investigating.",
     ),
+    # [END howto_notifier_spp_on_failure]
     tags=["spp", "example"],
 ) as dag:
 
@@ -54,6 +56,7 @@ with DAG(
 
     rankings = load_keyword_rankings()
 
+    # [START howto_operator_spp_staff_only]
     CreateOrderMessageOperator(
         task_id="note_rankings_landed",
         order=ORDER,
@@ -61,3 +64,4 @@ with DAG(
         staff_only=True,
         attachments=[rankings],
     )
+    # [END howto_operator_spp_staff_only]

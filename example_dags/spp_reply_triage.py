@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+# [START example_spp_reply_triage]
 import pendulum
 from airflow.sdk import DAG, Asset, AssetWatcher, task
 
@@ -20,6 +21,7 @@ from airflow_provider_spp.triggers.order_messages import SppOrderActivityTrigger
 
 URGENT_WORDS = ("urgent", "asap", "down", "broken", "emergency")
 
+# [START howto_trigger_spp_order_activity]
 CLIENT_MESSAGES = Asset(
     name="spp_client_messages",
     watchers=[
@@ -29,6 +31,7 @@ CLIENT_MESSAGES = Asset(
         )
     ],
 )
+# [END howto_trigger_spp_order_activity]
 
 with DAG(
     dag_id="spp_reply_triage",
@@ -68,3 +71,4 @@ with DAG(
         return handled
 
     triage()
+# [END example_spp_reply_triage]

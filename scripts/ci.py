@@ -71,6 +71,12 @@ def airflow_line(version: str, venv: str, *pytest_args: str, blocking: bool = Tr
     )
 
 
+#: The release check runs from .venv, with the build tools of the [release] extra pinned like the rest.
+RELEASE = (
+    "bash scripts/setup.sh && .venv/bin/uv pip install --quiet --python .venv/bin/python -e '.[dev,release]' "
+    "apache-airflow==3.3.2 -c constraints/airflow-3.3.2.txt && .venv/bin/python scripts/release_check.py"
+)
+
 STEPS: list[Step] = [
     Step(
         "constraints files match pyproject.toml",
@@ -79,8 +85,14 @@ STEPS: list[Step] = [
     ),
     # README's test command as README gives it: the default line (3.3.2) in .venv.
     Step("tests on Airflow 3.3.2 (bash scripts/test.sh)", ["bash", "scripts/test.sh"]),
+    # The docs site (docs/, mkdocs.yml): `mkdocs build --strict`, then a few pages opened in Debian's Chromium.
+    Step("docs: the site builds strictly and renders in Chromium", [".venv/bin/python", "scripts/docs_site.py"]),
+    # The release is what CI tested: sdist + wheel, twine check, the wheel (not the checkout) installed into a
+    # clean venv, its system DAG tests and the demo run against it.
+    Step("release: the built wheel, installed, passes the DAG tests and the demo", ["bash", "-c", RELEASE]),
     # Not the 200-post fault matrix: dag.test() on 3.1 runs a task try ~10x slower (about 10 minutes).
     airflow_line("3.1.8", ".venv-3.1", "-m", "not slow", note=" (oldest supported)"),
+    airflow_line("3.2.2", ".venv-3.2", "-m", "not slow"),
     airflow_line("3.4.0b2", ".venv-3.4", blocking=False, note=" (pre-release, not blocking)"),
     # A real deployment (CeleryExecutor on PostgreSQL + Redis, two workers, REST API, UI in Chromium):
     # README "The E2E check". It prints its own summary of checks; it runs no pytest.

@@ -6,6 +6,6 @@ cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
 export VENV
 bash scripts/setup.sh
-"$VENV/bin/ruff" check airflow_provider_spp tests example_dags scripts benchmarks
+"$VENV/bin/ruff" check airflow_provider_spp tests example_dags scripts benchmarks docs
 "$VENV/bin/mypy"
 exec "$VENV/bin/python" -m pytest "$@"

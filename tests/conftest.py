@@ -24,7 +24,9 @@ os.environ.pop("AIRFLOW_CONN_SPP_DEFAULT", None)
 TEST_TOKEN = "spp-sandbox-test-token"
 
 #: The sandbox fixtures (spp_sandbox, spp_sandbox_conn, ...) are opt-in, as a user's conftest takes them.
+# [START sandbox_pytest_plugins]
 pytest_plugins = ["airflow_provider_spp.sandbox.pytest_plugin"]
+# [END sandbox_pytest_plugins]
 #: tests/e2e is a deployment, not a pytest suite: run by scripts/e2e.py (python -m tests.e2e), never collected.
 collect_ignore = ["e2e"]
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_spp._internal.version_compat import AIRFLOW_V_3_2_PLUS
+from airflow_provider_spp._internal.version_compat import AIRFLOW_V_3_2_PLUS, AIRFLOW_V_3_3_PLUS
 from airflow_provider_spp.sandbox import SandboxServer
 from airflow_provider_spp.testing import run_dag
 from tests.conftest import DAGS_DIR, TESTS_DIR
@@ -20,6 +20,15 @@ from tests.conftest import DAGS_DIR, TESTS_DIR
 #: sensor's deferral under dag.test()). Not strict: the sensor case depends on timing.
 NOT_YET_PROVEN_ON_3_1 = pytest.mark.xfail(
     not AIRFLOW_V_3_2_PLUS, reason="example not yet working on Airflow 3.1 (see README's version matrix)"
+)
+#: dag.test() before 3.3 runs a deferred HITL task's trigger in process, and that supervisor does not
+#: answer the trigger's GetHITLDetailResponse request ("Unhandled request"; the trigger then fails on None).
+#: 3.3's dag.test() parks the task in AWAITING_INPUT for a response from the REST API instead; a real
+#: triggerer answers it on 3.2 too. Strict on 3.2, where this is the only cause.
+HITL_NEEDS_3_3_DAG_TEST = pytest.mark.xfail(
+    not AIRFLOW_V_3_3_PLUS,
+    reason="dag.test() before Airflow 3.3 cannot run a HITL operator's trigger in process",
+    strict=AIRFLOW_V_3_2_PLUS,
 )
 
 pytestmark = [pytest.mark.dag, pytest.mark.integration]
@@ -212,7 +221,9 @@ def test_followup_and_wait_acknowledges_the_clients_reply(
         time.sleep(0.4)
         spp.post_as_client("E4A269FC", "Sure, access granted to audit@agency.example")
 
-    when_posted("read access to your analytics", client_answers)
+    # After the worker's first check, so the reply can only be seen by the deferred wait (dag.test() on 3.2
+    # starts the sensor seconds after the follow-up: a reply timed from the POST was there before it looked).
+    when_posted("GET /api/order_messages/E4A269FC", client_answers)
     dag_run = run_dag(example_dag("spp_followup_and_wait"))
     assert dag_run.state == "success"
     assert states(dag_run) == {
@@ -392,7 +403,7 @@ def test_deadline_alert_logs_an_spp_error_without_failing_the_callback(
     assert all(spp.token not in entry for entry in errors)
 
 
-@NOT_YET_PROVEN_ON_3_1
+@HITL_NEEDS_3_3_DAG_TEST
 def test_approval_notifier_tells_the_team_with_the_link_then_the_reminder_goes_out(
     spp: SandboxServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
