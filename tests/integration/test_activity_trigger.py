@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -45,9 +45,17 @@ class Triggerer:
         trigger.asset_state_store = self.store  # what Airflow 3.3's triggerer injects for a watched asset
         return trigger
 
-    async def run(self, seconds: float, *, killed_after: int | None = None) -> None:
-        """Run a fresh trigger (as after a restart) for ``seconds`` or until ``killed_after`` events, then kill it."""
-        run: AsyncIterator[Any] = self.trigger().run()
+    async def run(
+        self,
+        seconds: float,
+        *,
+        killed_after: int | None = None,
+        until: Callable[[SppOrderActivityTrigger], bool] | None = None,
+    ) -> None:
+        """Run a fresh trigger (as after a restart) for ``seconds``, until ``killed_after`` events, or (checked
+        every 50 ms, at most 30 s, so a loaded machine cannot cut a phase short) until ``until`` holds; then kill it."""
+        trigger = self.trigger()
+        run: AsyncIterator[Any] = trigger.run()
         handed: list[dict[str, Any]] = []
 
         async def consume() -> None:
@@ -58,13 +66,43 @@ class Triggerer:
                 if killed_after is not None and len(handed) == killed_after:
                     return
 
+        async def condition() -> None:
+            while not until(trigger):  # type: ignore[misc]
+                await asyncio.sleep(0.05)
+
+        consuming = asyncio.ensure_future(consume())
         try:
-            await asyncio.wait_for(consume(), seconds)
+            if until is None:
+                await asyncio.wait_for(asyncio.shield(consuming), seconds)
+            else:
+                await asyncio.wait_for(condition(), 30)
+                consuming.cancel()
+                raise TimeoutError
         except TimeoutError:
-            if handed:
+            if handed and not (killed_after is not None and len(handed) == killed_after):
                 self.stored.append(handed[-1])  # the loop went on polling: Airflow synced meanwhile
         finally:
+            consuming.cancel()
+            await asyncio.gather(consuming, return_exceptions=True)
             await run.aclose()  # type: ignore[attr-defined]
+
+    def cursor(self, trigger: SppOrderActivityTrigger) -> dict[str, Any] | None:
+        """The cursor this trigger saved, as JSON, or None before its first save."""
+        value = self.store.values.get(trigger.cursor_key)
+        return json.loads(value) if value is not None else None
+
+    def saved(self, trigger: SppOrderActivityTrigger) -> bool:
+        """Whether the trigger has saved a cursor (its baseline, at least)."""
+        return self.cursor(trigger) is not None
+
+    def settled(self, count: int) -> Callable[[SppOrderActivityTrigger], bool]:
+        """A condition: ``count`` events handed over and stored, none of them pending in the saved cursor."""
+
+        def holds(trigger: SppOrderActivityTrigger) -> bool:
+            cursor = self.cursor(trigger) or {}
+            return len(self.stored) + 1 >= count and not cursor.get("pending")
+
+        return holds
 
 
 def test_two_watchers_differing_only_in_poll_interval_or_lookback_each_get_every_event(conn: SandboxServer) -> None:
@@ -77,10 +115,10 @@ def test_two_watchers_differing_only_in_poll_interval_or_lookback_each_get_every
 
     async def scenario() -> list[int]:
         for watcher in watchers:
-            await watcher.run(0.4)  # the baselines
+            await watcher.run(0.4, until=watcher.saved)  # the baselines
         written = [conn.post_as_client(ORDER, f"client message {n}").id for n in range(3)]
         for watcher in watchers:
-            await watcher.run(0.6)
+            await watcher.run(0.6, until=watcher.settled(3))
         return written
 
     written = asyncio.run(scenario())
@@ -155,9 +193,9 @@ def test_events_settle_after_the_persist_grace_and_are_not_handed_over_again(
     triggerer = Triggerer(MemoryAssetStore())
 
     async def scenario() -> list[int]:
-        await triggerer.run(0.4)
+        await triggerer.run(0.4, until=triggerer.saved)
         written = [conn.post_as_client(ORDER, f"reply {n}").id for n in range(2)]
-        await triggerer.run(2.0)  # handed over, then polls go on past the grace: stored for good
+        await triggerer.run(2.0, until=triggerer.settled(2))  # handed over, then past the grace: stored for good
         await triggerer.run(0.5)  # a restart hands nothing over again
         return written
 
