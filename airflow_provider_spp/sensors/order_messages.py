@@ -54,7 +54,7 @@ class KeptBaseline:
     """
 
     def __init__(self, context: Context, retries: int | None) -> None:
-        self._store = context.get("task_state_store")
+        self._store: Any = context.get("task_state_store")
         self._series = int(getattr(context.get("ti"), "max_tries", 0) or 0) - (retries or 0)
 
     def load(self) -> datetime | None:
