@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from datetime import datetime
 from types import UnionType
-from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
+from typing import Annotated, Any, TypedDict, TypeVar, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler, field_validator
 from pydantic_core import CoreSchema, core_schema
@@ -21,6 +21,7 @@ __all__ = [
     "Lenient",
     "MessagePage",
     "MessageResource",
+    "MessageSender",
     "Order",
     "OrderMessageRequest",
     "OrderPage",
@@ -173,6 +174,14 @@ def order_reference(value: Any) -> str:
     raise ValueError(f"order must be an order ID or order number such as 'E4A269FC', got {value!r}")
 
 
+class MessageSender(TypedDict, total=False):
+    """Who a message is posted as and who may read it: ``user_id`` (default: the token's user) and
+    ``staff_only`` (True: an internal note the client never sees)."""
+
+    user_id: int | str | None
+    staff_only: bool | str | None
+
+
 class OrderMessageRequest(BaseModel):
     """What a caller asks to post; validated before any request so mistakes cost no HTTP call."""
 
@@ -221,6 +230,10 @@ class OrderMessageRequest(BaseModel):
         if parsed is None:
             raise ValueError(f"staff_only must be a boolean, got {value!r}")
         return parsed
+
+    def sender(self) -> MessageSender:
+        """The sender and visibility as a hook's keyword arguments."""
+        return {"user_id": self.user_id, "staff_only": self.staff_only}
 
     def json_body(self) -> dict[str, Any]:
         """The JSON body SPP expects, leaving out what the caller did not set."""

@@ -32,6 +32,23 @@ class SppTemplating:
     template_fields: Sequence[str]
     template_ext: Sequence[str]
 
+    def keep_message_fields(
+        self,
+        order: str | int,
+        message: str,
+        user_id: int | str | None,
+        staff_only: bool | str | None,
+        spp_conn_id: str,
+        api_version: str | None,
+    ) -> None:
+        """Keep what to post, as given (templates render later), and the connection to post through."""
+        self.order = order
+        self.message = message
+        self.user_id = user_id
+        self.staff_only = staff_only
+        self.spp_conn_id = spp_conn_id
+        self.api_version = api_version
+
     def names_a_template_file(self, value: Any) -> TypeGuard[str]:
         """Whether a value is read as a template file: it has a template extension and no spaces."""
         return (

@@ -11,7 +11,7 @@ from collections.abc import AsyncGenerator, Callable, Iterable, Iterator, Mappin
 from contextlib import aclosing
 from datetime import datetime
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 
 from airflow.providers.common.compat.sdk import BaseHook
 
@@ -23,7 +23,7 @@ from airflow_provider_spp._internal.host_answers import check_probe
 from airflow_provider_spp._internal.paging import MessageSearch, Pager, same_post
 from airflow_provider_spp._internal.watch_settings import status_matches
 from airflow_provider_spp.exceptions import SppError
-from airflow_provider_spp.models import MessagePage, MessageResource, Order, OrderPage, OrderStatus
+from airflow_provider_spp.models import MessagePage, MessageResource, MessageSender, Order, OrderPage, OrderStatus
 
 if TYPE_CHECKING:
     import httpx
@@ -146,12 +146,11 @@ class SppHook(_SppHookBase):
         order: str | int,
         message: str,
         *,
-        user_id: int | str | None = None,
-        staff_only: bool | str | None = None,
         attachments: Iterable[AttachmentLike] | None = None,
+        **sender: Unpack[MessageSender],
     ) -> MessageResource:
         """Post a message (with optional files, streamed) to an order; the POST is never blindly re-sent."""
-        wanted = client.order_message_request(order, message, user_id=user_id, staff_only=staff_only)
+        wanted = client.order_message_request(order, message, **sender)
         files = prepare_attachments(attachments)
         request = client.create_message_request(self.settings.base_url, wanted, files)
         return client.parse_model(MessageResource, self._send(request))
@@ -173,11 +172,10 @@ class SppHook(_SppHookBase):
         message: str,
         *,
         created_since: datetime,
-        user_id: int | str | None = None,
-        staff_only: bool | str | None = None,
+        **sender: Unpack[MessageSender],
     ) -> MessageResource | None:
         """Find a message with this text (and sender/visibility, when given) created since a moment."""
-        wanted = client.order_message_request(order, message, user_id=user_id, staff_only=staff_only)
+        wanted = client.order_message_request(order, message, **sender)
         return self.find_order_message_where(wanted.order, same_post(wanted), created_since=created_since)
 
     def find_order_message_where(
@@ -308,9 +306,8 @@ class SppAsyncHook(_SppHookBase):
         order: str | int,
         message: str,
         *,
-        user_id: int | str | None = None,
-        staff_only: bool | str | None = None,
         attachments: Iterable[AttachmentLike] | None = None,
+        **sender: Unpack[MessageSender],
     ) -> MessageResource:
         """Post a message (files streamed); like SppHook's, the POST is never blindly re-sent.
 
@@ -318,7 +315,7 @@ class SppAsyncHook(_SppHookBase):
         """
         import asyncio
 
-        wanted = client.order_message_request(order, message, user_id=user_id, staff_only=staff_only)
+        wanted = client.order_message_request(order, message, **sender)
         files = await asyncio.to_thread(prepare_attachments, attachments) if attachments is not None else []
         request = client.create_message_request((await self.get_settings()).base_url, wanted, files)
         return client.parse_model(MessageResource, await self._send(request))
@@ -340,11 +337,10 @@ class SppAsyncHook(_SppHookBase):
         message: str,
         *,
         created_since: datetime,
-        user_id: int | str | None = None,
-        staff_only: bool | str | None = None,
+        **sender: Unpack[MessageSender],
     ) -> MessageResource | None:
         """Find a message with this text (and sender/visibility, when given) created since a moment."""
-        wanted = client.order_message_request(order, message, user_id=user_id, staff_only=staff_only)
+        wanted = client.order_message_request(order, message, **sender)
         return await self.find_order_message_where(wanted.order, same_post(wanted), created_since=created_since)
 
     async def find_order_message_where(

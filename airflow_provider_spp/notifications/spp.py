@@ -60,12 +60,7 @@ class SppOrderMessageNotifier(SppTemplating, BaseNotifier):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.order = order
-        self.message = message
-        self.user_id = user_id
-        self.staff_only = staff_only
-        self.spp_conn_id = spp_conn_id
-        self.api_version = api_version
+        self.keep_message_fields(order, message, user_id, staff_only, spp_conn_id, api_version)
         self.attachments = attachments
         self.hitl_link = hitl_link
         self.airflow_base_url = airflow_base_url

@@ -101,13 +101,8 @@ class CreateOrderMessageOperator(SppTemplating, BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.order = order
-        self.message = message
-        self.user_id = user_id
-        self.staff_only = staff_only
+        self.keep_message_fields(order, message, user_id, staff_only, spp_conn_id, api_version)
         self.attachments = conceal_in_memory_content(attachments)  # bytes never land in rendered fields
-        self.spp_conn_id = spp_conn_id
-        self.api_version = api_version
         self.deduplicate = deduplicate
         self.lost_answer_wait = grace_seconds(lost_answer_wait)
         self.deferrable = deferrable
@@ -240,11 +235,7 @@ class CreateOrderMessageOperator(SppTemplating, BaseOperator):
         clock_before = hook.server_time
         try:
             created = hook.create_order_message(
-                request.order,
-                request.message,
-                user_id=request.user_id,
-                staff_only=request.staff_only,
-                attachments=attachments,
+                request.order, request.message, attachments=attachments, **request.sender()
             )
         except (SppTransportError, SppApiError, SppAttachmentUnavailableError) as err:
             if err.outcome_unknown:
