@@ -15,7 +15,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from airflow_provider_spp._internal.connection_form import UI_FIELD_BEHAVIOUR
 from airflow_provider_spp._internal.provider_info import CONN_FIELDS
+from airflow_provider_spp.hooks.spp import SppHook
 from tests.e2e.deploy import WORKERS, Airflow, CheckFailed, Processes, say, start_worker, wait_for
 from tests.e2e.rest import AirflowApi, HttpError, Sandbox, parse_time
 
@@ -74,7 +76,7 @@ class Context:
 
 def run_all(ctx: Context) -> None:
     """Every check, in the order a newcomer would try things (SPP_E2E_SKIP=ui,bulk,... leaves some out)."""
-    from tests.e2e import ui
+    from tests.e2e import activity, reacting, ui
 
     skip = {s.strip() for s in os.environ.get("SPP_E2E_SKIP", "").split(",") if s.strip()}
     steps = {
@@ -82,6 +84,8 @@ def run_all(ctx: Context) -> None:
         "examples": check_example_runs,
         "task_kill": check_task_kill,
         "worker_kill": check_worker_kill,
+        "reacting": reacting.check_reacting_examples,
+        "activity": activity.check_activity_watcher,
         "ui": ui.check_ui,
         "bulk": check_bulk_reminders,
     }
@@ -120,7 +124,9 @@ def wait_until_ready(ctx: Context) -> None:
             timeout=180,
             alive=ctx.alive,
         )
-    wanted = {*EXAMPLE_DAGS, KILL_DAG, TASK_KILL_DAG}
+    from tests.e2e.reacting import REACTING_DAGS
+
+    wanted = {*EXAMPLE_DAGS, *REACTING_DAGS, KILL_DAG, TASK_KILL_DAG}
 
     def parsed() -> set[str] | None:
         found = {d["dag_id"] for d in api.get("dags", limit=100)["dags"]}
@@ -134,7 +140,7 @@ def wait_until_ready(ctx: Context) -> None:
         not errors,
         f"{examples}" + (f" errors: {errors}" if errors else ""),
     )
-    untouched = sorted(set(examples) - set(EXAMPLE_DAGS))
+    untouched = sorted(set(examples) - wanted)
     if untouched:
         report.notes.append(f"example DAGs parsed but not run by this check: {', '.join(untouched)}")
     say("Deployment ready")
@@ -149,14 +155,14 @@ def check_connection_type_and_test(ctx: Context) -> None:
     extra = spp.get("extra_fields") or {}
     report.check(
         "hook_meta lists the spp connection type",
-        spp.get("hook_name") == "Service Provider Pro (SPP)",
+        spp.get("hook_name") == SppHook.hook_name,
         f"hook_name={spp.get('hook_name')!r}",
     )
     report.check(
         "hook_meta carries the relabelled fields and placeholders",
         (fields.get("host") or {}).get("title") == "Workspace URL"
         and (fields.get("password") or {}).get("title") == "API token"
-        and (fields.get("host") or {}).get("placeholder") == "https://example.spp.co"
+        and (fields.get("host") or {}).get("placeholder") == UI_FIELD_BEHAVIOUR["placeholders"]["host"]
         and all((fields.get(name) or {}).get("hidden") for name in ("login", "port", "url_schema")),
         json.dumps({k: v for k, v in fields.items() if k in ("host", "password", "login")}),
     )

@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.e2e import checks
+from tests.e2e import checks, reacting
 from tests.e2e.deploy import (
     CheckFailed,
     Processes,
@@ -60,10 +60,11 @@ def main() -> int:
             work,
             pg,
             broker,
-            queue_routes=checks.FOLLOWUP_ROUTES,
+            queue_routes={**checks.FOLLOWUP_ROUTES, **reacting.QUEUE_ROUTES},
             shared_storage=(work / "shared-storage").as_uri(),
             parallelism=checks.PARALLELISM,
             worker_concurrency=checks.WORKER_CONCURRENCY,
+            extra_env=reacting.DEPLOYMENT_ENV,
         )
         say(f"Starting Airflow (CeleryExecutor, 2 workers) on {airflow.api_url}")
         start_airflow(procs, airflow)
