@@ -60,11 +60,11 @@ def guarded(ctx: Context, name: str, check: Callable[..., None], *args: Any) -> 
         ctx.report.check(f"{name}: ran to the end", False, str(err))
 
 
-def _wait_for_state(ctx: Context, dag_id: str, run_id: str, task_id: str, state: str) -> float:
-    """Wait until the task instance is in ``state``; returns when that was seen (time.time())."""
+def _wait_for_state(ctx: Context, dag_id: str, run_id: str, task_id: str, *states: str) -> float:
+    """Wait until the task instance is in one of ``states``; returns when that was seen (time.time())."""
     wait_for(
-        f"{dag_id}.{task_id} to be {state}",
-        lambda: ctx.api.task_state(dag_id, run_id, task_id) == state,
+        f"{dag_id}.{task_id} to be {' or '.join(states)}",
+        lambda: ctx.api.task_state(dag_id, run_id, task_id) in states,
         timeout=STEP_TIMEOUT,
         step=1,
         alive=ctx.alive,
@@ -117,7 +117,7 @@ def _check_approval(ctx: Context, run_id: str) -> None:
     from tests.e2e.checks import _record_run
 
     api, report = ctx.api, ctx.report
-    _wait_for_state(ctx, APPROVAL_DAG, run_id, "approve_reminder", "deferred")
+    _wait_for_state(ctx, APPROVAL_DAG, run_id, "approve_reminder", "awaiting_input", "deferred")
     note = wait_for(
         "the approval notifier's note",
         lambda: next(
