@@ -1,4 +1,4 @@
-"""A local SPP (Service Provider Pro) API for tests, demos and fault-injection benchmarks.
+"""A local Wayfront (formerly Service Provider Pro, SPP) API for tests, demos and fault-injection benchmarks.
 
 Import stays light: FastAPI and uvicorn load only when :class:`SandboxServer` or :func:`create_app`
 is first used (install the ``sandbox`` extra for them).
@@ -9,6 +9,14 @@ is first used (install the ``sandbox`` extra for them).
         spp.add_fault("drop_after")                 # the next API request is stored, then dropped
         ...
         spp.messages()                              # what the "workspace" received
+
+The workspace can behave as real ones do (see :class:`WorkspaceSettings`; a reset returns to the start):
+
+    with SandboxServer(status_style="code") as spp:        # orders carry "status": 2, filter by the code
+        spp.configure(workspace_state="expired")           # every request: 302 to /expired (HTML)
+        spp.after_page("orders", order="00C0FFEE")         # a client writes right after page 1 is served
+        spp.post_auto_generated("E4A269FC")                # "Order status changed to Working", by the client
+        spp.drop_handshakes(1)                             # the next connection dies mid-TLS-handshake
 
 pytest fixtures (``spp_sandbox``, ``spp_sandbox_conn``, ...) are opt-in: add
 ``pytest_plugins = ["airflow_provider_spp.sandbox.pytest_plugin"]`` to your top-level ``conftest.py``.
@@ -21,12 +29,16 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from airflow_provider_spp.sandbox.app import create_app
     from airflow_provider_spp.sandbox.faults import Fault, FaultKind, RandomFaults, parse_fault_spec
+    from airflow_provider_spp.sandbox.page_actions import AfterPage
     from airflow_provider_spp.sandbox.seed import DEFAULT_TOKEN
     from airflow_provider_spp.sandbox.server import SandboxServer
     from airflow_provider_spp.sandbox.store import SandboxStore, StoredFile, StoredMessage
+    from airflow_provider_spp.sandbox.workspace import DEFAULT_STATUS_CODES, WorkspaceSettings, WorkspaceState
 
 __all__ = [
+    "DEFAULT_STATUS_CODES",
     "DEFAULT_TOKEN",
+    "AfterPage",
     "Fault",
     "FaultKind",
     "RandomFaults",
@@ -34,6 +46,8 @@ __all__ = [
     "SandboxStore",
     "StoredFile",
     "StoredMessage",
+    "WorkspaceSettings",
+    "WorkspaceState",
     "create_app",
     "parse_fault_spec",
 ]
@@ -49,6 +63,10 @@ _HOMES = {
     "SandboxStore": "store",
     "StoredFile": "store",
     "StoredMessage": "store",
+    "AfterPage": "page_actions",
+    "DEFAULT_STATUS_CODES": "workspace",
+    "WorkspaceSettings": "workspace",
+    "WorkspaceState": "workspace",
 }
 
 

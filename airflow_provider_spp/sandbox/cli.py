@@ -6,11 +6,15 @@
                 [--fault-rate 0.2 --fault-kinds drop_after,rate_limit --fault-seed 1
                  --fault-method POST --fault-path-prefix /api/order_messages
                  --fault-retry-after 2 --fault-delay 5]
+                [--drop-handshakes 1]
+                [--status-style code --status-codes 0=Unpaid,1=Submitted,2=Working --clock-offset -5 ...]
 
 Only loopback addresses are accepted for ``--host`` unless ``--allow-non-loopback`` is given (the admin
 API has no auth). The token may come from ``SPP_SANDBOX_TOKEN`` instead of ``--token`` (keeps it out of
 ``ps``); it is never printed. Fault specs: ``KIND[:TIMES][:key=value...]``
-(see :mod:`airflow_provider_spp.sandbox.faults`).
+(see :mod:`airflow_provider_spp.sandbox.faults`). Every workspace switch of
+:class:`~airflow_provider_spp.sandbox.workspace.WorkspaceSettings` is a flag (``status_style`` is
+``--status-style``); the server starts with them and every reset returns to them.
 """
 
 from __future__ import annotations
@@ -23,8 +27,10 @@ import signal
 import threading
 from collections.abc import Sequence
 from types import FrameType
+from typing import Any
 
 from airflow_provider_spp.sandbox.faults import FaultKind, option_help, option_names, parse_fault_spec
+from airflow_provider_spp.sandbox.workspace import setting_fields
 
 log = logging.getLogger("airflow_provider_spp.sandbox")
 TOKEN_ENV = "SPP_SANDBOX_TOKEN"  # noqa: S105 - the name of an environment variable
@@ -48,6 +54,27 @@ def _rate(text: str) -> float:
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError(f"the fault rate must be between 0 and 1, got {value}")
     return value
+
+
+def _status(text: str) -> int | str:
+    """argparse type: an order status, a code (digits) or a label."""
+    return int(text) if text.strip().lstrip("-").isdigit() else text
+
+
+def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per workspace switch, from its declaration (``status_style`` is ``--status-style``)."""
+    group = parser.add_argument_group("workspace switches (the server starts with them; a reset returns to them)")
+    for setting in setting_fields():
+        flag, help_text = f"--{setting.name.replace('_', '-')}", setting.metadata["help"]
+        if isinstance(setting.default, bool):
+            group.add_argument(flag, action="store_const", const=True, default=None, help=help_text)
+        else:
+            group.add_argument(flag, default=None, help=help_text)
+
+
+def _settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The workspace switches given on the command line."""
+    return {s.name: getattr(args, s.name) for s in setting_fields() if getattr(args, s.name) is not None}
 
 
 def _is_loopback(host: str) -> bool:
@@ -79,7 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="add N generated client orders (numbers B0000001...) beside the seeded ones, until a reset",
     )
-    parser.add_argument("--extra-order-status", default="Pending", help="status of the --extra-orders")
+    parser.add_argument(
+        "--extra-order-status", type=_status, default="Pending", help="status (label or code) of the --extra-orders"
+    )
     parser.add_argument(
         "--fault",
         action="append",
@@ -99,6 +128,14 @@ def build_parser() -> argparse.ArgumentParser:
         parser.add_argument(
             f"--fault-{name.replace('_', '-')}", default=None, help=f"random faults: {option_help(name)}"
         )
+    parser.add_argument(
+        "--drop-handshakes",
+        type=int,
+        default=0,
+        metavar="N",
+        help="close the first N new connections in the middle of the TLS handshake (then serve normally)",
+    )
+    _add_setting_flags(parser)
     return parser
 
 
@@ -118,8 +155,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     from airflow_provider_spp.sandbox.app import DEFAULT_API_VERSION
     from airflow_provider_spp.sandbox.server import SandboxServer
 
-    server = SandboxServer(token, host=args.host, port=args.port, api_version=args.api_version or DEFAULT_API_VERSION)
     try:
+        version = args.api_version or DEFAULT_API_VERSION
+        server = SandboxServer(token, host=args.host, port=args.port, api_version=version, **_settings(args))
+        if args.drop_handshakes:
+            server.drop_handshakes(args.drop_handshakes)
         if args.extra_orders:
             server.store.add_orders(args.extra_orders, status=args.extra_order_status)
         server.add_faults(*args.fault)

@@ -20,9 +20,11 @@ import math
 import random
 import threading
 from collections.abc import Iterable, Mapping
-from dataclasses import KW_ONLY, dataclass, field, fields, replace
+from dataclasses import KW_ONLY, dataclass, field, fields
 from enum import StrEnum
 from typing import Any
+
+from airflow_provider_spp.sandbox.declared import CountedQueue, checked_json, init_names, json_ready
 
 API_PREFIX = "/api/"
 
@@ -187,36 +189,16 @@ class FaultOptions:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (the same shape :meth:`from_dict` reads): its own fields first, then the options."""
-        own = {name: _json_ready(getattr(self, name)) for name in _init_names(type(self)) if name not in _OPTIONS}
+        own = {name: json_ready(getattr(self, name)) for name in init_names(type(self)) if name not in _OPTIONS}
         return own | {name: getattr(self, name) for name in _OPTIONS}
 
     @classmethod
     def _from_json(cls, data: Any, what: str, noun: str, required: tuple[str, ...]) -> dict[str, Any]:
         """Check a JSON object (``what``) names only this class's fields and has the ``required`` ones."""
-        if not isinstance(data, dict):
-            raise ValueError(f"{what} must be a JSON object, got {data!r}")
-        unknown = set(data) - set(_init_names(cls))
-        if unknown:
-            raise ValueError(f"unknown {noun} field(s): {', '.join(sorted(unknown))}")
-        if any(name not in data for name in required):
-            needed = " and ".join(repr(name) for name in required)
-            raise ValueError(f"{what} {'needs a' if len(required) == 1 else 'need'} {needed}")
-        return data
+        return checked_json(cls, data, what, noun, required)
 
 
-def _init_names(cls: type) -> tuple[str, ...]:
-    """The constructor's field names of a fault dataclass."""
-    return tuple(f.name for f in fields(cls) if f.init)
-
-
-def _json_ready(value: Any) -> Any:
-    """Fault kinds as their text, tuples of them as lists; other values as they are."""
-    if isinstance(value, tuple):
-        return [_json_ready(item) for item in value]
-    return value.value if isinstance(value, FaultKind) else value
-
-
-_OPTIONS = _init_names(FaultOptions)
+_OPTIONS = init_names(FaultOptions)
 
 
 def option_names() -> tuple[str, ...]:
@@ -326,13 +308,12 @@ class FaultPlan:
     def __init__(self) -> None:
         """Start with no faults."""
         self._lock = threading.Lock()
-        self._queue: list[Fault] = []
+        self._queue: CountedQueue[Fault] = CountedQueue()
         self._random: RandomFaults | None = None
 
     def add(self, *faults: Fault) -> None:
         """Append faults to the queue."""
-        with self._lock:
-            self._queue.extend(faults)
+        self._queue.add(*faults)
 
     def set_random(self, random_faults: RandomFaults | None) -> None:
         """Turn the random mode on (or off with None)."""
@@ -341,34 +322,26 @@ class FaultPlan:
 
     def clear(self) -> None:
         """Remove every queued fault and turn the random mode off."""
+        self._queue.clear()
         with self._lock:
-            self._queue.clear()
             self._random = None
 
     def take(self, method: str, raw_path: str) -> AppliedFault | None:
         """Consume the fault (if any) for one incoming request."""
+        fault = self._queue.take(lambda queued: queued.matches(method, raw_path))
+        if fault is not None:
+            return fault.applied()
         with self._lock:
-            for index, fault in enumerate(self._queue):
-                if fault.matches(method, raw_path):
-                    if fault.times is not None:
-                        if fault.times <= 1:
-                            del self._queue[index]
-                        else:
-                            self._queue[index] = replace(fault, times=fault.times - 1)
-                    return fault.applied()
-            if self._random is not None:
-                return self._random.draw(method, raw_path)
-            return None
+            return self._random.draw(method, raw_path) if self._random is not None else None
 
     def pending(self) -> list[Fault]:
         """The queued faults still to be consumed, in order."""
-        with self._lock:
-            return list(self._queue)
+        return self._queue.pending()
 
     def snapshot(self) -> dict[str, Any]:
         """JSON-ready state: ``{"faults": [...], "random": {...} | None}``."""
         with self._lock:
             return {
-                "faults": [f.to_dict() for f in self._queue],
+                "faults": [f.to_dict() for f in self._queue.pending()],
                 "random": self._random.to_dict() if self._random is not None else None,
             }

@@ -20,6 +20,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from email.utils import format_datetime
 from functools import partial
 from typing import Any
 
@@ -35,6 +36,7 @@ from airflow_provider_spp.sandbox.faults import (
     AppliedFault,
     FaultKind,
 )
+from airflow_provider_spp.sandbox.host import NGINX_PAGE, host_answer
 from airflow_provider_spp.sandbox.store import SandboxStore, iso
 
 #: Where the parsed body is left for the routes (``request.scope["state"]``).
@@ -42,11 +44,6 @@ BODY_STATE_KEY = "spp_sandbox_body"
 ADMIN_PREFIX = "/_sandbox/"
 #: Admin paths that still count as client traffic (logged; they model "another endpoint").
 TRAFFIC_ADMIN_PATHS = ("/_sandbox/redirect",)
-
-_NGINX_PAGE = (
-    "<html>\r\n<head><title>{0}</title></head>\r\n<body>\r\n<center><h1>{0}</h1></center>\r\n"
-    "<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
-)
 
 
 class ConnectionDropped(Exception):
@@ -59,6 +56,21 @@ def raw_path(scope: Scope) -> str:
     if isinstance(raw, bytes | bytearray) and raw:
         return bytes(raw).split(b"?", 1)[0].decode("latin-1")
     return str(scope.get("path", "/"))
+
+
+def _query(scope: Scope) -> str:
+    """The raw query string (without ``?``)."""
+    query = scope.get("query_string", b"")
+    return query.decode("latin-1") if isinstance(query, bytes) else str(query)
+
+
+def _base_url(scope: Scope, headers: Headers) -> str:
+    """``scheme://host[:port]`` as the client addressed this server (its Host header)."""
+    host = headers.get("host")
+    if not host:
+        server = scope.get("server") or ("127.0.0.1", 80)
+        host = f"{server[0]}:{server[1]}"
+    return f"{scope.get('scheme', 'http')}://{host}"
 
 
 def is_traffic(path: str) -> bool:
@@ -147,16 +159,16 @@ def _canned(fault: AppliedFault) -> tuple[int, list[tuple[bytes, bytes]], bytes]
     if fault.kind in (FaultKind.SERVER_ERROR, FaultKind.SERVER_ERROR_AFTER_COMMIT):
         return 500, json_type, b'{"message":"Server Error"}'
     if fault.kind is FaultKind.UNAVAILABLE_AFTER_COMMIT:
-        return 503, html_type, _NGINX_PAGE.format("503 Service Temporarily Unavailable").encode()
+        return 503, html_type, NGINX_PAGE.format("503 Service Temporarily Unavailable").encode()
     if fault.kind is FaultKind.UNAVAILABLE:
         headers = list(json_type)
         if fault.retry_after is not None:
             headers.append((b"retry-after", str(fault.retry_after).encode()))
         return 503, headers, b'{"message":"Service Unavailable"}'
     if fault.kind is FaultKind.BAD_GATEWAY:
-        return 502, html_type, _NGINX_PAGE.format("502 Bad Gateway").encode()
+        return 502, html_type, NGINX_PAGE.format("502 Bad Gateway").encode()
     if fault.kind is FaultKind.GATEWAY_TIMEOUT:
-        return 504, html_type, _NGINX_PAGE.format("504 Gateway Time-out").encode()
+        return 504, html_type, NGINX_PAGE.format("504 Gateway Time-out").encode()
     raise ValueError(f"fault {fault.kind} has no canned response")
 
 
@@ -216,9 +228,7 @@ class SandboxMiddleware:
             return
         started = time.perf_counter()
         headers = Headers(scope=scope)
-        identifier = str(uuid.uuid4())
-        version = headers.get("x-api-version") or self.default_api_version
-        api_headers = [(b"x-api-identifier", identifier.encode()), (b"x-api-version", version.encode("latin-1"))]
+        identifier, api_headers = self._api_headers(headers)
         path = raw_path(scope)
         if not is_traffic(path):
             await self.app(scope, receive, self._decorating(send, api_headers, None))
@@ -230,8 +240,12 @@ class SandboxMiddleware:
         parsed = await parse_body(headers, body)
         scope.setdefault("state", {})[BODY_STATE_KEY] = parsed
         method = str(scope["method"]).upper()
-        fault = self.store.faults.take(method, path)
+        answer = host_answer(self.store.settings, method, path, _query(scope), _base_url(scope, headers))
+        fault = self.store.faults.take(method, path) if answer is None else None
         handle = self.store.record_request(self._record(scope, headers, path, parsed, identifier, fault))
+        if answer is not None:  # the host answered before the API: nothing stored, no fault used
+            await self._answer(send, handle, answer.status, list(answer.headers), answer.body, api_headers[-1:])
+            return
         replay = _replay(body, receive)
 
         if fault is None:
@@ -252,6 +266,18 @@ class SandboxMiddleware:
             on_status = partial(self._log_status, handle, started)
             await self.app(scope, replay, self._decorating(send, api_headers, on_status))
             return
+        await self._after_commit(scope, replay, send, handle, fault, api_headers)
+
+    async def _after_commit(
+        self,
+        scope: Scope,
+        replay: Receive,
+        send: Send,
+        handle: int,
+        fault: AppliedFault,
+        api_headers: list[tuple[bytes, bytes]],
+    ) -> None:
+        """Let the app process the request (side effects happen), then spoil its answer as ``fault`` says."""
         captured = _Captured()
         await self.app(scope, replay, captured.send)
         if fault.kind is FaultKind.DROP_AFTER:
@@ -269,6 +295,20 @@ class SandboxMiddleware:
             spoiled = _spoil_json(fault.kind, bytes(captured.body))
             await self._answer(send, handle, captured.status, captured.headers, spoiled, api_headers)
 
+    def _api_headers(self, headers: Headers) -> tuple[str, list[tuple[bytes, bytes]]]:
+        """A fresh API identifier, and the headers every answer gets: X-Api-Identifier, X-Api-Version, Date (last).
+
+        Date is SPP's clock (the ``clock_offset`` setting); uvicorn's own Date header is turned off.
+        """
+        identifier = str(uuid.uuid4())
+        version = headers.get("x-api-version") or self.default_api_version
+        date = format_datetime(self.store.spp_clock(), usegmt=True)
+        return identifier, [
+            (b"x-api-identifier", identifier.encode()),
+            (b"x-api-version", version.encode("latin-1")),
+            (b"date", date.encode()),
+        ]
+
     def _record(
         self,
         scope: Scope,
@@ -279,13 +319,12 @@ class SandboxMiddleware:
         fault: AppliedFault | None,
     ) -> dict[str, Any]:
         """The request-log entry for one request (status filled in later)."""
-        query = scope.get("query_string", b"")
         return {
             "time": iso(datetime.now(UTC)),
             "api_identifier": identifier,
             "method": str(scope["method"]).upper(),
             "path": path,
-            "query": query.decode("latin-1") if isinstance(query, bytes) else str(query),
+            "query": _query(scope),
             "headers": _header_dict(headers),
             "content_type": headers.get("content-type"),
             "body_kind": parsed.kind,

@@ -9,7 +9,9 @@ Design: one server per test session, a clean state per test.
   ``"spp-sandbox-test-token"``, a free port on 127.0.0.1). Its state is *not* reset between tests;
   use it only from session/module-scoped fixtures that manage state themselves.
 * ``spp_sandbox`` (function scope) — **the one to use**: the same server, reset first (messages,
-  files, request log and faults cleared; users and orders re-seeded), so every test starts clean.
+  files, request log, faults, after-page writes and handshake drops cleared; workspace switches back to
+  their defaults; users and orders re-seeded), so every test starts clean. Switch a behaviour on with
+  ``spp_sandbox.configure(status_style="code")`` (see ``WorkspaceSettings``).
 * ``spp_sandbox_other_host`` (function scope) — a second server on another port ("another host",
   same token), also reset, e.g. to check a client does not forward ``Authorization`` across a redirect
   (``{spp_sandbox.url}/_sandbox/redirect?to={spp_sandbox_other_host.url}/api/...``).

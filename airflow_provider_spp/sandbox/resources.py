@@ -52,13 +52,19 @@ def message_resource(
     users: Mapping[int, Mapping[str, Any]],
     base_url: str,
 ) -> dict[str, Any]:
-    """A MessageResource (not wrapped in ``data``); ``files`` are absolute sandbox URLs."""
+    """A MessageResource (not wrapped in ``data``); ``files`` are absolute sandbox URLs.
+
+    Besides the documented fields it carries Wayfront's ``is_auto_generated``, ``via`` and ``date_seen``.
+    """
     return {
         "id": message.id,
         "user_id": message.user_id,
         "created_at": iso(message.created_at),
         "message": message.message,
         "staff_only": message.staff_only,
+        "is_auto_generated": message.is_auto_generated,
+        "via": message.via,
+        "date_seen": iso(message.date_seen) if message.date_seen is not None else None,
         "files": [file_url(base_url, message.id, f.filename) for f in message.files],
         "order": order_resource(order, users),
         "ticket": ticket_resource(order, users),

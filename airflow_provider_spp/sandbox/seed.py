@@ -12,7 +12,11 @@ More orders for load runs come from :func:`generated_orders` (admin API ``POST /
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import Any, TypeAlias
+
+#: An order status as stored: a label ("Working") or a workspace's integer code (2); the ``status_style``
+#: setting decides which of the two orders carry (see ``workspace.WorkspaceSettings``).
+Status: TypeAlias = int | str
 
 #: The user the sandbox token belongs to.
 TOKEN_USER_ID = 1
@@ -188,7 +192,15 @@ def seeded_users() -> dict[int, dict[str, Any]]:
 _EMPLOYEE = {"id": 3, "name_f": "Max", "name_l": "Manager", "group_id": 1, "role_id": 3}
 
 
-def order_record(order_id: int, number: str, status: str, service: str, created_at: str) -> dict[str, Any]:
+def checked_status(status: Any) -> Status:
+    """A status label (non-empty text) or code (an integer), else ValueError."""
+    blank = isinstance(status, str) and not status.strip()
+    if isinstance(status, bool) or not isinstance(status, int | str) or blank:
+        raise ValueError(f"status must be a label (non-empty string) or an integer code, got {status!r}")
+    return status
+
+
+def order_record(order_id: int, number: str, status: Status, service: str, created_at: str) -> dict[str, Any]:
     """A stored order (the client object is attached when rendering)."""
     return {
         "id": order_id,
@@ -217,7 +229,7 @@ def order_record(order_id: int, number: str, status: str, service: str, created_
 GENERATED_NUMBER_BASE = 0xB0000000
 
 
-def generated_orders(first_id: int, count: int, status: str) -> list[dict[str, Any]]:
+def generated_orders(first_id: int, count: int, status: Status) -> list[dict[str, Any]]:
     """``count`` more client orders with IDs from ``first_id``, numbered ``B0000001`` on, one minute apart."""
     return [
         order_record(

@@ -5,7 +5,12 @@ out copies (or frozen dataclasses); nothing returned aliases the live state.
 
 Timestamps: ``created_at`` is the current UTC time truncated to **whole seconds** by default, as a
 real workspace stores it (``timestamp_precision="microseconds"`` keeps the fraction). A client that
-looks for "messages created since I started" must allow for that truncation (and for clock skew).
+looks for "messages created since I started" must allow for that truncation (and for clock skew: the
+``clock_offset`` setting shifts SPP's clock, its ``Date`` header and every timestamp it writes).
+
+Workspace switches (:class:`~airflow_provider_spp.sandbox.workspace.WorkspaceSettings`) live here too:
+``configure()`` changes them until ``reset()``, which returns to ``baseline`` (the settings the sandbox
+was started with; the defaults unless given).
 """
 
 from __future__ import annotations
@@ -17,12 +22,23 @@ import re
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import quote
 
 from airflow_provider_spp.sandbox.faults import Fault, FaultKind, FaultPlan, RandomFaults, fault_kind, parse_fault_spec
-from airflow_provider_spp.sandbox.seed import TOKEN_USER_ID, generated_orders, order_record, seeded_orders, seeded_users
+from airflow_provider_spp.sandbox.handshake import HandshakeDrops
+from airflow_provider_spp.sandbox.page_actions import AfterPage, AfterPagePlan
+from airflow_provider_spp.sandbox.seed import (
+    TOKEN_USER_ID,
+    Status,
+    checked_status,
+    generated_orders,
+    order_record,
+    seeded_orders,
+    seeded_users,
+)
+from airflow_provider_spp.sandbox.workspace import WorkspaceSettings
 
 Precision = Literal["seconds", "microseconds"]
 #: How listings write ``links``: Laravel's default (``?page=N`` only), ``withQueryString()``, or relative.
@@ -97,6 +113,12 @@ class StoredMessage:
     staff_only: bool
     created_at: datetime
     files: tuple[StoredFile, ...] = ()
+    #: The service wrote it (e.g. "Order status changed to Working"), not a person, whatever its ``user_id``.
+    is_auto_generated: bool = False
+    #: How it arrived: "api" (posted through the API), "web" (the portal), "email", ...
+    via: str = "web"
+    #: When the recipient saw it, or None.
+    date_seen: datetime | None = None
 
     def to_dict(self, base_url: str | None = None) -> dict[str, Any]:
         """JSON-ready admin view (the ``/_sandbox/messages`` shape)."""
@@ -108,6 +130,9 @@ class StoredMessage:
             "staff_only": self.staff_only,
             "created_at": iso(self.created_at),
             "files": [f.to_dict(base_url, self.id) for f in self.files],
+            "is_auto_generated": self.is_auto_generated,
+            "via": self.via,
+            "date_seen": iso(self.date_seen) if self.date_seen is not None else None,
         }
 
 
@@ -157,8 +182,9 @@ class SandboxStore:
         clock: Callable[[], datetime] = utc_now,
         timestamp_precision: Precision = "seconds",
         token_user_id: int = TOKEN_USER_ID,
+        settings: WorkspaceSettings | None = None,
     ) -> None:
-        """Seed the workspace; ``clock`` must return timezone-aware datetimes."""
+        """Seed the workspace; ``clock`` must return timezone-aware datetimes; ``settings`` survive resets."""
         if timestamp_precision not in ("seconds", "microseconds"):
             raise ValueError(f"timestamp_precision must be 'seconds' or 'microseconds', not {timestamp_precision!r}")
         self._lock = threading.RLock()
@@ -166,6 +192,13 @@ class SandboxStore:
         self.timestamp_precision: Precision = timestamp_precision
         self.token_user_id = token_user_id
         self.faults = FaultPlan()
+        #: Writes that land right after a listing page is built (see ``page_actions``); cleared by reset().
+        self.after_pages = AfterPagePlan()
+        #: New connections to close mid-handshake (see ``handshake``); cleared by reset().
+        self.handshake_drops = HandshakeDrops()
+        #: The settings reset() returns to (those the sandbox was started with).
+        self.baseline = settings if settings is not None else WorkspaceSettings()
+        self._settings = self.baseline
         self._users: dict[int, dict[str, Any]] = {}
         self._orders: dict[int, dict[str, Any]] = {}
         self._messages: dict[int, StoredMessage] = {}
@@ -183,10 +216,13 @@ class SandboxStore:
     # -- lifecycle ------------------------------------------------------------------------------------
 
     def reset(self) -> None:
-        """Forget messages, files, the request log, faults and link settings; re-seed users and orders."""
+        """Forget messages, files, the request log, faults, page actions and switches; re-seed users and orders."""
         with self._lock:
             self.max_per_page = MAX_PER_PAGE
             self.link_style = "laravel"
+            self._settings = self.baseline
+            self.after_pages.clear()
+            self.handshake_drops.clear()
             self._users = seeded_users()
             self._orders = seeded_orders()
             self._messages = {}
@@ -195,9 +231,40 @@ class SandboxStore:
             self.faults.clear()
 
     def now(self) -> datetime:
-        """The clock's current UTC time at the configured precision."""
-        moment = self._clock().astimezone(UTC)
+        """SPP's current UTC time (the clock plus ``clock_offset``) at the configured precision."""
+        moment = self.spp_clock()
         return moment.replace(microsecond=0) if self.timestamp_precision == "seconds" else moment
+
+    def spp_clock(self) -> datetime:
+        """SPP's clock, unrounded: this machine's clock shifted by the ``clock_offset`` setting."""
+        return self._clock().astimezone(UTC) + timedelta(seconds=self.settings.clock_offset)
+
+    # -- workspace switches -----------------------------------------------------------------------------
+
+    @property
+    def settings(self) -> WorkspaceSettings:
+        """The workspace switches in force."""
+        with self._lock:
+            return self._settings
+
+    def configure(self, **changes: Any) -> WorkspaceSettings:
+        """Change some switches until the next reset (names: :class:`WorkspaceSettings`' fields)."""
+        with self._lock:
+            self._settings = self._settings.changed(**changes)
+            return self._settings
+
+    def start_with(self, **settings: Any) -> WorkspaceSettings:
+        """Change the settings reset() returns to, and put them in force now."""
+        with self._lock:
+            self.baseline = self.baseline.changed(**settings)
+            self._settings = self.baseline
+            return self.baseline
+
+    def restore_settings(self) -> WorkspaceSettings:
+        """Back to the settings the sandbox was started with (only the switches)."""
+        with self._lock:
+            self._settings = self.baseline
+            return self._settings
 
     # -- users and orders -----------------------------------------------------------------------------
 
@@ -228,8 +295,12 @@ class SandboxStore:
                     return copy.deepcopy(order)
             return None
 
-    def add_order(self, number: str, status: str, *, service: str = "Extra order") -> dict[str, Any]:
-        """Add an order with the next free ID, created now; returns a copy (gone again after reset())."""
+    def add_order(self, number: str, status: Status, *, service: str = "Extra order") -> dict[str, Any]:
+        """Add an order with the next free ID, created now; returns a copy (gone again after reset()).
+
+        ``status`` is a label ("Working") or a code (2); orders carry it as the ``status_style`` setting says.
+        """
+        checked_status(status)
         with self._lock:
             order_id = max(self._orders, default=1000) + 1
             self._orders[order_id] = order_record(order_id, number, status, service, iso(self.now()))
@@ -241,13 +312,15 @@ class SandboxStore:
             return [copy.deepcopy(self._orders[k]) for k in sorted(self._orders)]
 
     def add_orders(
-        self, count: int, *, status: str = "Working", last_message_at: datetime | None = None
+        self, count: int, *, status: Status = "Working", last_message_at: datetime | None = None
     ) -> list[dict[str, Any]]:
-        """Add ``count`` generated client orders (B0000001, ...) until the next reset; returns copies of them."""
+        """Add ``count`` generated client orders (B0000001, ...) until the next reset; returns copies of them.
+
+        ``status`` is a label ("Working") or a code (2); orders carry it as the ``status_style`` setting says.
+        """
         if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 100_000:
             raise ValueError(f"count must be an integer from 1 to 100000, got {count!r}")
-        if not isinstance(status, str) or not status.strip():
-            raise ValueError(f"status must be a non-empty string, got {status!r}")
+        checked_status(status)
         with self._lock:
             added = generated_orders(max(self._orders) + 1, count, status)
             for order in added:
@@ -260,6 +333,20 @@ class SandboxStore:
         with self._lock:
             return int(self._orders[order_id]["user_id"])
 
+    def add_after_page(self, *actions: AfterPage) -> list[AfterPage]:
+        """Register after-page writes (see ``page_actions``); every order they name must exist."""
+        for action in actions:
+            for key in (action.order, action.listed_order):
+                if key is not None and self.order(key) is None:
+                    raise ValueError(f"no order {key!r}")
+        self.after_pages.add(*actions)
+        return list(actions)
+
+    def touch_order(self, order_id: int) -> None:
+        """Move an order's ``last_message_at`` to now, without a message."""
+        with self._lock:
+            self._orders[order_id]["last_message_at"] = iso(self.now())
+
     # -- messages --------------------------------------------------------------------------------------
 
     def create_message(
@@ -270,8 +357,14 @@ class SandboxStore:
         user_id: int | None = None,
         staff_only: bool = False,
         files: Iterable[NewFile] = (),
+        via: str = "web",
+        is_auto_generated: bool = False,
+        date_seen: datetime | None = None,
     ) -> StoredMessage:
-        """Store a message (the next sequential ID) and bump the order's ``last_message_at``."""
+        """Store a message (the next sequential ID) and bump the order's ``last_message_at``.
+
+        ``via`` says how it arrived ("api" for a POST through the API, "web" the portal, "email", ...).
+        """
         stored_files = tuple(_unique_names(files))
         with self._lock:
             if order_id not in self._orders:
@@ -284,6 +377,9 @@ class SandboxStore:
                 staff_only=staff_only,
                 created_at=self.now(),
                 files=stored_files,
+                is_auto_generated=is_auto_generated,
+                via=via,
+                date_seen=date_seen,
             )
             self._messages[created.id] = created
             self._next_message_id += 1

@@ -250,7 +250,9 @@ def test_json_create_returns_an_unwrapped_message_resource(sandbox: SandboxServe
     assert r.status_code == 201
     assert r.headers["content-type"] == "application/json"
     body = r.json()
-    assert set(body) == {"id", "user_id", "created_at", "message", "staff_only", "files", "order", "ticket"}
+    documented = {"id", "user_id", "created_at", "message", "staff_only", "files", "order", "ticket"}
+    assert set(body) == documented | {"is_auto_generated", "via", "date_seen"}  # Wayfront's message fields
+    assert (body["is_auto_generated"], body["via"], body["date_seen"]) == (False, "api", None)
     assert body["id"] == 1
     assert body["user_id"] == 1  # the token's user
     assert body["message"] == "Hello world!"  # Laravel's TrimStrings
