@@ -104,9 +104,9 @@ def _kills(ctx: Context) -> None:
         written[message_id] = at
         time.sleep(3)
     ctx.sandbox.clear_faults()
-    _restart_triggerer(ctx, down)
     message_id, at = _write(ctx, "kill", DOWN_MESSAGES + 1)  # arrives while the new triggerer starts
     written[message_id] = at
+    _restart_triggerer(ctx, down, alive)
     _wait_for_event(ctx, message_id, alive)
     _kill_after_fire(ctx, written, alive)
     tally = _settle(ctx, written, ctx.alive)
@@ -135,7 +135,7 @@ def _kill_after_fire(ctx: Context, written: dict[int, float], alive: Callable[[]
         _wait_for_event(ctx, message_id, alive)
         when = f"after the event of message {message_id} was stored (no 'fired' line in triggerer.log)"
     down = _kill_triggerer(ctx, when)
-    _restart_triggerer(ctx, down)
+    _restart_triggerer(ctx, down, alive)
 
 
 def _wait_for_event(ctx: Context, message_id: int, alive: Callable[[], None]) -> None:
@@ -157,10 +157,16 @@ def _kill_triggerer(ctx: Context, when: str) -> float:
     return time.time()
 
 
-def _restart_triggerer(ctx: Context, killed_at: float) -> None:
-    """Start a new triggerer (it takes the watcher over once the dead one's heartbeat is stale)."""
+def _restart_triggerer(ctx: Context, killed_at: float, alive: Callable[[], None]) -> None:
+    """Start a new triggerer; wait until the watcher polls again (once the dead one's heartbeat is stale)."""
+    restarted = time.time()
+    mark = len(ctx.sandbox.requests())
     start_component(ctx.procs, ctx.airflow, "triggerer")
-    ctx.report.figures.setdefault("Triggerer kills", []).append(f"restarted {time.time() - killed_at:.0f} s after")
+    wait_for("the watcher to poll again", lambda: _order_polls(ctx, mark), timeout=180, step=0.5, alive=alive)
+    ctx.report.figures.setdefault("Triggerer kills", []).append(
+        f"restarted {restarted - killed_at:.0f} s after the SIGKILL; the watcher polled again "
+        f"{time.time() - killed_at:.0f} s after it"
+    )
 
 
 def _message_id(event: dict[str, Any]) -> int | None:

@@ -38,6 +38,10 @@ BULK_ORDERS = int(os.environ.get("SPP_E2E_BULK_ORDERS", "1000"))
 KILL_ORDER, KILL_ORDER_ID = "9F8E7D6C", 1003
 SLOW_COMMIT_DELAY = 10.0
 PARALLELISM, WORKER_CONCURRENCY = 8, 4
+#: Orders carry integer statuses (Wayfront today, issue 13): "code"; the sandbox's older labels: "label".
+STATUS_STYLE = os.environ.get("SPP_E2E_STATUS_STYLE", "code")
+#: The statuses the checks filter by, as this workspace's orders carry them (codes from the sandbox's map).
+WORKING, BULK_STATUS = (2, 6) if STATUS_STYLE == "code" else ("Working", "Awaiting client")
 
 
 @dataclass
@@ -177,6 +181,12 @@ def check_connection_type_and_test(ctx: Context) -> None:
         stored["conn_type"] == "spp" and stored.get("password") in (None, "***", ""),
         f"host={stored['host']}",
     )
+    table, order = ctx.sandbox.statuses(), ctx.sandbox.order("E4A269FC", ctx.token)
+    report.check(
+        f"the sandbox's orders carry {STATUS_STYLE} statuses (the checks filter by {WORKING!r} and {BULK_STATUS!r})",
+        table["status_style"] == STATUS_STYLE and order["status"] == WORKING,
+        f"order E4A269FC status={order['status']!r}; map {[(s['code'], s['label']) for s in table['statuses']]}",
+    )
     good = api.request("POST", "connections/test", ctx.connection())
     report.check("connection test succeeds against the sandbox", good["status"] is True, good["message"])
     bad = api.request("POST", "connections/test", ctx.connection(token="wrong-token-for-e2e"))
@@ -225,7 +235,7 @@ def check_example_runs(ctx: Context) -> None:
         _unpause(ctx, dag_id)
     runs = {
         "followup": ("spp_order_followup", {}),
-        "reminders": ("spp_bulk_reminders", {"status": "Working"}),
+        "reminders": ("spp_bulk_reminders", {"status": WORKING}),
         "alerts": ("spp_pipeline_alerts", {}),
         "alerts_failing": ("spp_pipeline_alerts", {"simulate_failure": True}),
     }
@@ -522,12 +532,12 @@ def check_worker_kill(ctx: Context) -> None:
 def check_bulk_reminders(ctx: Context) -> None:
     """Post to BULK_ORDERS generated orders through the mapped example; print where the time goes."""
     api, report, sandbox = ctx.api, ctx.report, ctx.sandbox
-    first_id, last_id = sandbox.add_orders(BULK_ORDERS, "Awaiting client")
+    first_id, last_id = sandbox.add_orders(BULK_ORDERS, BULK_STATUS)
     before_requests = len(sandbox.requests())
     before_ids = {m["id"] for m in sandbox.messages()}
     started = time.time()
     run_id = api.trigger(
-        "spp_bulk_reminders", {"status": "Awaiting client", "max_orders": BULK_ORDERS}, logical_date=_now_iso()
+        "spp_bulk_reminders", {"status": BULK_STATUS, "max_orders": BULK_ORDERS}, logical_date=_now_iso()
     )
     say(f"Bulk: triggered {run_id} for {BULK_ORDERS} orders; waiting")
     # Poll gently: reading a run of 1,000 task instances costs the API server more than a task does.

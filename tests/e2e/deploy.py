@@ -331,11 +331,15 @@ def start_redis(procs: Processes, work: Path) -> str:
     return f"redis://127.0.0.1:{port}/0"
 
 
-def start_sandbox(procs: Processes, token: str) -> str:
-    """The SPP sandbox (``spp-sandbox``) on a free port, the token through the environment; returns its URL."""
+def start_sandbox(procs: Processes, token: str, *, status_style: str = "label") -> str:
+    """The SPP sandbox (``spp-sandbox``) on a free port, the token through the environment; returns its URL.
+
+    ``status_style="code"``: orders carry integer statuses (Wayfront today), with the sandbox's code map.
+    """
     port = free_port()
     env = {**os.environ, "SPP_SANDBOX_TOKEN": token}
-    procs.start("spp-sandbox", [str(VENV_BIN / "spp-sandbox"), "--port", str(port)], env=env)
+    argv = [str(VENV_BIN / "spp-sandbox"), "--port", str(port), "--status-style", status_style]
+    procs.start("spp-sandbox", argv, env=env)
     url = f"http://127.0.0.1:{port}"
     wait_for(
         "the SPP sandbox",

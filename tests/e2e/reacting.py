@@ -196,7 +196,8 @@ def _check_deadline(ctx: Context) -> None:
             and note["order_id"] == ORDER_IDS["B7C3D2A1"]
             and "{{" not in note["message"],
             f"{run['dag_run_id']}: deadline {DEADLINE_SECONDS} s, report {REPORT_SECONDS} s, note "
-            f"{note['id'] if note else None} posted {f'{posted - queued:.0f} s after queued' if posted else '-'}",
+            f"{note['id'] if note else None} posted {f'{posted - queued:.0f} s after queued' if posted else '-'}, "
+            f"run ended {(parse_time(run.get('end_date')) or queued) - queued:.0f} s after queued",
         )
         _record_run(
             ctx,

@@ -181,7 +181,15 @@ class Sandbox:
         """A reply from the order's client (the portal's side); returns the stored message."""
         return dict(call("POST", f"{self.base_url}/_sandbox/orders/{order}/client_messages", {"message": text}))
 
-    def add_orders(self, count: int, status: str) -> list[int]:
+    def statuses(self) -> dict[str, Any]:
+        """The workspace's status style and code map (GET /_sandbox/statuses)."""
+        return dict(call("GET", f"{self.base_url}/_sandbox/statuses"))
+
+    def order(self, order: str, token: str) -> dict[str, Any]:
+        """One order as the SPP API shows it (GET /api/orders/{order}, with the token)."""
+        return dict(call("GET", f"{self.base_url}/api/orders/{order}", token=token))
+
+    def add_orders(self, count: int, status: str | int) -> list[int]:
         """Generate ``count`` orders in ``status``; returns the first and last ID."""
         return list(call("POST", f"{self.base_url}/_sandbox/orders", {"count": count, "status": status})["ids"])
 

@@ -55,7 +55,7 @@ def main() -> int:
         say("Starting PostgreSQL, Redis and the SPP sandbox")
         pg = start_postgres(procs, work)
         broker = start_redis(procs, work)
-        sandbox_url = start_sandbox(procs, SANDBOX_TOKEN)
+        sandbox_url = start_sandbox(procs, SANDBOX_TOKEN, status_style=checks.STATUS_STYLE)
         airflow = airflow_config(
             work,
             pg,
