@@ -58,6 +58,7 @@ class Context:
     sandbox: Sandbox = field(init=False)
     runs: dict[str, str] = field(default_factory=dict)
     expected_ids: set[int] = field(default_factory=set)
+    start_reacting: bool = True
 
     def __post_init__(self) -> None:
         self.api = AirflowApi(self.airflow.api_url)
@@ -95,6 +96,7 @@ def run_all(ctx: Context) -> None:
     }
     if skip - set(steps):
         raise CheckFailed(f"SPP_E2E_SKIP names unknown steps {sorted(skip - set(steps))}; steps: {sorted(steps)}")
+    ctx.start_reacting = "reacting" not in skip
     wait_until_ready(ctx)
     for name, step in steps.items():
         if name in skip:
@@ -230,9 +232,13 @@ def check_every_message_accounted_for(ctx: Context) -> None:
 
 def check_example_runs(ctx: Context) -> None:
     """Trigger every example DAG (one pipeline-alerts run fails on purpose); check each against the sandbox."""
+    from tests.e2e import reacting
+
     api = ctx.api
     for dag_id in (*EXAMPLE_DAGS, KILL_DAG, TASK_KILL_DAG):
         _unpause(ctx, dag_id)
+    if ctx.start_reacting:
+        reacting.start_reacting_examples(ctx)  # they run meanwhile; checked at the end of this step and later
     runs = {
         "followup": ("spp_order_followup", {}),
         "reminders": ("spp_bulk_reminders", {"status": WORKING}),
@@ -254,6 +260,8 @@ def check_example_runs(ctx: Context) -> None:
     _check_alerts(ctx, finished["alerts"], by_id)
     _check_failure_alert(ctx, finished["alerts_failing"])
     _check_scheduled_runs(ctx)
+    if ctx.start_reacting:
+        reacting.check_unattended_examples(ctx)  # done before the kill steps count their POSTs
 
 
 #: The tasks of each example that post, and how many map indexes to read (None: not mapped).
