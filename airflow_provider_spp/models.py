@@ -75,11 +75,15 @@ class User(SppModel):
 
 
 class Order(SppModel):
-    """An order (the vendor page does not document its fields; these are the common ones)."""
+    """An order (the vendor page does not document its fields; these are the common ones).
+
+    ``status`` is kept exactly as the workspace sends it: an integer code (Wayfront: "Status is a number,
+    not a label", customisable per workspace) or a label (older workspaces).
+    """
 
     id: Lenient[int | None] = None
     number: Lenient[str | None] = None
-    status: Lenient[str | None] = None
+    status: Lenient[int | str | None] = None
     service: Lenient[str | None] = None
     user_id: Lenient[int | None] = None
     client: Lenient[User | None] = None
@@ -98,6 +102,12 @@ class MessageResource(SppModel):
     #: URLs of the uploaded attachments.
     files: Lenient[list[str]] = Field(default_factory=list)
     order: Lenient[Order | None] = None
+    #: True when the service wrote it (a status change, a reminder), not a person, whatever its ``user_id``.
+    is_auto_generated: Lenient[bool | None] = None
+    #: How it arrived, as the workspace names it (e.g. ``"web"`` for the portal, ``"email"``); kept as sent.
+    via: Lenient[str | int | None] = None
+    #: When the recipient saw it (None: not yet, or not reported).
+    date_seen: Lenient[datetime | None] = None
 
     @field_validator("id", mode="before")
     @classmethod

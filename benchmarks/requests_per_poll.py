@@ -2,8 +2,10 @@
 
 For 10 and 1,000 watched orders (``--orders 10,1000``) with 1 new message, side by side:
 
-* **ours**: one ``SppOrderActivityTrigger`` poll: orders sorted by ``last_message_at`` (newest first)
-  down to the last poll, then the messages of the orders that moved;
+* **ours**: one ``SppOrderActivityTrigger`` poll: the orders whose ``last_message_at`` moved since the last
+  poll (``filters[last_message_at][$gte]``, sorted newest first; read as if the server ignored both), then
+  the messages of those orders. The first poll (the baseline) reads the whole orders listing once, to learn
+  whether the workspace really sorts it (ties, as in these generated orders, prove nothing);
 * **per-order polling**: what one ``HttpSensorTrigger``/``HttpEventTrigger`` per order (the HTTP
   provider's way) sends: a GET of each watched order's messages on every poll. Measured by sending
   exactly those GETs (first page, ``limit=1``) with the same async client.

@@ -193,12 +193,23 @@ def delete_message_request(base_url: str, message_id: int) -> ApiRequest:
 
 
 def list_orders_request(
-    base_url: str, *, status: str | None = None, sort: str = "id:desc", per_page: int = 100
+    base_url: str,
+    *,
+    status: str | None = None,
+    sort: str | None = "id:desc",
+    per_page: int = 100,
+    filters: Mapping[str, str] | None = None,
 ) -> ApiRequest:
-    """GET the workspace's orders, optionally of one status, in a ``field:direction`` order."""
-    params: dict[str, Any] = {"limit": page_size(per_page), "sort": sort}
+    """GET the workspace's orders, optionally of one status, in a ``field:direction`` order (None: the server's).
+
+    ``filters`` are more Purity conditions, ``{"filters[field][$op]": value}``, sent as given.
+    """
+    params: dict[str, Any] = {"limit": page_size(per_page)}
+    if sort is not None:
+        params["sort"] = sort
     if status is not None:
         params["filters[status][$eq]"] = status
+    params.update(filters or {})
     return ApiRequest("GET", api_url(base_url, "api", "orders"), params)
 
 

@@ -7,7 +7,7 @@ is in :mod:`airflow_provider_spp._internal.client`.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Callable, Iterable, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterable, Iterator, Mapping
 from contextlib import aclosing
 from datetime import datetime
 from functools import cached_property
@@ -190,9 +190,18 @@ class SppHook(_SppHookBase):
         """Retrieve one order by ID or order number."""
         return client.parse_model(Order, self._send(client.get_order_request(self.settings.base_url, order)))
 
-    def list_orders(self, *, status: str | None = None, sort: str = "id:desc", per_page: int = 100) -> Iterator[Order]:
-        """Yield the workspace's orders (optionally of one status), across pages."""
-        request = client.list_orders_request(self.settings.base_url, status=status, sort=sort, per_page=per_page)
+    def list_orders(
+        self,
+        *,
+        status: str | None = None,
+        sort: str | None = "id:desc",
+        per_page: int = 100,
+        filters: Mapping[str, str] | None = None,
+    ) -> Iterator[Order]:
+        """Yield the workspace's orders (optionally of one status, with more Purity ``filters``), across pages."""
+        request = client.list_orders_request(
+            self.settings.base_url, status=status, sort=sort, per_page=per_page, filters=filters
+        )
         for page in self._pages(request, OrderPage):
             yield from page.data
 
@@ -340,11 +349,18 @@ class SppAsyncHook(_SppHookBase):
         return client.parse_model(Order, await self._send(request))
 
     async def list_orders(
-        self, *, status: str | None = None, sort: str = "id:desc", per_page: int = 100
+        self,
+        *,
+        status: str | None = None,
+        sort: str | None = "id:desc",
+        per_page: int = 100,
+        filters: Mapping[str, str] | None = None,
     ) -> AsyncGenerator[Order, None]:
-        """Yield the workspace's orders (optionally of one status) in ``sort`` order, page after page."""
+        """Yield the workspace's orders (optionally of one status, with more Purity ``filters``), page after page."""
         settings = await self.get_settings()
-        request = client.list_orders_request(settings.base_url, status=status, sort=sort, per_page=per_page)
+        request = client.list_orders_request(
+            settings.base_url, status=status, sort=sort, per_page=per_page, filters=filters
+        )
         async for page in self._pages(request, OrderPage):
             for found in page.data:
                 yield found

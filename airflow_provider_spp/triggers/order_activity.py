@@ -9,22 +9,37 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import AsyncGenerator, AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable
 from contextlib import aclosing
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
-from airflow_provider_spp._internal.activity_cursor import ActivityCursor, ActivityEvent, PollResult, activity_payload
+from airflow_provider_spp._internal.activity_cursor import (
+    PERSIST_GRACE,
+    ActivityCursor,
+    ActivityEvent,
+    PollResult,
+    activity_payload,
+    catch_up_bound,
+)
+from airflow_provider_spp._internal.activity_reading import ListingReader, purity_time
 from airflow_provider_spp._internal.client import SORT_BY_LAST_MESSAGE
 from airflow_provider_spp._internal.clock import as_utc, utcnow
 from airflow_provider_spp._internal.cursor_store import AssetCursorStore, CursorStore, VariableCursorStore
-from airflow_provider_spp._internal.listing_order import ListingOrder
 from airflow_provider_spp._internal.replies import author_kind
-from airflow_provider_spp.exceptions import SppError
+from airflow_provider_spp._internal.watch_settings import (
+    Status,
+    non_negative_seconds,
+    optional_count,
+    positive_seconds,
+    status_matches,
+    watched_orders,
+    watched_statuses,
+)
+from airflow_provider_spp.exceptions import SppApiError, SppError
 from airflow_provider_spp.hooks.spp import SppAsyncHook
-from airflow_provider_spp.models import order_reference
 
 if TYPE_CHECKING:
     from airflow_provider_spp.models import MessageResource, Order
@@ -43,24 +58,29 @@ MAX_ERROR_BACKOFF = 900.0
 
 class SppOrderActivityTrigger(BaseEventTrigger):
     """
-    Fire one event per new message on the workspace's orders, for ``Asset(watchers=[AssetWatcher(...)])``.
+    Fire one event per new message on Wayfront (formerly SPP) orders, for ``Asset(watchers=[AssetWatcher(...)])``.
 
     Each poll reads the orders sorted by ``last_message_at`` (newest first) down to the last poll's time
     minus ``lookback``, and lists messages only of the orders whose ``last_message_at`` moved: O(1)
     requests plus one per order with new messages, however many orders are watched. The first run
     takes a baseline and emits nothing (existing messages are not news).
 
-    The cursor (last poll time, recently seen orders and message IDs) lives in the watched asset's
-    ``asset_state_store`` (Airflow 3.3+), else in an Airflow Variable ``spp_order_activity_<digest>``,
-    so a restarted triggerer resumes where it stopped: no message missed, none emitted twice.
+    The cursor (last poll time, recently seen orders and message IDs, events handed over but maybe not yet
+    stored by Airflow) lives in the watched asset's ``asset_state_store`` (Airflow 3.3+), else in an Airflow
+    Variable ``spp_order_activity_<digest of the kwargs>``: every distinct watcher has its own. Delivery is
+    at-least-once: no message is lost across a triggerer restart; the events of the last poll before a stop
+    (handed over less than ``PERSIST_GRACE`` before it, or before the next poll) can come again.
 
     :param spp_conn_id: The ``spp`` connection (its id; never a token).
     :param from_client: Only the client's messages fire (see :mod:`airflow_provider_spp._internal.replies`).
-    :param orders: Only these orders (IDs or order numbers).
-    :param statuses: Only orders in these statuses (case-insensitive).
-    :param poll_interval: Seconds between polls.
-    :param lookback: Seconds a message may appear late (a slow commit, clock skew) and still be seen.
+    :param orders: Only these orders (IDs or order numbers; one string is one order).
+    :param statuses: Only orders in these statuses: integer codes or labels, as the workspace sends them
+        (a code matches a code, a label a label case-insensitively; one string is one status).
+    :param poll_interval: Seconds between polls (> 0).
+    :param lookback: Seconds a message may appear late (a slow commit, clock skew) and still be seen (>= 0).
     :param api_version: Sent as ``X-Api-Version``.
+    :param max_catch_up: At most this many events per poll (the newest); the others are skipped and logged.
+    :param max_catch_up_age: Skip (and log) messages older than this many seconds, e.g. after a long outage.
     """
 
     def __init__(
@@ -68,63 +88,104 @@ class SppOrderActivityTrigger(BaseEventTrigger):
         *,
         spp_conn_id: str = SppAsyncHook.default_conn_name,
         from_client: bool = False,
-        orders: Iterable[str | int] | None = None,
-        statuses: Iterable[str] | None = None,
+        orders: Iterable[str | int] | str | int | None = None,
+        statuses: Iterable[Status] | Status | None = None,
         poll_interval: float = 60.0,
         lookback: float = 120.0,
         api_version: str | None = None,
+        max_catch_up: int | None = None,
+        max_catch_up_age: float | None = None,
     ) -> None:
         super().__init__()
         self.spp_conn_id = spp_conn_id
         self.from_client = bool(from_client)
-        self.orders = sorted({order_reference(o) for o in orders}) if orders is not None else None
-        self.statuses = sorted({str(s) for s in statuses}) if statuses is not None else None
-        self.poll_interval = float(poll_interval)
-        self.lookback = float(lookback)
+        self.orders = watched_orders(orders)
+        self.statuses = watched_statuses(statuses)
+        self.poll_interval = positive_seconds(poll_interval, "poll_interval")
+        self.lookback = non_negative_seconds(lookback, "lookback")
         self.api_version = api_version
+        self.max_catch_up = optional_count(max_catch_up, "max_catch_up")
+        self.max_catch_up_age = (
+            positive_seconds(max_catch_up_age, "max_catch_up_age") if max_catch_up_age is not None else None
+        )
+        #: Set once SPP rejected the sort/filter (400/422): the plain listing is read from then on.
+        self._plain_listing = False
+        self._warned: set[str] = set()
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
-        """Class path and kwargs: the same on every DAG parse (nothing time-dependent), so the watcher is stable."""
-        return (
-            CLASSPATH,
-            {
-                "spp_conn_id": self.spp_conn_id,
-                "from_client": self.from_client,
-                "orders": self.orders,
-                "statuses": self.statuses,
-                "poll_interval": self.poll_interval,
-                "lookback": self.lookback,
-                "api_version": self.api_version,
-            },
-        )
+        """Class path and kwargs: the same on every DAG parse (nothing time-dependent), so the watcher is stable.
+
+        The catch-up bounds appear only when set: a watcher stored by an earlier release keeps its kwargs.
+        """
+        kwargs: dict[str, Any] = {
+            "spp_conn_id": self.spp_conn_id,
+            "from_client": self.from_client,
+            "orders": self.orders,
+            "statuses": self.statuses,
+            "poll_interval": self.poll_interval,
+            "lookback": self.lookback,
+            "api_version": self.api_version,
+        }
+        bounds = {"max_catch_up": self.max_catch_up, "max_catch_up_age": self.max_catch_up_age}
+        return CLASSPATH, kwargs | {k: v for k, v in bounds.items() if v is not None}
 
     @property
     def cursor_key(self) -> str:
-        """Where the cursor is kept: named after what is watched, not how often it is polled."""
-        watched = {k: v for k, v in self.serialize()[1].items() if k not in ("poll_interval", "lookback")}
-        digest = hashlib.sha256(json.dumps(watched, sort_keys=True).encode()).hexdigest()[:16]
-        return f"spp_order_activity_{digest}"
+        """Where the cursor is kept: named after all kwargs, as Airflow tells watchers apart (each gets every event)."""
+        return _cursor_key(self.serialize()[1])
+
+    @property
+    def shared_cursor_key(self) -> str:
+        """The key of earlier releases (without ``poll_interval`` and ``lookback``): read once, on upgrade."""
+        return _cursor_key({k: v for k, v in self.serialize()[1].items() if k not in ("poll_interval", "lookback")})
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        """Poll forever: one event per new message; errors are logged and retried with backoff."""
+        """Poll forever: one event per new message; errors are logged and retried with backoff.
+
+        The cursor is saved, with this poll's events pending, before they are handed over; a failed save is
+        handled like a failed poll: logged, the cursor kept in memory, saved again after the next poll.
+        """
         store = self._cursor_store()
         hook = SppAsyncHook(self.spp_conn_id, api_version=self.api_version)
+        cursor: ActivityCursor | None = None
+        loaded = resumed = unsaved = False
         failures = 0
         try:
             while True:
                 try:
-                    batch = await self.poll(hook, ActivityCursor.from_json(await store.load()))
+                    if not loaded:
+                        cursor = await self._load_cursor(store)
+                        loaded, resumed = True, cursor is not None
+                    batch = await self.poll(hook, cursor, resumed=resumed)
                 except Exception as err:  # a watcher keeps watching: SPP, the network or the store may recover
                     failures += 1
                     await self._back_off(err, failures)
                     continue
-                failures = 0
-                async with aclosing(self._hand_over(batch, store)) as events:
-                    async for event in events:
-                        yield event
+                failures, resumed, cursor = 0, False, batch.cursor
+                unsaved = not await self._saved(store, cursor, retrying=unsaved)
+                for _, _, payload in batch.events:
+                    yield TriggerEvent(payload)
                 await asyncio.sleep(self.poll_interval)
         finally:
             await hook.aclose()
+
+    async def _load_cursor(self, store: CursorStore) -> ActivityCursor | None:
+        """The stored cursor; on the first start after an upgrade, the one earlier releases kept (shared key)."""
+        cursor = ActivityCursor.from_json(await store.load())
+        if cursor is None and self.shared_cursor_key != self.cursor_key:
+            cursor = ActivityCursor.from_json(await self._cursor_store(self.shared_cursor_key).load())
+        return cursor
+
+    async def _saved(self, store: CursorStore, cursor: ActivityCursor, *, retrying: bool) -> bool:
+        """Save the cursor; a failure is logged (the cursor stays in memory) and False returned, like a failed poll."""
+        try:
+            await store.save(cursor.as_json())
+        except Exception as err:
+            self.log.warning("Saving the SPP activity cursor failed (%s); kept in memory, saved again next poll", err)
+            return False
+        if retrying:
+            self.log.info("Saved the SPP activity cursor again after a failed save")
+        return True
 
     async def _back_off(self, err: Exception, failures: int) -> None:
         """Log a failed poll and wait before the next: longer after each failure in a row, at most 15 minutes."""
@@ -133,46 +194,64 @@ class SppOrderActivityTrigger(BaseEventTrigger):
         log("Polling SPP for new messages failed (%s); next try in %.0f s", err, wait)
         await asyncio.sleep(wait)
 
-    @staticmethod
-    async def _hand_over(batch: PollResult, store: CursorStore) -> AsyncGenerator[TriggerEvent, None]:
-        """The batch's events, each recorded as sent the moment it is handed over; then the cursor after them."""
-        emitted = batch.before_events
-        for message_id, created_at, payload in batch.events:
-            try:
-                yield TriggerEvent(payload)
-            finally:
-                # Handed over: record it at once, so a restart from here on never sends it again.
-                emitted = emitted.knowing({str(message_id): created_at})
-                await store.save(emitted.as_json())
-        await store.save(batch.cursor.as_json())
+    async def poll(self, hook: SppAsyncHook, cursor: ActivityCursor | None, *, resumed: bool = False) -> PollResult:
+        """One poll: the new messages of the orders that moved, and the cursor with them pending (nothing saved).
 
-    async def poll(self, hook: SppAsyncHook, cursor: ActivityCursor | None) -> PollResult:
-        """One poll: the new messages of the orders that moved, and the cursor after them (nothing saved).
-
-        Without a cursor this is the baseline: every message seen becomes known, none is emitted.
+        Without a cursor this is the baseline: every message seen becomes known, none is emitted. ``resumed``
+        (the first poll from a stored cursor): its pending events are handed over again, else they settle.
         """
-        recent, now, horizon = await self._recent_orders(hook, cursor)
+        recent, now, horizon, ordered = await self._recent_orders(hook, cursor)
         previous = cursor or ActivityCursor.empty(horizon)
-        known = dict(previous.known)
+        replay = previous.pending_events() if resumed else []
+        previous = previous if resumed else previous.settled(now - PERSIST_GRACE)
+        seen = previous.seen()  # grows as the poll goes: nothing is emitted twice by one poll
+        known: dict[str, str] = {}
         events: list[ActivityEvent] = []
         for order in recent:
             if not previous.may_have_news(str(order.id), self._last_message_at(order)):
                 continue
-            for message in await self._new_messages(hook, order, horizon, known):
+            for message in await self._new_messages(hook, order, horizon, seen):
                 created = as_utc(message.created_at).isoformat() if message.created_at else now.isoformat()
+                seen.add(str(message.id))
                 if cursor is not None and self._fires_for(message, order):
                     events.append((message.id, created, activity_payload(message, order)))
                 else:
                     known[str(message.id)] = created
         events.sort(key=lambda event: event[0])
+        events, skipped = self._bounded(events, now, previous)
         moved = [(str(order.id), self._last_message_at(order)) for order in recent]
         after = previous.advanced(now, moved, settled_before=now - SETTLE).knowing(known)
-        after = after.knowing({str(message_id): created for message_id, created, _ in events})
-        return PollResult(events, previous.knowing(known), after.pruned(now - timedelta(seconds=self.lookback)))
+        after = after.with_orders_sorted(ordered)
+        after = after.knowing({str(i): created for i, created, _ in skipped}).handing_over(replay + events, now)
+        return PollResult(replay + events, after.pruned(now - timedelta(seconds=self.lookback)), len(skipped))
+
+    def _bounded(
+        self, events: list[ActivityEvent], now: datetime, previous: ActivityCursor
+    ) -> tuple[list[ActivityEvent], list[ActivityEvent]]:
+        """Apply ``max_catch_up``/``max_catch_up_age``; log what was skipped, or a long catch-up (counts only)."""
+        kept, skipped = catch_up_bound(events, now, max_count=self.max_catch_up, max_age=self.max_catch_up_age)
+        behind = (now - previous.polled_at).total_seconds() - self.lookback
+        if skipped:
+            self.log.warning(
+                "Catching up %.0f s of SPP activity: %d new message(s), %d skipped (max_catch_up=%s, "
+                "max_catch_up_age=%s), %d emitted",
+                behind, len(events), len(skipped), self.max_catch_up, self.max_catch_up_age, len(kept),
+            )  # fmt: skip
+        elif kept and behind > 3 * self.poll_interval:
+            self.log.warning("Catching up %.0f s of SPP activity: %d new message(s) emitted", behind, len(kept))
+        return kept, skipped
 
     def _fires_for(self, message: MessageResource, order: Order) -> bool:
-        """Whether a new message is an event (with ``from_client``, only the client's are)."""
-        return not self.from_client or author_kind(message, order) == "client"
+        """Whether a new message is an event (``from_client``: only the client's, never one the service wrote)."""
+        if not self.from_client:
+            return True
+        return author_kind(message, order) == "client" and not getattr(message, "is_auto_generated", None)
+
+    def _warn_once(self, listing: str) -> None:
+        """Say once per run that SPP did not list ``listing`` newest first (it is then read to the end)."""
+        if listing not in self._warned:
+            self._warned.add(listing)
+            self.log.warning("SPP did not list %s newest first; reading such listings to their end", listing)
 
     @staticmethod
     def _last_message_at(order: Order) -> datetime:
@@ -184,59 +263,82 @@ class SppOrderActivityTrigger(BaseEventTrigger):
         """Whether the order passes the ``orders`` and ``statuses`` filters."""
         if self.orders is not None and str(order.id) not in self.orders and (order.number or "") not in self.orders:
             return False
-        statuses = {s.casefold() for s in self.statuses or ()}
-        return not statuses or (order.status or "").casefold() in statuses
+        return self.statuses is None or status_matches(order.status, self.statuses)
 
     async def _recent_orders(
         self, hook: SppAsyncHook, cursor: ActivityCursor | None
-    ) -> tuple[list[Order], datetime, datetime]:
-        """Watched orders with a message since the horizon (last poll minus lookback), the server's now, the horizon.
+    ) -> tuple[list[Order], datetime, datetime, bool]:
+        """Watched orders with a message since the horizon (last poll minus lookback), the server's now, the horizon,
+        and whether the listing came newest first.
 
-        Reads orders newest ``last_message_at`` first and stops at the first older than the horizon;
-        if SPP turns out not to sort that way, it reads every page instead (correct, only dearer).
+        Asks for orders by ``last_message_at``, newest first, since the horizon; a workspace that rejects
+        that sort or filter (400/422) is read unsorted and unfiltered from then on, with one warning.
         """
-        recent: list[Order] = []
-        ordering = ListingOrder()
-        horizon: datetime | None = None
-        async with aclosing(hook.list_orders(sort=SORT_BY_LAST_MESSAGE)) as listing:
+        try:
+            recent, horizon, ordered = await self._read_orders(hook, cursor, plain=self._plain_listing)
+        except SppApiError as err:
+            if self._plain_listing or err.status_code not in (400, 422):
+                raise
+            self._plain_listing = True
+            self.log.warning(
+                "SPP rejected sorting/filtering orders by last_message_at (%s); reading every page of the plain "
+                "listing instead (correct, dearer)",
+                err.status_code,
+            )
+            recent, horizon, ordered = await self._read_orders(hook, cursor, plain=True)
+        return recent, hook.server_time or utcnow(), horizon, ordered and not self._plain_listing
+
+    async def _read_orders(
+        self, hook: SppAsyncHook, cursor: ActivityCursor | None, *, plain: bool
+    ) -> tuple[list[Order], datetime, bool]:
+        """Read the orders listing down to the horizon (to its end unless SPP is known to sort it); the horizon;
+        whether it came newest first. The server may ignore the filter and the sort: each order is checked here.
+        """
+        horizon = cursor.polled_at - timedelta(seconds=self.lookback) if cursor else None
+        since = {"filters[last_message_at][$gte]": purity_time(horizon)} if horizon and not plain else None
+        recent: dict[int, Order] = {}
+        trusted = bool(cursor and cursor.orders_sorted) and not plain
+        reader = ListingReader(trusted=trusted, on_unsorted=None if plain else lambda: self._warn_once("orders"))
+        async with aclosing(hook.list_orders(sort=None if plain else SORT_BY_LAST_MESSAGE, filters=since)) as listing:
             async for order in listing:
-                if horizon is None:
-                    start = cursor.polled_at if cursor else hook.server_time or utcnow()
-                    horizon = start - timedelta(seconds=self.lookback)
+                if horizon is None:  # the baseline: since the server's now
+                    horizon = (hook.server_time or utcnow()) - timedelta(seconds=self.lookback)
                 if order.last_message_at is None or order.id is None:
                     continue
-                last = as_utc(order.last_message_at)
-                was_sorted = ordering.newest_first is not False
-                ordering.feed(last)
-                if was_sorted and ordering.newest_first is False:
-                    self.log.warning("SPP did not sort orders by last_message_at; reading every page this time")
-                if last < horizon:
-                    if ordering.newest_first is not False:
+                if reader.is_old(as_utc(order.last_message_at), horizon):
+                    if trusted and reader.done:
                         break
-                    continue
-                if self._watches(order):
-                    recent.append(order)
-        now = hook.server_time or utcnow()
-        return recent, now, horizon or now - timedelta(seconds=self.lookback)
+                elif self._watches(order):
+                    recent.setdefault(order.id, order)  # an order that slid onto the next page is read once
+        horizon = horizon or (hook.server_time or utcnow()) - timedelta(seconds=self.lookback)
+        return list(recent.values()), horizon, reader.sorted
 
-    @staticmethod
     async def _new_messages(
-        hook: SppAsyncHook, order: Order, horizon: datetime, known: dict[str, str]
+        self, hook: SppAsyncHook, order: Order, horizon: datetime, seen: set[str]
     ) -> list[MessageResource]:
-        """The order's messages since the horizon that the cursor does not know yet, oldest first."""
-        fresh: list[MessageResource] = []
+        """The order's messages since the horizon that the cursor does not know yet, oldest first, each once."""
+        fresh: dict[int, MessageResource] = {}
+        reader = ListingReader(trusted=False)
         async with aclosing(hook.list_order_messages(order.id or 0)) as messages:
             async for message in messages:
-                if message.created_at is not None and as_utc(message.created_at) < horizon:
-                    break
-                if str(message.id) not in known:
-                    fresh.append(message)
-        return sorted(fresh, key=lambda m: m.id)
+                if message.created_at is not None and reader.is_old(as_utc(message.created_at), horizon):
+                    if reader.done:
+                        break
+                elif str(message.id) not in seen:
+                    fresh.setdefault(message.id, message)  # a message that slid onto the next page is read once
+        return sorted(fresh.values(), key=lambda m: m.id)
 
-    def _cursor_store(self) -> CursorStore:
+    def _cursor_store(self, key: str | None = None) -> CursorStore:
         """The watched asset's state store (Airflow 3.3+) when the triggerer gave one, else a Variable."""
-        variable = VariableCursorStore(self.cursor_key, description="SppOrderActivityTrigger cursor")
+        key = key or self.cursor_key
+        variable = VariableCursorStore(key, description="SppOrderActivityTrigger cursor")
         accessor = getattr(self, "asset_state_store", None)
         if accessor is not None:
-            return AssetCursorStore(accessor, self.cursor_key, fallback=variable)
+            return AssetCursorStore(accessor, key, fallback=variable)
         return variable
+
+
+def _cursor_key(kwargs: dict[str, Any]) -> str:
+    """A Variable/state-store key from a trigger's kwargs (a digest: kwargs may be long)."""
+    digest = hashlib.sha256(json.dumps(kwargs, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return f"spp_order_activity_{digest}"

@@ -149,7 +149,9 @@ def test_activity_kwargs_are_the_same_on_every_parse() -> None:
     second = SppOrderActivityTrigger(orders=[1001, "B7C3D2A1"], statuses=["Working"], from_client=True)
     assert first.serialize() == second.serialize()
     assert first.cursor_key == second.cursor_key
-    assert SppOrderActivityTrigger(poll_interval=5).cursor_key == SppOrderActivityTrigger().cursor_key
+    # Two watchers differing only in how they poll are two watchers: each keeps its own cursor.
+    assert SppOrderActivityTrigger(poll_interval=5).cursor_key != SppOrderActivityTrigger().cursor_key
+    assert SppOrderActivityTrigger(lookback=5).cursor_key != SppOrderActivityTrigger().cursor_key
     assert SppOrderActivityTrigger(from_client=True).cursor_key != SppOrderActivityTrigger().cursor_key
 
 
@@ -186,6 +188,8 @@ def test_activity_baseline_emits_nothing_then_one_event_per_new_message(conn: Sa
         "created_at",
         "author",
         "user_id",
+        "via",
+        "is_auto_generated",
     }
     events, cursor = poll(trigger, cursor)
     assert events == []
@@ -236,7 +240,7 @@ def test_activity_catches_a_second_message_in_the_same_second() -> None:
         assert [e["message_id"] for e in events] == [second.id]
 
 
-def test_activity_survives_a_triggerer_restart_without_losing_or_repeating(conn: SandboxServer) -> None:
+def test_activity_survives_a_triggerer_restart_without_losing(conn: SandboxServer) -> None:
     store = MemoryAssetStore()
 
     def started() -> SppOrderActivityTrigger:
@@ -249,17 +253,16 @@ def test_activity_survives_a_triggerer_restart_without_losing_or_repeating(conn:
             await first_events(started(), 1, timeout=0.5)  # the baseline: existing state is not news
         assert store.writes >= 1
         replies = [conn.post_as_client(ORDER, f"reply {n}").id for n in range(3)]
-        # The triggerer stops right after handing over the first event (the generator is closed there).
+        # The triggerer stops right after handing over the first event (the generator is closed there):
+        # whether Airflow stored it is unknown, so the next start hands it over again (at-least-once).
         before = [e["message_id"] for e in await first_events(started(), 1)]
         replies.append(conn.post_as_client("00C0FFEE", "written while the triggerer was down").id)
-        after = [e["message_id"] for e in await first_events(started(), 3)]
-        with pytest.raises(TimeoutError):
-            await first_events(started(), 1, timeout=0.5)  # and nothing comes twice later
+        after = [e["message_id"] for e in await first_events(started(), 4)]
         return replies, before, after
 
     written, before, after = asyncio.run(scenario())
     assert before == written[:1]
-    assert after == written[1:]
+    assert after == written
 
 
 def test_activity_keeps_polling_through_errors(conn: SandboxServer) -> None:

@@ -149,6 +149,54 @@ def test_new_example_dags_import_and_watch_with_stable_kwargs(airflow_db: str) -
     assert watcher.trigger.serialize()[1]["from_client"] is True
 
 
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ("poll_interval=0", "poll_interval must be a positive number of seconds, got 0"),
+        ("poll_interval=float('nan')", "poll_interval must be a positive number of seconds, got nan"),
+        ("lookback=-1", "lookback must be a number of seconds >= 0, got -1"),
+        ("statuses=[True]", "a status is an integer code or a label such as 'Working', got True"),
+    ],
+)
+def test_a_watcher_with_a_bad_argument_fails_the_dag_parse_with_a_clear_message(
+    airflow_db: str, tmp_path: Any, arguments: str, message: str
+) -> None:
+    from airflow_provider_spp._internal.version_compat import DagBag
+
+    dag_file = tmp_path / "spp_bad_watcher.py"
+    dag_file.write_text(
+        "from airflow.sdk import DAG, Asset, AssetWatcher\n"
+        "from airflow_provider_spp.triggers.order_activity import SppOrderActivityTrigger\n"
+        f"trigger = SppOrderActivityTrigger({arguments})\n"
+        "watched = Asset(name='spp_bad', watchers=[AssetWatcher(name='w', trigger=trigger)])\n"
+        "with DAG(dag_id='spp_bad_watcher', schedule=[watched]):\n"
+        "    pass\n"
+    )
+    bag = DagBag(str(dag_file))
+    (error,) = bag.import_errors.values()
+    assert "SppInputError" in error
+    assert message in error
+
+
+def test_a_watcher_of_one_order_given_as_a_string_watches_that_order(airflow_db: str, tmp_path: Any) -> None:
+    from airflow_provider_spp._internal.version_compat import DagBag
+
+    dag_file = tmp_path / "spp_one_order.py"
+    dag_file.write_text(
+        "from airflow.sdk import DAG, Asset, AssetWatcher\n"
+        "from airflow_provider_spp.triggers.order_activity import SppOrderActivityTrigger\n"
+        "trigger = SppOrderActivityTrigger(orders='E4A269FC', statuses='Working')\n"
+        "watched = Asset(name='spp_one', watchers=[AssetWatcher(name='w', trigger=trigger)])\n"
+        "with DAG(dag_id='spp_one_order', schedule=[watched]):\n"
+        "    pass\n"
+    )
+    bag = DagBag(str(dag_file))
+    assert bag.import_errors == {}
+    (watcher,) = watchers(bag.get_dag("spp_one_order"))
+    _, kwargs = watcher.trigger.serialize()
+    assert (kwargs["orders"], kwargs["statuses"]) == (["E4A269FC"], ["Working"])
+
+
 @NOT_YET_PROVEN_ON_3_1
 def test_followup_and_wait_acknowledges_the_clients_reply(
     spp: SandboxServer, monkeypatch: pytest.MonkeyPatch, when_posted: Any
