@@ -51,7 +51,11 @@ def check_activity_watcher(ctx: Context) -> None:
     )
     say("Activity watcher: polling; writing client messages")
     guarded(ctx, "activity watcher (steady)", _steady)
-    guarded(ctx, "activity watcher (triggerer kills)", _kills)
+    try:
+        guarded(ctx, "activity watcher (triggerer kills)", _kills)
+    finally:
+        if ctx.procs.started["triggerer"].poll() is not None:  # a kill phase that stopped half-way
+            start_component(ctx.procs, ctx.airflow, "triggerer")
     ctx.api.request("PATCH", f"dags/{TRIAGE_DAG}", {"is_paused": True})
     ctx.api.reparse(TRIAGE_DAG)  # the watcher stops: later steps write thousands of messages
 

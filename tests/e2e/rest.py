@@ -123,12 +123,26 @@ class AirflowApi:
         """Every event of the asset named ``asset_name``, oldest first, with the runs each created."""
         every: list[dict[str, Any]] = []
         while True:
-            page = self.get(
-                "assets/events", name_pattern=asset_name, limit=100, offset=len(every), order_by="timestamp"
-            )
+            page = self._asset_event_page(asset_name, len(every))
             every += page["asset_events"]
             if not page["asset_events"] or len(every) >= page["total_entries"]:
                 return [e for e in every if e.get("name") == asset_name]
+
+    def _asset_event_page(self, asset_name: str, offset: int) -> dict[str, Any]:
+        """One page of asset events; retried while Airflow 3.3.2 answers 500 for an event whose run is queued.
+
+        (Its AssetEventResponse requires ``created_dagruns[].start_date``, None until the run starts.)
+        """
+        for attempt in range(40):
+            try:
+                return dict(
+                    self.get("assets/events", name_pattern=asset_name, limit=100, offset=offset, order_by="timestamp")
+                )
+            except HttpError as err:
+                if err.status != 500 or attempt == 39:
+                    raise
+                time.sleep(0.5)
+        raise AssertionError("unreachable")
 
     def hitl(self, dag_id: str, run_id: str, task_id: str, body: Any = None) -> Any:
         """GET (or PATCH with ``body``) a task's human-in-the-loop detail."""
