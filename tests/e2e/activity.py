@@ -34,7 +34,7 @@ SETTLE_TIMEOUT = 180.0
 #: After the kills: a lost event never comes, so stop waiting sooner.
 KILL_SETTLE_TIMEOUT = 90.0
 #: How long to keep looking for a late duplicate after every message became a finished run.
-QUIET_AFTER = 4 * POLL_INTERVAL
+QUIET_AFTER = 2 * POLL_INTERVAL
 
 
 def check_activity_watcher(ctx: Context) -> None:
