@@ -36,3 +36,18 @@ def airflow_db() -> str:
 
     db.resetdb()
     return _AIRFLOW_HOME
+
+
+@pytest.fixture(autouse=True)
+def _no_claims_from_an_earlier_sandbox(request: pytest.FixtureRequest) -> None:
+    """Forget message claims (Airflow Variables) before a test on the metadata DB: each sandbox restarts IDs at 1."""
+    if "airflow_db" not in request.fixturenames:
+        return
+    request.getfixturevalue("airflow_db")
+    from airflow.models.variable import Variable
+    from airflow.utils.session import create_session
+
+    from airflow_provider_spp._internal.claims import CLAIMS_PREFIX
+
+    with create_session() as session:
+        session.query(Variable).filter(Variable.key.like(f"{CLAIMS_PREFIX}%")).delete(synchronize_session=False)

@@ -5,11 +5,17 @@ Airflow, no HTTP. The operator carries the answer out (wait, look, post) and rec
 
 The rule: a POST whose outcome is unknown may have created the message. While the record says so, a
 later try gives SPP ``lost_answer_wait`` seconds after the client gave up, then looks before it posts.
-Without a task state store, a retry looks among the messages created since the DAG run started.
+It adopts only a message this task instance can have created: same text (one its POSTs carried),
+sender and visibility; created, on SPP's clock, no earlier than the record's first POST (less
+:data:`CLOCK_MARGIN`; less :data:`CLOCK_SKEW` when no answer ever told SPP's clock); and claimed by no
+other task instance (:mod:`airflow_provider_spp._internal.claims`). Without a task state store, a
+retry looks among the unclaimed messages created since the DAG run started.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
@@ -24,6 +30,8 @@ if TYPE_CHECKING:
 
 #: How far SPP's clock may run behind the worker's when looking for an earlier try's message.
 CLOCK_SKEW = timedelta(minutes=2)
+#: Slack when SPP's clock is known: whole-second ``Date`` headers and ``created_at`` values, network time.
+CLOCK_MARGIN = timedelta(seconds=2)
 
 
 @dataclass(frozen=True)
@@ -51,11 +59,15 @@ class ThisTry:
 
 @dataclass(frozen=True)
 class Wanted:
-    """What an earlier try's message looks like on SPP: one of these texts, this sender and visibility."""
+    """What an earlier try's message looks like on SPP: one of these texts, this sender and visibility.
+
+    ``excluded`` are messages claimed by other task instances: never this one's, whatever they look like.
+    """
 
     digests: tuple[str, ...]
     user_id: int | None
     staff_only: bool | None
+    excluded: frozenset[int] = frozenset()
 
     @classmethod
     def for_request(cls, request: OrderMessageRequest) -> Wanted:
@@ -67,9 +79,15 @@ class Wanted:
         """Any of the messages the recorded POSTs would have created."""
         return cls(record.digests, record.user_id, record.staff_only)
 
+    def excluding(self, message_ids: Iterable[int]) -> Wanted:
+        """The same, but never one of these messages."""
+        return dataclasses.replace(self, excluded=self.excluded | frozenset(message_ids))
+
     def __call__(self, candidate: MessageResource) -> bool:
         """Whether a listed message is one of these."""
-        return is_one_of(candidate, self.digests, self.user_id, self.staff_only)
+        return candidate.id not in self.excluded and is_one_of(
+            candidate, self.digests, self.user_id, self.staff_only
+        )
 
 
 class Superseded(Enum):
@@ -96,7 +114,7 @@ class LookFirst:
     order: str
     #: What the earlier message looks like.
     wanted: Wanted
-    #: Look among the messages created since this moment (clock skew included).
+    #: Look among the messages created since this moment on SPP's clock (margin included).
     since: datetime
     #: Do not look before this moment (SPP may still be working on the earlier request); None: now.
     wait_until: datetime | None
@@ -167,11 +185,18 @@ def _look_for_lost_post(record: PostRecord, now: datetime, lost_answer_wait: flo
     return LookFirst(
         record.order,
         Wanted.for_record(record),
-        record.first_sent_at - CLOCK_SKEW,
+        window_start(record),
         record.look_after(lost_answer_wait),
         record=record,
         save_first=in_flight,
     )
+
+
+def window_start(record: PostRecord) -> datetime:
+    """On SPP's clock, the earliest a message of this record's POSTs can have been created."""
+    if record.clock_offset is None:
+        return record.first_sent_at - CLOCK_SKEW
+    return record.first_sent_at + timedelta(seconds=record.clock_offset) - CLOCK_MARGIN
 
 
 def record_to_send(
@@ -181,8 +206,15 @@ def record_to_send(
     return record.sending_again(request, now) if record is not None else PostRecord.for_request(request, files, now)
 
 
-def after_post(record: PostRecord, outcome: int | SppError, now: datetime) -> PostRecord:
-    """What a POST's outcome (the new message's ID, or the error it raised) does to its record."""
+def after_post(
+    record: PostRecord, outcome: int | SppError, now: datetime, spp_now: datetime | None = None
+) -> PostRecord:
+    """What a POST's outcome (the new message's ID, or the error it raised) does to its record.
+
+    ``spp_now`` is SPP's clock from the ``Date`` of the POST's answer, when one came.
+    """
+    if spp_now is not None:
+        record = record.spp_clock_measured(spp_now, now)
     if isinstance(outcome, int):
         return record.confirmed(outcome)
     if outcome.outcome_unknown:

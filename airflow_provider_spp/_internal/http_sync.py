@@ -19,12 +19,15 @@ from airflow_provider_spp._internal.client import (
     ApiRequest,
     authorization_header,
     default_headers,
+    server_date,
     transport_failure,
 )
 from airflow_provider_spp._internal.retries import Retries
 from airflow_provider_spp.exceptions import SppApiError, SppTransportError
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     import requests
 
     from airflow_provider_spp._internal.connection import SppConnectionSettings
@@ -38,6 +41,9 @@ request_written: contextvars.ContextVar[bool | None] = contextvars.ContextVar("s
 
 class RequestsTransport:
     """A pooled requests session to one workspace; :meth:`send` makes one call, retries included."""
+
+    #: The server's clock (its ``Date`` header) as of the latest answer, when it sent one.
+    server_time: datetime | None = None
 
     def __init__(self, settings: SppConnectionSettings, log: Any) -> None:
         self._settings = settings
@@ -112,7 +118,9 @@ class RequestsTransport:
                 )
             except requests.RequestException as err:
                 raise transport_error(err, request.method, request.path, written=request_written.get()) from None
-        return answer_from_requests(response)
+        answer = answer_from_requests(response)
+        self.server_time = server_date(answer) or self.server_time
+        return answer
 
 
 def answer_from_requests(response: Any) -> Answer:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -44,7 +45,9 @@ class PostRecord:
     ``digests`` are the texts its POSTs carried (the last is the newest); ``in_flight`` is set just
     before a POST and cleared once its outcome is known, so a worker killed meanwhile leaves it set;
     ``lost_at`` is when a try last gave up on an answer (an unknown outcome), kept until a look-up finds
-    the message; ``message_id`` is the message SPP confirmed or a look-up found.
+    the message; ``message_id`` is the message SPP confirmed or a look-up found; ``clock_offset`` is
+    SPP's clock minus the worker's, in seconds, from the ``Date`` of the first answer to one of its POSTs
+    (None until one came), so a look-up can tell which messages were created before the first POST.
     """
 
     order: str
@@ -57,6 +60,7 @@ class PostRecord:
     in_flight: bool = True
     lost_at: datetime | None = None
     message_id: int | None = None
+    clock_offset: float | None = None
 
     @property
     def digest(self) -> str:
@@ -81,6 +85,7 @@ class PostRecord:
             "in_flight": self.in_flight,
             "lost_at": self.lost_at.isoformat() if self.lost_at else None,
             "message_id": self.message_id,
+            "clock_offset": self.clock_offset,
         }
 
     @classmethod
@@ -105,6 +110,7 @@ class PostRecord:
                 in_flight=bool(value["in_flight"]),
                 lost_at=as_utc(datetime.fromisoformat(str(lost_at))) if lost_at else None,
                 message_id=_opt_int(message_id),
+                clock_offset=_opt_seconds(value.get("clock_offset")),
             )
         except (KeyError, TypeError, ValueError):
             return None
@@ -153,6 +159,15 @@ class PostRecord:
         """The record after a POST SPP certainly did not act on; an earlier lost answer stays recorded."""
         return dataclasses.replace(self, in_flight=False)
 
+    def spp_clock_measured(self, spp_now: datetime, now: datetime) -> PostRecord:
+        """The record knowing SPP's clock, from the ``Date`` of the answer to its first POST, read at ``now``.
+
+        Only the first POST's answer counts: it was read by the worker whose clock ``first_sent_at`` is on.
+        """
+        if self.clock_offset is not None or self.last_sent_at != self.first_sent_at:
+            return self
+        return dataclasses.replace(self, clock_offset=(spp_now - now).total_seconds())
+
     def confirmed(self, message_id: int) -> PostRecord:
         """The record once the message is known to exist."""
         return dataclasses.replace(self, in_flight=False, lost_at=None, message_id=message_id)
@@ -160,6 +175,13 @@ class PostRecord:
 
 def _opt_int(value: Any) -> int | None:
     return int(value) if value is not None else None
+
+
+def _opt_seconds(value: Any) -> float | None:
+    """A finite number of seconds, or None for anything else (an older record has none)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return float(value)
 
 
 def _opt_str(value: Any) -> str | None:

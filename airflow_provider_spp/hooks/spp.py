@@ -73,6 +73,12 @@ class _SppHookBase(BaseHook):
             max_retries=self.max_retries,
         )
 
+    @property
+    def server_time(self) -> datetime | None:
+        """The server's clock (its ``Date`` header) as of the latest answer, when it sent one."""
+        http = getattr(self, "_http", None)
+        return http.server_time if http is not None else None
+
     def _note_gone(self, message_id: int, answer: client.Answer) -> None:
         """Log a delete's 404 that followed a lost answer: the lost try did the deleting."""
         if answer.status == 404:
@@ -257,11 +263,6 @@ class SppAsyncHook(_SppHookBase):
 
     _settings: SppConnectionSettings | None = None
     _http: HttpxTransport | None = None
-
-    @property
-    def server_time(self) -> datetime | None:
-        """The server's clock (its ``Date`` header) as of the latest answer, when it sent one."""
-        return self._http.server_time if self._http is not None else None
 
     async def get_settings(self) -> SppConnectionSettings:
         """The validated connection, resolved without blocking the event loop."""

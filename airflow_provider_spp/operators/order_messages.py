@@ -17,6 +17,7 @@ from airflow_provider_spp._internal.attachments import (
     conceal_in_memory_content,
     prepare_attachments,
 )
+from airflow_provider_spp._internal.claims import DESCRIPTION, ClaimBook, claimer_of, claims_key
 from airflow_provider_spp._internal.client import order_message_request
 from airflow_provider_spp._internal.clock import utcnow
 from airflow_provider_spp._internal.exactly_once import (
@@ -36,6 +37,7 @@ from airflow_provider_spp.exceptions import (
     SppAttachmentUnavailableError,
     SppError,
     SppInputError,
+    SppStateStoreError,
     SppTransportError,
 )
 from airflow_provider_spp.hooks.spp import SppHook
@@ -43,7 +45,7 @@ from airflow_provider_spp.hooks.spp import SppHook
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
-    from airflow_provider_spp.models import OrderMessageRequest
+    from airflow_provider_spp.models import MessageResource, OrderMessageRequest
 
 __all__ = ["ConcealedBytes", "CreateOrderMessageOperator"]
 
@@ -69,6 +71,8 @@ class CreateOrderMessageOperator(SppTemplating, BaseOperator):
     :param api_version: Sent as ``X-Api-Version``; overrides the connection's.
     :param deduplicate: On a retry, return the message an earlier try already posted instead of posting
         again (found through the task state store, else by looking at the order's recent messages).
+        A retry never takes a message that another task instance posted or adopted: each task instance
+        claims its message in the Airflow Variable ``spp_message_claims_<ORDER>``.
     :param lost_answer_wait: Seconds to give SPP, after a POST whose answer was lost, to finish that
         request before a retry looks for its message (default 30).
     :param deferrable: Spend that wait deferred on the triggerer instead of sleeping in a worker slot
@@ -145,6 +149,7 @@ class CreateOrderMessageOperator(SppTemplating, BaseOperator):
     ) -> int:
         """Post unless an earlier try of this task instance already did; return the message ID."""
         ledger = PostLedger(context if self.deduplicate else {})
+        claims = _claim_book(context) if self.deduplicate else None
         files = file_stamps(attachments)
         action = decide(ledger.load(), request, files, utcnow(), self._this_try(context, ledger, waited=waited))
         if isinstance(action, ReturnExisting):
@@ -155,11 +160,14 @@ class CreateOrderMessageOperator(SppTemplating, BaseOperator):
             )
             return action.message_id
         if isinstance(action, LookFirst):
-            found = self._look_first(hook, ledger, action)
+            found = self._look_first(hook, ledger, claims, action)
             if found is not None:
                 return found
             action = Post(record_to_send(action.record, request, files, utcnow()))
-        return self._post(hook, ledger, action, request, attachments)
+        message_id = self._post(hook, ledger, action, request, attachments)
+        if claims is not None:
+            self._claim(claims, request.order, message_id)
+        return message_id
 
     def _this_try(self, context: Context, ledger: PostLedger, *, waited: bool) -> ThisTry:
         """The facts about this try that the exactly-once decision needs, read from the task's context."""
@@ -176,13 +184,13 @@ class CreateOrderMessageOperator(SppTemplating, BaseOperator):
             resumed_after_wait=waited,
         )
 
-    def _look_first(self, hook: SppHook, ledger: PostLedger, look: LookFirst) -> int | None:
+    def _look_first(self, hook: SppHook, ledger: PostLedger, claims: ClaimBook | None, look: LookFirst) -> int | None:
         """Wait for SPP to finish an earlier try's request, then look for its message; its ID if found."""
         if look.save_first and look.record is not None:
             ledger.save(look.record)
         if look.wait_until is not None:
             self._wait_for_spp(look.wait_until)
-        earlier = hook.find_order_message_where(look.order, look.wanted, created_since=look.since)
+        earlier = self._find_unclaimed(hook, claims, look)
         if earlier is None:
             return None
         if look.record is not None:
@@ -194,12 +202,42 @@ class CreateOrderMessageOperator(SppTemplating, BaseOperator):
         )
         return earlier.id
 
+    def _find_unclaimed(self, hook: SppHook, claims: ClaimBook | None, look: LookFirst) -> MessageResource | None:
+        """The newest message that looks like the earlier try's and no other task instance took; now this one's."""
+        wanted = look.wanted.excluding(_claimed_by_others(claims, look.order))
+        for _ in range(2):
+            found = hook.find_order_message_where(look.order, wanted, created_since=look.since)
+            if found is None or claims is None:
+                return found
+            holder = self._claim(claims, look.order, found.id)
+            if holder in (None, claims.me):
+                return found
+            self.log.info("Message %d on order %s is %s's, not this task's", found.id, look.order, holder)
+            wanted = wanted.excluding({found.id})
+        return None
+
+    def _claim(self, claims: ClaimBook, order: str, message_id: int) -> str | None:
+        """Claim a message for this task instance; who holds it now (None if the Variable failed)."""
+        try:
+            return claims.claim(order, message_id, utcnow())
+        except Exception as err:
+            self.log.warning(
+                "Could not record message %d as this task's in the Variable %s (%s: %s); a sibling task instance "
+                "retrying a lost post of the same text could take it for its own",
+                message_id,
+                claims_key(order),
+                type(err).__name__,
+                err,
+            )
+            return None
+
     def _post(
         self, hook: SppHook, ledger: PostLedger, post: Post, request: OrderMessageRequest, attachments: list[Attachment]
     ) -> int:
         """Save the record, POST, and record what the POST's outcome says; return the new message's ID."""
         self._say_why_posting_anew(post, request)
         ledger.save(post.record)
+        clock_before = hook.server_time
         try:
             created = hook.create_order_message(
                 request.order,
@@ -215,9 +253,9 @@ class CreateOrderMessageOperator(SppTemplating, BaseOperator):
                     "a retry will look for it before posting",
                     err,
                 )
-            ledger.update(after_post(post.record, err, utcnow()))
+            ledger.update(after_post(post.record, err, utcnow(), _new_clock(hook, clock_before)))
             raise
-        ledger.update(after_post(post.record, created.id, utcnow()))
+        ledger.update(after_post(post.record, created.id, utcnow(), _new_clock(hook, clock_before)))
         return created.id
 
     def _say_why_posting_anew(self, post: Post, request: OrderMessageRequest) -> None:
@@ -247,3 +285,36 @@ class CreateOrderMessageOperator(SppTemplating, BaseOperator):
             self.defer(trigger=DateTimeTrigger(moment=until), method_name="execute_after_wait")
         self.log.info("Giving SPP %.1f s to finish the earlier try's request before looking for its message", wait)
         time.sleep(wait)
+
+
+def _claim_book(context: Any) -> ClaimBook | None:
+    """This task instance's claims on messages, in Airflow Variables (the Task SDK's); None outside a task."""
+    me = claimer_of(context)
+    if me is None:
+        return None
+    from airflow.sdk import Variable
+
+    return ClaimBook(
+        me,
+        lambda key: Variable.get(key, default=None, deserialize_json=True),
+        lambda key, value: Variable.set(key, value, description=DESCRIPTION, serialize_json=True),
+    )
+
+
+def _claimed_by_others(claims: ClaimBook | None, order: str) -> frozenset[int]:
+    """The messages of an order that other task instances claimed; a failure to read fails the try (retried)."""
+    if claims is None:
+        return frozenset()
+    try:
+        return claims.load(order).held_by_others(claims.me)
+    except Exception as err:
+        raise SppStateStoreError(
+            f"Could not read which messages other task instances claimed ({type(err).__name__}: {err}); not "
+            "looking for this task's message without knowing. The task will be retried."
+        ) from None
+
+
+def _new_clock(hook: SppHook, before: datetime | None) -> datetime | None:
+    """SPP's clock from the answer to the request just made, or None when that answer brought no ``Date``."""
+    after = hook.server_time
+    return after if after is not before else None

@@ -82,10 +82,16 @@ class CountedQueue(Generic[C]):
             return list(self._items)
 
     def take(self, wanted: Callable[[C], bool]) -> C | None:
-        """Use the first entry ``wanted`` accepts (removed when its ``times`` run out), or None."""
+        """Use the first entry ``wanted`` accepts (removed when its ``times`` run out), or None.
+
+        An entry with ``after`` > 0 lets that many wanted uses pass (None) before it is used.
+        """
         with self._lock:
             for index, item in enumerate(self._items):
                 if wanted(item):
+                    if getattr(item, "after", 0) > 0:
+                        self._items[index] = replace(item, after=item.after - 1)  # type: ignore[attr-defined,type-var]
+                        return None
                     if item.times is not None:
                         if item.times <= 1:
                             del self._items[index]

@@ -4,6 +4,7 @@ Two sources, both off by default and both thread-safe inside :class:`FaultPlan`:
 
 * a **queue** of :class:`Fault` entries; a request takes the first entry that matches it (method and
   raw-path prefix), and the entry is removed once it has been taken ``times`` times (``None`` = forever);
+  an entry with ``after=N`` lets the first N matching requests through untouched before it hits;
 * an optional **random** mode (:class:`RandomFaults`): each matching request, when the queue gave
   nothing, fails with probability ``rate`` with a kind drawn from ``kinds`` (seeded, reproducible).
 
@@ -218,6 +219,8 @@ class Fault(FaultOptions):
     kind: FaultKind
     #: How many matching requests this fault hits; None means every one, forever.
     times: int | None = 1
+    #: How many matching requests pass untouched before it hits: 1 targets the second POST, not the next.
+    after: int = 0
 
     def __post_init__(self) -> None:
         """Normalise and validate the fields (raises ValueError)."""
@@ -226,11 +229,20 @@ class Fault(FaultOptions):
             raise ValueError(f"times must be a positive integer or None, got {self.times!r}")
         if self.times is not None and self.times < 1:
             raise ValueError(f"times must be at least 1 (or None for always), got {self.times!r}")
+        if isinstance(self.after, bool) or not isinstance(self.after, int) or self.after < 0:
+            raise ValueError(f"after must be a whole number >= 0, got {self.after!r}")
         super().__post_init__()
 
     def applied(self, source: str = "queue") -> AppliedFault:
         """The fault as applied to one request."""
         return AppliedFault(self.kind, self.retry_after, self.delay, source)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form; ``after`` only when it still holds requests back."""
+        data = super().to_dict()
+        if not self.after:
+            del data["after"]
+        return data
 
     @classmethod
     def from_dict(cls, data: Any) -> Fault:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import pathlib
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pendulum
@@ -27,6 +28,7 @@ from airflow_provider_spp.models import OrderMessageRequest
 from airflow_provider_spp.operators.order_messages import CreateOrderMessageOperator
 from airflow_provider_spp.sandbox import SandboxServer
 from tests.support.ledger_support import Store, task_context
+from tests.support.task_sdk import task_sdk_link
 
 pytestmark = pytest.mark.integration
 
@@ -38,6 +40,13 @@ def operator(**kwargs: Any) -> CreateOrderMessageOperator:
     kwargs.setdefault("message", "Your report is ready")
     kwargs.setdefault("lost_answer_wait", 0)
     return CreateOrderMessageOperator(task_id="post", **kwargs)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _as_in_a_task(airflow_db: str) -> Iterator[None]:
+    """Claims live in Airflow Variables, read through the Task SDK as in a task (tests/conftest.py forgets them)."""
+    with task_sdk_link():
+        yield
 
 
 @pytest.fixture
@@ -68,6 +77,105 @@ def test_a_retry_after_a_5xx_that_followed_the_insert_returns_the_stored_message
     assert operator().execute(task_context(2, store)) == stored.id
     assert len(posts(sandbox)) == 1
     assert len(sandbox.messages()) == 1
+
+
+# Sibling task instances (two map indexes, two tasks, two runs) posting the same text to the same order
+
+
+def test_a_retry_after_a_502_never_adopts_a_sibling_task_instances_message(sandbox: SandboxServer) -> None:
+    text = "Your report is ready"
+    mine, sibling = Store(), Store()
+    sandbox.add_fault("bad_gateway", method="POST")  # this POST only: SPP stored nothing
+    with pytest.raises(SppServerError):
+        operator(message=text).execute(task_context(1, mine, map_index=0))
+    theirs = operator(message=text).execute(task_context(1, sibling, map_index=1))
+    retried = operator(message=text).execute(task_context(2, mine, map_index=0))
+    assert retried != theirs
+    assert [m.message for m in sandbox.messages()] == [text, text]
+    assert sorted(m.id for m in sandbox.messages()) == sorted([theirs, retried])
+
+
+def test_a_retry_adopts_its_own_landed_post_next_to_a_siblings_message(sandbox: SandboxServer) -> None:
+    text = "Your report is ready"
+    mine, sibling = Store(), Store()
+    theirs = operator(message=text).execute(task_context(1, sibling, map_index=1))
+    sandbox.add_fault("gateway_timeout", method="POST")  # stored, then 504
+    with pytest.raises(SppServerError):
+        operator(message=text).execute(task_context(1, mine, map_index=0))
+    own = next(m.id for m in sandbox.messages() if m.id != theirs)
+    assert operator(message=text).execute(task_context(2, mine, map_index=0)) == own
+    assert len(sandbox.messages()) == 2
+    assert len(posts(sandbox)) == 2
+
+
+def test_two_siblings_with_lost_answers_split_the_messages_between_them(sandbox: SandboxServer) -> None:
+    text = "Your report is ready"
+    first, second = Store(), Store()
+    sandbox.add_fault("gateway_timeout", method="POST")  # first's POST stored, answer lost
+    with pytest.raises(SppServerError):
+        operator(message=text).execute(task_context(1, first, map_index=0))
+    sandbox.add_fault("bad_gateway", method="POST")  # second's POST not stored
+    with pytest.raises(SppServerError):
+        operator(message=text).execute(task_context(1, second, map_index=1))
+    (landed,) = sandbox.messages()
+    from_second = operator(message=text).execute(task_context(2, second, map_index=1))
+    from_first = operator(message=text).execute(task_context(2, first, map_index=0))
+    # whichever retry looks first takes the one landed message; the other posts its own: two messages, two IDs
+    assert {from_first, from_second} == {m.id for m in sandbox.messages()}
+    assert landed.id in {from_first, from_second}
+    assert len(sandbox.messages()) == 2
+
+
+def test_without_a_state_store_a_retry_never_adopts_a_siblings_message(sandbox: SandboxServer) -> None:
+    text = "Your report is ready"
+    run_started = pendulum.now("UTC")
+    theirs = operator(message=text).execute(task_context(1, None, run_started, map_index=1))
+    sandbox.add_fault("bad_gateway", method="POST")
+    with pytest.raises(SppServerError):
+        operator(message=text).execute(task_context(1, None, run_started, map_index=0))
+    retried = operator(message=text).execute(task_context(2, None, run_started, map_index=0))
+    assert retried != theirs
+    assert [m.message for m in sandbox.messages()] == [text, text]
+
+
+def test_claims_that_cannot_be_read_fail_the_retry_before_it_adopts_or_posts(
+    sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    from airflow.sdk import Variable
+
+    store = Store()
+    sandbox.add_fault("gateway_timeout", method="POST")
+    with pytest.raises(SppServerError):
+        operator().execute(task_context(1, store))
+
+    def unreachable(*args: object, **kwargs: object) -> None:
+        raise ConnectionError("execution API unreachable")
+
+    monkeypatch.setattr(Variable, "get", unreachable)
+    with pytest.raises(SppStateStoreError, match="claimed"):
+        operator().execute(task_context(2, store))
+    assert len(posts(sandbox)) == 1
+    monkeypatch.setattr(Variable, "set", unreachable)
+    posted = operator(message="Another text").execute(task_context(1, Store(), map_index=3))
+    assert posted == sandbox.messages()[-1].id  # a post whose claim cannot be written still succeeds, warned
+    out, err = capfd.readouterr()
+    assert "Could not record message" in out + err
+
+
+def test_a_same_text_message_created_before_the_first_post_on_spps_clock_is_never_adopted(
+    sandbox: SandboxServer,
+) -> None:
+    text = "Your report is ready"
+    written_by_hand = sandbox.store.create_message(order_id=1001, message=text)  # claimed by no task instance
+    time.sleep(3.5)
+    store = Store()
+    sandbox.add_fault("bad_gateway", method="POST")  # nothing stored; the 502 still tells SPP's clock
+    with pytest.raises(SppServerError):
+        operator(message=text).execute(task_context(1, store))
+    assert store.values[LEDGER_KEY]["clock_offset"] is not None
+    retried = operator(message=text).execute(task_context(2, store))
+    assert retried != written_by_hand.id
+    assert [m.message for m in sandbox.messages()] == [text, text]
 
 
 def test_an_unknown_outcome_stays_recorded_through_a_later_certain_failure(sandbox: SandboxServer) -> None:

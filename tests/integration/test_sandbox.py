@@ -748,6 +748,17 @@ def test_fault_plan_consumes_the_first_matching_fault() -> None:
     assert [f.kind for f in plan.pending()] == [FaultKind.SLOW]
 
 
+def test_a_fault_with_after_lets_that_many_matching_requests_through_first() -> None:
+    plan = FaultPlan()
+    plan.add(Fault(FaultKind.BAD_GATEWAY, method="POST", after=1))
+    assert plan.take("GET", "/api/order_messages/1") is None  # not matching: does not count
+    taken = [plan.take("POST", "/api/order_messages/1") for _ in range(3)]
+    assert [t.kind if t else None for t in taken] == [None, FaultKind.BAD_GATEWAY, None]
+    assert Fault.from_dict({"kind": "bad_gateway", "after": 2}).after == 2
+    with pytest.raises(ValueError, match="after must be a whole number"):
+        Fault(FaultKind.BAD_GATEWAY, after=-1)
+
+
 # -- CLI --------------------------------------------------------------------------------------------
 
 

@@ -285,33 +285,10 @@ def test_activity_keeps_polling_through_errors(conn: SandboxServer) -> None:
 
 @pytest.fixture
 def as_on_the_triggerer(airflow_db: str) -> Iterator[None]:
-    """The Task SDK's link to Airflow that the triggerer (and ``dag.test()``) give a running trigger.
+    """The Task SDK's link to Airflow that the triggerer (and ``dag.test()``) give a running trigger."""
+    from tests.support.task_sdk import task_sdk_link
 
-    Built the way ``dag.test()`` builds it, from Airflow's in-process test supervisor: not a public API,
-    so only the tests use it.
-    """
-    import os
-    import uuid
-
-    import psutil
-    import structlog
-    from airflow.sdk import Variable
-    from airflow.sdk.execution_time.supervisor import (
-        InProcessSupervisorComms,
-        InProcessTestSupervisor,
-        set_supervisor_comms,
-    )
-
-    supervisor = InProcessTestSupervisor(
-        id=uuid.uuid4(),
-        pid=os.getpid(),
-        process=psutil.Process(),
-        process_log=structlog.get_logger(logger_name="task").bind(),
-        client=InProcessTestSupervisor._api_client(),
-    )
-    supervisor.comms = InProcessSupervisorComms(supervisor=supervisor)
-    with set_supervisor_comms(supervisor.comms):
-        Variable.get("spp_warm_up", default=None)  # the in-process API starts on its first call (seconds)
+    with task_sdk_link():
         yield
 
 

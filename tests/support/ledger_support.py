@@ -24,10 +24,15 @@ class Store:
         self.values[key] = value
 
 
-def task_context(try_number: int, store: Store | None = None, run_started: Any = None) -> Any:
-    """The parts of a task's context the operator reads: the try, the DAG run's start, the state store."""
+def task_context(try_number: int, store: Store | None = None, run_started: Any = None, map_index: int = -1) -> Any:
+    """The parts of a task's context the operator reads: the task instance and try, the run's start, the store.
+
+    Task instances differ by ``map_index`` (the sibling map indexes of one task in one DAG run).
+    """
+    ti = SimpleNamespace(dag_id="spp_dag", run_id="manual__1", task_id="post", map_index=map_index)
+    ti.try_number, ti.start_date = try_number, None
     context: dict[str, Any] = {
-        "ti": SimpleNamespace(try_number=try_number, start_date=None),
+        "ti": ti,
         "dag_run": SimpleNamespace(start_date=run_started),
     }
     if store is not None:

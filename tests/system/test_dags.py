@@ -172,6 +172,17 @@ def test_dynamic_task_mapping_posts_one_message_per_order(dagbag: Any, spp_conn:
     assert _xcom(dag_run, "collect") == sorted(ids)
 
 
+def test_two_map_indexes_posting_the_same_text_each_get_their_own_message(dagbag: Any, spp_conn: Any) -> None:
+    spp_conn.add_fault("bad_gateway", method="POST", after=1)  # the second POST only: a 502, nothing stored
+    dag_run = dagbag.get_dag("spp_test_same_text_siblings").test()
+    assert dag_run.state == "success"
+    ids = [_xcom(dag_run, "notify", i) for i in range(2)]
+    stored = spp_conn.messages()
+    assert [m.message for m in stored] == ["Your files are ready"] * 2
+    assert sorted(ids) == sorted(m.id for m in stored)
+    assert [r["status"] for r in _posts(spp_conn)] == [201, 502, 201]
+
+
 def test_unknown_order_fails_at_once_without_spending_retries(dagbag: Any, spp_conn: Any, capfd: Any) -> None:
     dag_run = dagbag.get_dag("spp_test_unknown_order").test()
     assert dag_run.state == "failed"

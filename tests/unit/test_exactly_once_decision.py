@@ -262,3 +262,104 @@ def test_the_decision_imports_neither_airflow_nor_an_http_client() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+# SPP's clock and sibling task instances
+
+
+def test_the_first_posts_answer_tells_spps_clock_and_the_window_starts_at_that_post() -> None:
+    from airflow_provider_spp._internal.exactly_once import CLOCK_MARGIN, window_start
+
+    record = sent()
+    spp_behind = SENT - timedelta(minutes=5)  # the 502's Date: SPP's clock runs 5 minutes behind the worker
+    lost = after_post(record, SppServerError("bad gateway", status_code=502), SENT, spp_now=spp_behind)
+    assert lost.clock_offset == -300.0
+    assert window_start(lost) == spp_behind - CLOCK_MARGIN
+    assert window_start(record) == SENT - CLOCK_SKEW  # no answer told SPP's clock: the wide window
+    look = decide(lost, REQUEST, FILES, NOW, this_try())
+    assert isinstance(look, LookFirst)
+    assert look.since == spp_behind - CLOCK_MARGIN
+
+
+def test_only_the_first_posts_answer_sets_the_clock() -> None:
+    first = after_post(sent(), SppServerError("bad gateway", status_code=502), SENT, spp_now=SENT)
+    assert after_post(first, 17, NOW, spp_now=NOW + timedelta(hours=1)).clock_offset == 0.0
+    again = sent().sending_again(REQUEST, NOW)  # a later POST: another worker's clock, maybe
+    assert after_post(again, 17, NOW, spp_now=NOW + timedelta(hours=1)).clock_offset is None
+
+
+@pytest.mark.parametrize("offset", ["soon", float("nan"), True, [1]])
+def test_a_record_with_an_unreadable_clock_offset_is_read_without_it(offset: object) -> None:
+    value = sent(clock_offset=1.5).as_json()
+    assert PostRecord.from_json(value) == sent(clock_offset=1.5)
+    value["clock_offset"] = offset
+    assert PostRecord.from_json(value) == sent()
+    del value["clock_offset"]  # a record written before the field existed
+    assert PostRecord.from_json(value) == sent()
+
+
+def test_a_message_claimed_by_another_task_instance_is_never_wanted() -> None:
+    mine = MessageResource(id=7, message="Your report is ready", user_id=None, staff_only=False)
+    wanted = Wanted.for_record(sent())
+    assert wanted(mine)
+    assert not wanted.excluding({7})(mine)
+    assert wanted.excluding({8})(mine)
+
+
+def test_claims_keep_who_took_which_message_and_forget_old_ones() -> None:
+    from airflow_provider_spp._internal.claims import MAX_CLAIMS, RETENTION, Claims
+
+    claims = Claims().with_claim(1, "d/r/t/0", NOW - RETENTION - timedelta(seconds=1)).with_claim(2, "d/r/t/1", NOW)
+    assert Claims.from_json(claims.as_json()) == claims
+    newer = claims.with_claim(3, "d/r/t/0", NOW)
+    assert (newer.holder(1), newer.holder(2), newer.holder(3)) == (None, "d/r/t/1", "d/r/t/0")
+    assert newer.held_by_others("d/r/t/0") == {2}
+    many = Claims()
+    for message_id in range(MAX_CLAIMS + 5):
+        many = many.with_claim(message_id, "me", NOW + timedelta(seconds=message_id))
+    assert len(many.held) == MAX_CLAIMS
+    assert many.holder(MAX_CLAIMS + 4) == "me"
+    assert many.holder(0) is None
+
+
+@pytest.mark.parametrize(
+    "value", [None, "garbage", [1, 2], {"x": {"by": "a", "at": NOW.isoformat()}, "5": {"by": "b"}}]
+)
+def test_claims_in_any_other_shape_are_skipped(value: object) -> None:
+    from airflow_provider_spp._internal.claims import Claims
+
+    assert Claims.from_json(value) == Claims()
+
+
+def test_a_claim_that_another_task_instance_wrote_first_is_not_taken_over() -> None:
+    from airflow_provider_spp._internal.claims import ClaimBook, claims_key
+
+    variables: dict[str, object] = {}
+    first = ClaimBook("d/r/t/0", variables.get, variables.__setitem__)
+    second = ClaimBook("d/r/t/1", variables.get, variables.__setitem__)
+    assert first.claim("e4a269fc", 7, NOW) == "d/r/t/0"
+    assert second.claim("E4A269FC", 7, NOW) == "d/r/t/0"
+    assert second.claim("E4A269FC", 8, NOW) == "d/r/t/1"
+    assert set(variables) == {claims_key("E4A269FC")}
+    assert first.load("E4A269FC").held_by_others("d/r/t/0") == {8}
+
+
+def test_a_claim_lost_to_concurrent_writers_is_written_again_then_given_up() -> None:
+    from airflow_provider_spp._internal.claims import CLAIM_ROUNDS, ClaimBook
+
+    writes: list[object] = []
+    book = ClaimBook("d/r/t/0", lambda key: None, lambda key, value: writes.append(value))  # every write lost
+    assert book.claim("E4A269FC", 7, NOW) is None
+    assert len(writes) == CLAIM_ROUNDS
+
+
+def test_a_task_instance_is_named_by_dag_run_task_and_map_index() -> None:
+    from types import SimpleNamespace
+
+    from airflow_provider_spp._internal.claims import claimer_of
+
+    ti = SimpleNamespace(dag_id="d", run_id="r", task_id="t", map_index=3)
+    assert claimer_of({"ti": ti}) == "d/r/t/3"
+    assert claimer_of({"ti": SimpleNamespace(dag_id="d", run_id="r", task_id="t")}) == "d/r/t/-1"
+    assert claimer_of({}) is None
+    assert claimer_of(None) is None

@@ -151,3 +151,19 @@ def test_dot_orders_never_reach_another_path(spp_sandbox: SandboxServer, make_ho
     assert segment
     assert "/" not in segment
     assert remove_dot_segments(request["path"]) == request["path"]
+
+
+def test_the_sync_hook_reads_spp_clock_from_the_date_header_even_of_an_error(
+    spp_sandbox: SandboxServer, spp_sandbox_conn: str
+) -> None:
+    import pendulum
+
+    from airflow_provider_spp.exceptions import SppServerError
+
+    hook = SppHook()
+    assert hook.server_time is None
+    spp_sandbox.add_fault("bad_gateway", method="POST")
+    with pytest.raises(SppServerError):
+        hook.create_order_message("E4A269FC", "Hello")
+    assert hook.server_time is not None
+    assert abs((pendulum.now("UTC") - hook.server_time).total_seconds()) < 3

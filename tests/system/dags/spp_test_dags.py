@@ -108,6 +108,12 @@ with DAG("spp_test_mapped", schedule=None, start_date=START):
 
     collect(posted.output)
 
+with DAG("spp_test_same_text_siblings", schedule=None, start_date=START):
+    # Two map indexes post the same text to the same order (an order listed twice): two messages are wanted.
+    CreateOrderMessageOperator.partial(
+        task_id="notify", message="Your files are ready", retries=2, retry_delay=timedelta(0), lost_answer_wait=0.5
+    ).expand(order=["E4A269FC", "E4A269FC"])
+
 with DAG("spp_test_unknown_order", schedule=None, start_date=START):
     CreateOrderMessageOperator(
         task_id="post", order="NOPE0000", message="Will not arrive", retries=3, retry_delay=timedelta(0)
