@@ -1,4 +1,4 @@
-"""Apache Airflow provider for Service Provider Pro (SPP): post order messages from DAGs."""
+"""Apache Airflow provider for Wayfront (formerly Service Provider Pro, SPP): post order messages from DAGs."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Errors raised by the SPP provider: one small hierarchy, rooted at :class:`SppError`."""
+"""Errors raised by the Wayfront (formerly Service Provider Pro, SPP) provider, rooted at :class:`SppError`."""
 
 from __future__ import annotations
 
@@ -23,7 +23,9 @@ __all__ = [
 
 
 class SppError(Exception):
-    """Base class of every error the SPP provider raises; each says what trying again would do.
+    """Base class of every error the Wayfront (formerly Service Provider Pro, SPP) provider raises.
+
+    Each says what trying again would do.
 
     ``retryable``: trying the same thing again later can succeed. ``outcome_unknown``: the server may
     have acted on the request although no answer said so. ``permanent``: no wait or retry can fix it
@@ -97,7 +99,7 @@ class SppTransportError(SppError):
 
 
 class SppApiError(SppError):
-    """SPP answered with an error status (or a 2xx that is not what the API documents)."""
+    """Wayfront (SPP) answered with an error status (or a 2xx that is not what the API documents)."""
 
     def __init__(
         self,

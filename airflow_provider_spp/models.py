@@ -1,4 +1,4 @@
-"""Typed SPP API resources (pydantic v2), tolerant of what a real workspace sends.
+"""Typed Wayfront (formerly Service Provider Pro, SPP) API resources (pydantic v2), tolerant of what a workspace sends.
 
 Only the fields the provider reads are declared; everything else SPP sends (tickets, roles, addresses,
 billing details, ...) is ignored. Only ``id`` is truly required: the vendor docs call many fields required
@@ -24,6 +24,7 @@ __all__ = [
     "Order",
     "OrderMessageRequest",
     "OrderPage",
+    "OrderStatus",
     "PageLinks",
     "SppModel",
     "User",
@@ -47,6 +48,9 @@ class _DefaultOnError:
             raise TypeError(f"Lenient[{source!r}] has no fallback: allow None, or use a list, dict or model")
         return core_schema.with_default_schema(schema, default_factory=factory, on_error="default")
 
+
+#: An order status as a workspace sends it: an integer code (Wayfront) or a label (older workspaces).
+OrderStatus = int | str
 
 T = TypeVar("T")
 #: A field that takes its default when the server sends something unparsable (or null for a list).

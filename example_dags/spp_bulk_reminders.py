@@ -1,11 +1,16 @@
-"""Daily reminders: one message per order still waiting on the client, posted by a mapped task."""
+"""Daily reminders: one message per order still waiting on the client, posted by a mapped task.
+
+The status to remind is a DAG param. Wayfront statuses are integer codes that each workspace defines
+("Status is a number, not a label"): find yours by reading an order whose status you know, e.g.
+``SppHook().get_order("E4A269FC").status``. Older workspaces send labels ("Working"); either works here.
+"""
 
 from __future__ import annotations
 
 from itertools import islice
 
 import pendulum
-from airflow.sdk import DAG, task
+from airflow.sdk import DAG, Param, task
 
 from airflow_provider_spp.hooks.spp import SppHook
 from airflow_provider_spp.operators.order_messages import CreateOrderMessageOperator
@@ -16,13 +21,17 @@ with DAG(
     schedule="0 8 * * *",
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
-    params={"status": "Pending", "max_orders": 50},
+    params={
+        # 2 is "Working" in the sandbox's status map: set the code your workspace uses
+        "status": Param(2, type=["integer", "string"], description="Status code (or label) of orders to remind"),
+        "max_orders": 50,
+    },
     tags=["spp", "example"],
 ) as dag:
 
     @task
     def orders_waiting_on_client(params: dict | None = None) -> list[str]:
-        """Order numbers in the waiting status, oldest first (at most ``max_orders`` a day)."""
+        """Order numbers in the status (a code or a label, sent as given), oldest first, ``max_orders`` at most."""
         params = params or {}
         limit = int(params.get("max_orders") or 50)
         with SppHook() as hook:

@@ -1,7 +1,8 @@
 """Chase the client, wait (deferred) for their reply, then branch: reply -> thank them; no reply -> escalate.
 
 ``ask_for_logins`` posts the follow-up; ``wait_for_reply`` waits on the triggerer (no worker slot) for a
-message from the order's **client** posted after it (its ID comes through XCom, so the wait is exact);
+message from the order's **client** posted after it (its ID comes through XCom, so the wait is exact;
+messages SPP writes itself, such as status changes, never count);
 on a reply ``acknowledge`` thanks the client, and if none comes within the timeout the sensor is
 skipped (``soft_fail``) and ``escalate`` leaves a staff-only note for the team instead.
 

@@ -240,6 +240,13 @@ class _SizedStream(io.RawIOBase):
     def tell(self) -> int:
         return int(self._raw.tell())
 
+    def seekable(self) -> bool:
+        return bool(getattr(self._raw, "seekable", lambda: False)())
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        """Move in the underlying stream (httpx measures a part's length by seeking to its end and back)."""
+        return int(self._raw.seek(offset, whence))
+
     def close(self) -> None:
         if self._owned and not self.closed:
             self._raw.close()

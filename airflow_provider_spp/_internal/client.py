@@ -5,7 +5,9 @@ multipart form) and hands it to its transport (requests in ``http_sync``, httpx 
 which sends it, turns its library's failures into SppTransportError (:func:`transport_failure`) and
 returns an :class:`Answer`. The transport's retry loop asks ``retries.Retries`` what the answer means
 (:func:`raise_for_status`) and, after a failure, how long to wait or whether to give up. The hook
-reads the body here (:func:`parse_model`); a listing's next request comes from ``paging``.
+reads the body here (:func:`parse_model`); a listing's next request comes from ``paging``. What a host
+answers besides the API (redirects, licence and login pages) is read in ``host_answers``; which CAs are
+trusted and which TLS failures are transient, in ``tls_trust``.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from urllib.parse import quote, urlsplit
 from pydantic import BaseModel, ValidationError
 
 from airflow_provider_spp import __version__
+from airflow_provider_spp._internal.host_answers import html_error, is_html, redirect_error
+from airflow_provider_spp._internal.tls_trust import handshake_cut_short
 from airflow_provider_spp.exceptions import (
     SppApiError,
     SppError,
@@ -31,7 +35,7 @@ from airflow_provider_spp.exceptions import (
     SppUnexpectedResponseError,
     api_error_class,
 )
-from airflow_provider_spp.models import OrderMessageRequest, order_reference
+from airflow_provider_spp.models import OrderMessageRequest, OrderStatus, order_reference
 
 if TYPE_CHECKING:
     from airflow_provider_spp._internal.attachments import Attachment
@@ -173,11 +177,12 @@ def create_message_request(base_url: str, wanted: OrderMessageRequest, files: li
     return ApiRequest("POST", url, json=wanted.json_body(), idempotent=False)
 
 
-def list_messages_request(base_url: str, order: str | int, *, per_page: int = 100) -> ApiRequest:
-    """GET an order's messages (newest first)."""
-    return ApiRequest(
-        "GET", api_url(base_url, "api", "order_messages", checked_order(order)), {"limit": page_size(per_page)}
-    )
+def list_messages_request(
+    base_url: str, order: str | int, *, per_page: int = 100, filters: Mapping[str, str] | None = None
+) -> ApiRequest:
+    """GET an order's messages (newest first), with Purity ``filters`` (a server may ignore them)."""
+    params: dict[str, Any] = {"limit": page_size(per_page), **(filters or {})}
+    return ApiRequest("GET", api_url(base_url, "api", "order_messages", checked_order(order)), params)
 
 
 def checked_message_id(message_id: int) -> int:
@@ -195,22 +200,34 @@ def delete_message_request(base_url: str, message_id: int) -> ApiRequest:
 def list_orders_request(
     base_url: str,
     *,
-    status: str | None = None,
+    status: OrderStatus | None = None,
     sort: str | None = "id:desc",
     per_page: int = 100,
     filters: Mapping[str, str] | None = None,
 ) -> ApiRequest:
-    """GET the workspace's orders, optionally of one status, in a ``field:direction`` order (None: the server's).
+    """GET the workspace's orders, optionally of one status (a code or a label, sent as given), sorted.
 
-    ``filters`` are more Purity conditions, ``{"filters[field][$op]": value}``, sent as given.
+    ``sort`` None leaves the order to the server; ``filters`` are more Purity conditions,
+    ``{"filters[field][$op]": value}``, sent as given.
     """
     params: dict[str, Any] = {"limit": page_size(per_page)}
     if sort is not None:
         params["sort"] = sort
     if status is not None:
-        params["filters[status][$eq]"] = status
+        params["filters[status][$eq]"] = checked_status(status)
     params.update(filters or {})
     return ApiRequest("GET", api_url(base_url, "api", "orders"), params)
+
+
+def checked_status(status: OrderStatus) -> OrderStatus:
+    """An order status to filter by: a workspace's integer code or a label, as SppInputError otherwise."""
+    if (
+        isinstance(status, bool)
+        or not isinstance(status, int | str)
+        or (isinstance(status, str) and not status.strip())
+    ):
+        raise SppInputError(f"status must be a status code (int) or label (str), got {status!r}")
+    return status
 
 
 def get_order_request(base_url: str, order: str | int) -> ApiRequest:
@@ -257,28 +274,30 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
+#: What a 403 means on Wayfront: the token is valid, but its user may not use the API.
+NO_API_ACCESS = "the token's role or the workspace's plan has no API access"
+
+
 def raise_for_status(answer: Answer, method: str, path: str) -> None:
     """Turn an unexpected status into the matching SppApiError, with the server's own message."""
     status = answer.status
     if 200 <= status < 300:
+        if is_html(answer):
+            raise html_error(answer, method, path)
         return
     request_id = answer.request_id
     if 300 <= status < 400:
-        target = urlsplit(answer.headers.get("Location", "")).netloc or "another address"
-        raise SppApiError(
-            f"SPP {method} {path} was redirected ({status}) to {target}; "
-            "set the connection host to the workspace's final URL",
-            status_code=status,
-            request_id=request_id,
-        )
+        raise redirect_error(answer, method, path)
     server_message, errors = laravel_error(answer)
     detail = server_message or answer.reason or "no message"
+    if status == 403:
+        detail += f" ({NO_API_ACCESS})"
     if errors:
         detail += " " + "; ".join(
             f"{k}: {' '.join(map(str, v)) if isinstance(v, list) else v}" for k, v in errors.items()
         )
     raise api_error_class(status)(
-        f"SPP {method} {path} failed with {status}: {detail} (request id {request_id or 'none'})",
+        f"Wayfront (SPP) {method} {path} failed with {status}: {detail} (request id {request_id or 'none'})",
         status_code=status,
         request_id=request_id,
         server_message=server_message,
@@ -301,7 +320,7 @@ def parse_model(model: type[ModelT], answer: Answer, *, unwrap: bool = True) -> 
         payload = answer.json()
     except ValueError:
         raise SppUnexpectedResponseError(
-            f"SPP answered {answer.status} to {answer.path} but the body is not JSON "
+            f"Wayfront (SPP) answered {answer.status} to {answer.path} but the body is not JSON "
             f"(request id {request_id or 'none'})",
             status_code=answer.status,
             request_id=request_id,
@@ -312,7 +331,7 @@ def parse_model(model: type[ModelT], answer: Answer, *, unwrap: bool = True) -> 
         return model.model_validate(payload)
     except ValidationError as err:
         raise SppUnexpectedResponseError(
-            f"SPP answered {answer.status} to {answer.path} with a body that is not a {model.__name__} "
+            f"Wayfront (SPP) answered {answer.status} to {answer.path} with a body that is not a {model.__name__} "
             f"({validation_problems(err)}; request id {request_id or 'none'})",
             status_code=answer.status,
             request_id=request_id,
@@ -341,13 +360,12 @@ def server_date(answer: Answer) -> datetime | None:
 def connection_test_failure(err: SppError, base_url: str) -> str:
     """What the UI's Test button says when the test call failed: what went wrong and what to check."""
     if isinstance(err, SppApiError):
-        if err.status_code in (401, 403):
-            return (
-                f"{base_url} rejected the API token ({err.status_code}"
-                f"{': ' + err.server_message if err.server_message else ''}). "
-                "Check the API token field and that the token's user may read orders."
-            )
-        return f"{base_url} answered {err.status_code}: {err}"
+        said = f": {err.server_message}" if err.server_message else ""
+        if err.status_code == 401:
+            return f"{base_url} rejected the API token (401{said}). Check the API token field."
+        if err.status_code == 403:
+            return f"{base_url} accepted the API token, but {NO_API_ACCESS} (403{said})."
+        return f"{base_url}: {err}"
     if isinstance(err, SppTransportError):
         return f"Could not reach {base_url}: {err}. Check the workspace URL."
     return str(err)
@@ -356,11 +374,20 @@ def connection_test_failure(err: SppError, base_url: str) -> str:
 def transport_failure(
     err: Exception, method: str, path: str, *, timed_out: bool, tls_failed: bool, not_sent: bool
 ) -> SppTransportError:
-    """The SppTransportError for a failure a transport has classified: its text, outcome and retry."""
+    """The SppTransportError for a failure a transport has classified: its text, outcome and retry.
+
+    A handshake cut short (EOF, reset) is tried again; a certificate that does not verify is permanent.
+    """
+    rejected = tls_failed and not_sent and not handshake_cut_short(err)
     if timed_out:
         detail = "no answer within the timeout"
+    elif rejected:
+        detail = (
+            "the TLS handshake failed: the certificate did not verify or the server does not speak TLS "
+            "(check the workspace URL, the certificate, or the connection's verify extra)"
+        )
     elif tls_failed and not_sent:
-        detail = "the TLS handshake failed (check the certificate, or the connection's verify extra)"
+        detail = "the TLS handshake failed: the connection was cut before the request was sent"
     elif tls_failed:
         detail = "the TLS stream broke after the request was sent"
     elif not_sent:
@@ -368,7 +395,7 @@ def transport_failure(
     else:
         detail = "the connection broke before the answer arrived"
     return SppTransportError(
-        f"SPP {method} {path} failed: {detail} ({type(err).__name__})",
+        f"Wayfront (SPP) {method} {path} failed: {detail} ({type(err).__name__})",
         request_sent=not not_sent,
-        retryable=not (tls_failed and not_sent),
+        retryable=not rejected,
     )

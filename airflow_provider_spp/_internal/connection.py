@@ -52,33 +52,41 @@ def is_loopback_host(hostname: str) -> bool:
         return False
 
 
+#: The paths a workspace URL may end with: none, or the API's own (as Wayfront's tools show the address);
+#: the hook adds ``/api/...`` itself, so ``https://acme.wayfront.com/api`` means ``https://acme.wayfront.com``.
+_WORKSPACE_PATHS = ("", "/", "/api", "/api/")
+
+
 def normalize_workspace_url(host: str | None, port: int | None = None, *, allow_insecure_http: bool = False) -> str:
-    """Return ``scheme://host[:port]`` for a workspace written as ``example.spp.co`` or a full URL."""
+    """Return ``scheme://host[:port]`` for a workspace written as ``acme.wayfront.com``, a URL, or a URL + ``/api``."""
     raw = (host or "").strip()
     if not raw:
         raise SppConfigError(
-            "The SPP connection has no host: set it to your workspace URL, e.g. https://example.spp.co"
+            "The Wayfront (SPP) connection has no host: set it to your workspace URL, e.g. https://acme.wayfront.com"
         )
     if "://" not in raw:
         raw = f"https://{raw}"
     parts = urlsplit(raw)
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https"):
-        raise SppConfigError(f"The SPP workspace URL must use https (or http on this machine), not {scheme!r}")
+        raise SppConfigError(
+            f"The Wayfront (SPP) workspace URL must use https (or http on this machine), not {scheme!r}"
+        )
     try:
         hostname, url_port = parts.hostname, parts.port
     except ValueError as err:
-        raise SppConfigError(f"The SPP workspace URL has an invalid port: {err}") from None
+        raise SppConfigError(f"The Wayfront (SPP) workspace URL has an invalid port: {err}") from None
     if not hostname:
-        raise SppConfigError("The SPP workspace URL has no host name")
+        raise SppConfigError("The Wayfront (SPP) workspace URL has no host name")
     if parts.username is not None or parts.password is not None:
         raise SppConfigError(
-            "The SPP workspace URL must not contain credentials; put the API token in the password field"
+            "The Wayfront (SPP) workspace URL must not contain credentials; put the API token in the password field"
         )
-    if parts.path not in ("", "/") or parts.query or parts.fragment:
+    if parts.path not in _WORKSPACE_PATHS or parts.query or parts.fragment:
+        found = f"; not a path such as {parts.path!r}" if parts.path not in _WORKSPACE_PATHS else ""
         raise SppConfigError(
-            "The SPP workspace URL must be just the workspace address (e.g. https://example.spp.co), "
-            "without a path, query or fragment"
+            "The Wayfront (SPP) workspace URL must be just the workspace address (e.g. https://acme.wayfront.com, "
+            f"or https://acme.wayfront.com/api as Wayfront shows it), without a path, query or fragment{found}"
         )
     if scheme == "http" and not allow_insecure_http and not is_loopback_host(hostname):
         raise SppConfigError(
@@ -104,7 +112,7 @@ def _as_bool(name: str, value: Any, default: bool) -> bool:
     parsed = default if _is_blank(value) else boolean_from(value)
     if parsed is not None:
         return parsed
-    raise SppConfigError(f"The SPP connection extra {name!r} must be true or false, got {value!r}")
+    raise SppConfigError(f"The Wayfront (SPP) connection extra {name!r} must be true or false, got {value!r}")
 
 
 def _verify_setting(value: Any) -> bool | str:
@@ -115,7 +123,8 @@ def _verify_setting(value: Any) -> bool | str:
         path = os.path.expanduser(value.strip())
         if not os.path.exists(path):
             raise SppConfigError(
-                f"The SPP connection extra 'verify' names a CA bundle that does not exist on this machine: {path}"
+                "The Wayfront (SPP) connection extra 'verify' names a CA bundle that does not exist on this machine: "
+                f"{path}"
             )
         return path
     return _as_bool("verify", value, True)
@@ -129,10 +138,10 @@ def _as_number(name: str, value: Any, *, minimum: float, integer: bool = False, 
         number = math.nan
     if not math.isfinite(number) or (integer and not number.is_integer()):
         kind = "a whole number" if integer else "a number"
-        raise SppConfigError(f"The SPP setting {name!r} must be {kind}, got {value!r}")
+        raise SppConfigError(f"The Wayfront (SPP) setting {name!r} must be {kind}, got {value!r}")
     if number < minimum or (exclusive and number == minimum):
         bound = "greater than" if exclusive else "at least"
-        raise SppConfigError(f"The SPP setting {name!r} must be {bound} {minimum:g}, got {value!r}")
+        raise SppConfigError(f"The Wayfront (SPP) setting {name!r} must be {bound} {minimum:g}, got {value!r}")
     return number
 
 
@@ -142,7 +151,7 @@ def _check_api_version(value: Any) -> str | None:
         return None
     if not isinstance(value, str) or not _API_VERSION.fullmatch(value):
         raise SppConfigError(
-            "The SPP api_version must be a short token such as '2024-03-05' "
+            "The Wayfront (SPP) api_version must be a short token such as '2024-03-05' "
             "(letters, digits, '.', '_', '-'; no spaces or line breaks)"
         )
     return value
@@ -153,10 +162,12 @@ def _check_token(password: str | None) -> str:
     token = (password or "").strip()
     if not token:
         raise SppConfigError(
-            "The SPP connection has no API token: put it in the connection's password (API token) field"
+            "The Wayfront (SPP) connection has no API token: put it in the connection's password (API token) field"
         )
     if _TOKEN_FORBIDDEN.search(token) or not token.isascii() or not token.isprintable():
-        raise SppConfigError("The SPP API token contains spaces, control or non-ASCII characters; check the copy-paste")
+        raise SppConfigError(
+            "The Wayfront (SPP) API token contains spaces, control or non-ASCII characters; check the copy-paste"
+        )
     return token
 
 

@@ -19,6 +19,11 @@ from airflow_provider_spp._internal.connection import (
     DEFAULT_TIMEOUT,
 )
 
+#: The connection type's name in the UI: the vendor's name since 2026, and the one users knew before.
+DISPLAY_NAME = "Wayfront (formerly Service Provider Pro, SPP)"
+#: What the empty host field shows (workspaces live at ``https://<workspace>.wayfront.com`` or a custom domain).
+HOST_EXAMPLE = "https://acme.wayfront.com"
+
 
 @dataclass(frozen=True)
 class FormField:
@@ -149,8 +154,8 @@ UI_FIELD_BEHAVIOUR: dict[str, Any] = {
     "hidden_fields": ["login", "port", "schema"],
     "relabeling": {"host": "Workspace URL", "password": "API token"},
     "placeholders": {
-        "host": "https://example.spp.co",
-        "password": "An API token of your SPP workspace",
+        "host": HOST_EXAMPLE,
+        "password": "An API token of your Wayfront workspace",
         **{f.name: f.placeholder_text for f in FORM_FIELDS if f.placeholder_text},
     },
 }

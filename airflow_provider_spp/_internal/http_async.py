@@ -3,23 +3,29 @@
 from __future__ import annotations
 
 import asyncio
-from contextlib import ExitStack
+import os
+from collections.abc import AsyncIterator, Iterable, Iterator
+from contextlib import AsyncExitStack
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from airflow_provider_spp._internal.attachments import FORM_FIELD
 from airflow_provider_spp._internal.client import (
     Answer,
     ApiRequest,
+    MultipartForm,
     authorization_header,
     default_headers,
     server_date,
     transport_failure,
 )
 from airflow_provider_spp._internal.retries import Retries
+from airflow_provider_spp._internal.tls_trust import caused_by, trusted_cas
 from airflow_provider_spp.exceptions import SppApiError, SppTransportError
 
 if TYPE_CHECKING:
+    import ssl
+
     import httpx
 
     from airflow_provider_spp._internal.connection import SppConnectionSettings
@@ -31,9 +37,11 @@ class HttpxTransport:
     #: The server's clock (its ``Date`` header) as of the latest answer, when it sent one.
     server_time: datetime | None = None
 
-    def __init__(self, settings: SppConnectionSettings, log: Any) -> None:
+    def __init__(self, settings: SppConnectionSettings, log: Any, tls: ssl.SSLContext | bool) -> None:
         self._settings = settings
         self._log = log
+        #: The CAs to trust (see :func:`tls_context`): built before, off the event loop, as it reads files.
+        self._tls = tls
         self._authorization = authorization_header(settings.token)
         self._client: httpx.AsyncClient | None = None
 
@@ -47,11 +55,6 @@ class HttpxTransport:
             import httpx
 
             settings = self._settings
-            verify: Any = settings.verify
-            if isinstance(verify, str):
-                import ssl
-
-                verify = ssl.create_default_context(cafile=verify)
             self._client = httpx.AsyncClient(
                 headers=default_headers(settings, f"python-httpx/{httpx.__version__}"),
                 timeout=httpx.Timeout(
@@ -60,7 +63,7 @@ class HttpxTransport:
                     write=settings.connect_timeout,
                     pool=settings.connect_timeout,
                 ),
-                verify=verify,
+                verify=self._tls,
                 limits=httpx.Limits(max_connections=8, max_keepalive_connections=4),
             )
         return self._client
@@ -77,7 +80,10 @@ class HttpxTransport:
         retries = Retries(request, self._settings, self._log)
         while True:
             try:
-                return retries.checked(await self._exchange(client, request))
+                answer = await self._exchange(client, request)
+                while (hop := retries.follow(answer)) is not None:  # within the workspace only
+                    answer = await self._exchange(client, hop)
+                return retries.checked(answer)
             except (SppTransportError, SppApiError) as err:
                 wait = retries.wait_after(err)
                 if wait is None:
@@ -88,29 +94,72 @@ class HttpxTransport:
         """One HTTP exchange; a failure below HTTP becomes SppTransportError."""
         import httpx
 
-        form = request.form
-        with ExitStack() as stack:
-            files: list[Any] | None = (
-                [(FORM_FIELD, (f.filename, stack.enter_context(f.opener()), f.content_type)) for f in form.files]
-                if form is not None
-                else None
-            )
+        async with AsyncExitStack() as stack:
+            headers, body = self._authorization, None
+            if request.form is not None:
+                form_headers, body = await streamed_form(request.form, stack)
+                headers = {**headers, **form_headers}
             try:
                 response = await client.request(
                     request.method,
                     request.url,
                     params=request.params or None,
                     json=request.json,
-                    data=dict(form.fields) if form is not None else None,
-                    files=files,
-                    headers=self._authorization,
-                    follow_redirects=request.idempotent,
+                    content=body,
+                    headers=headers,
+                    follow_redirects=False,  # followed by send(), never to another host
                 )
             except (httpx.HTTPError, OSError) as err:  # httpcore lets some TLS read errors through unwrapped
                 raise httpx_transport_error(err, request.method, request.path) from None
         answer = answer_from_httpx(response)
         self.server_time = server_date(answer) or self.server_time
         return answer
+
+
+async def streamed_form(form: MultipartForm, stack: AsyncExitStack) -> tuple[dict[str, str], AsyncIterator[bytes]]:
+    """A multipart body whose files are opened, measured, read and closed in worker threads, never on the loop.
+
+    httpx encodes the form (the same bytes as before) but would read the files on the event loop; here each
+    chunk of its encoder is produced by :func:`asyncio.to_thread`. Built afresh for each try of a call.
+    """
+    import httpx
+
+    def encode() -> tuple[dict[str, str], Iterator[bytes]]:
+        files = [(FORM_FIELD, (f.filename, stack_file(f.opener()), f.content_type)) for f in form.files]
+        encoded = httpx.Request("POST", "http://form.invalid/", data=dict(form.fields), files=files)
+        headers = {k: v for k, v in encoded.headers.items() if k.lower() in ("content-type", "content-length")}
+        return headers, iter(cast("Iterable[bytes]", encoded.stream))
+
+    def stack_file(stream: Any) -> Any:
+        stack.push_async_callback(asyncio.to_thread, stream.close)
+        return stream
+
+    headers, chunks = await asyncio.to_thread(encode)
+
+    async def body() -> AsyncIterator[bytes]:
+        while (chunk := await asyncio.to_thread(next, chunks, None)) is not None:
+            yield chunk
+
+    return headers, body()
+
+
+def tls_context(verify: bool | str) -> ssl.SSLContext | bool:
+    """The SSL context trusting exactly the CAs SppHook trusts (:func:`tls_trust.trusted_cas`); reads files.
+
+    httpx alone would ignore REQUESTS_CA_BUNDLE and fail on a CA folder; run this in a worker thread.
+    """
+    trusted = trusted_cas(verify, os.environ)
+    if trusted is False:
+        return False
+    import ssl
+
+    if trusted is True:
+        import certifi
+
+        return ssl.create_default_context(cafile=certifi.where())
+    if os.path.isdir(trusted):
+        return ssl.create_default_context(capath=trusted)
+    return ssl.create_default_context(cafile=trusted)
 
 
 def answer_from_httpx(response: Any) -> Answer:
@@ -128,22 +177,10 @@ def httpx_transport_error(err: Exception, method: str, path: str) -> SppTranspor
 
     import httpx
 
-    tls_failed = _caused_by(err, ssl.SSLError)
+    tls_failed = caused_by(err, ssl.SSLError)
     not_sent = isinstance(
         err, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout | httpx.UnsupportedProtocol
     )
     return transport_failure(
         err, method, path, timed_out=isinstance(err, httpx.ReadTimeout), tls_failed=tls_failed, not_sent=not_sent
     )
-
-
-def _caused_by(err: BaseException, kind: type[BaseException]) -> bool:
-    """Whether ``kind`` is anywhere in the exception's cause/context chain (httpx wraps httpcore's errors)."""
-    seen: set[int] = set()
-    current: BaseException | None = err
-    while current is not None and id(current) not in seen:
-        if isinstance(current, kind):
-            return True
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
-    return False

@@ -11,6 +11,7 @@ import contextvars
 import os
 import time
 from contextlib import ExitStack
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_spp._internal.attachments import multipart_encoder
@@ -23,6 +24,7 @@ from airflow_provider_spp._internal.client import (
     transport_failure,
 )
 from airflow_provider_spp._internal.retries import Retries
+from airflow_provider_spp._internal.tls_trust import trusted_cas
 from airflow_provider_spp.exceptions import SppApiError, SppTransportError
 
 if TYPE_CHECKING:
@@ -84,7 +86,10 @@ class RequestsTransport:
         retries = Retries(request, self._settings, self._log)
         while True:
             try:
-                return retries.checked(self._exchange(session, request))
+                answer = self._exchange(session, request)
+                while (hop := retries.follow(answer)) is not None:  # within the workspace only
+                    answer = self._exchange(session, hop)
+                return retries.checked(answer)
             except (SppTransportError, SppApiError) as err:
                 wait = retries.wait_after(err)
                 if wait is None:
@@ -114,7 +119,7 @@ class RequestsTransport:
                     timeout=(settings.connect_timeout, settings.timeout),
                     # Per request: a session's verify would lose to REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE.
                     **self._environment.request_settings(),
-                    allow_redirects=request.idempotent,
+                    allow_redirects=False,  # followed by send(), never to another host
                 )
             except requests.RequestException as err:
                 raise transport_error(err, request.method, request.path, written=request_written.get()) from None
@@ -237,9 +242,7 @@ class RequestEnvironment:
         if seen != self._seen:
             from requests.utils import get_environ_proxies
 
-            verify = self._verify
-            if verify is True:
-                verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+            verify = trusted_cas(self._verify, os.environ)
             self._settings = {"proxies": get_environ_proxies(self._base_url), "verify": verify}
             self._seen = seen
         return self._settings

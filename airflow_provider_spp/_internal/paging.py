@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urljoin, urlsplit
 
 from airflow_provider_spp._internal.clock import as_utc
+from airflow_provider_spp._internal.host_answers import origin
 from airflow_provider_spp._internal.listing_order import ListingOrder
 from airflow_provider_spp._internal.message_match import is_same_post, text_digest
 from airflow_provider_spp.exceptions import SppUnexpectedResponseError
@@ -25,13 +26,6 @@ if TYPE_CHECKING:
 MAX_PAGES = 1000
 
 
-def _origin(url: str) -> tuple[str, str | None, int | None]:
-    """Scheme, host and port of a URL, with the scheme's default port filled in."""
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    return scheme, parts.hostname, parts.port or {"http": 80, "https": 443}.get(scheme)
-
-
 def next_page_number(link: str, page_url: str, base_url: str) -> int:
     """The page number a ``links.next`` URL names (absolute or relative to ``page_url``).
 
@@ -40,7 +34,7 @@ def next_page_number(link: str, page_url: str, base_url: str) -> int:
     origin or names no page.
     """
     target = urljoin(page_url, link)
-    if _origin(target) != _origin(base_url):
+    if origin(target) != origin(base_url):
         raise ValueError(f"points away from {base_url}")
     pages = parse_qs(urlsplit(target).query).get("page", [])
     if len(pages) != 1 or not pages[0].isascii() or not pages[0].isdigit() or int(pages[0]) < 1:

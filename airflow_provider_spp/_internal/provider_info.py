@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow_provider_spp._internal.connection_form import CONN_FIELDS, UI_FIELD_BEHAVIOUR
+from airflow_provider_spp._internal.connection_form import CONN_FIELDS, DISPLAY_NAME, UI_FIELD_BEHAVIOUR
 
-__all__ = ["CONN_FIELDS", "UI_FIELD_BEHAVIOUR", "provider_info"]
+__all__ = ["CONN_FIELDS", "DISPLAY_NAME", "UI_FIELD_BEHAVIOUR", "provider_info"]
 
 
 def provider_info() -> dict[str, Any]:
@@ -15,38 +15,38 @@ def provider_info() -> dict[str, Any]:
 
     return {
         "package-name": "airflow-provider-spp",
-        "name": "Service Provider Pro (SPP)",
-        "description": "Post order messages (with attachments) to Service Provider Pro from Airflow DAGs, "
-        "wait for replies and start DAGs when clients write.",
+        "name": DISPLAY_NAME,
+        "description": "Post order messages (with attachments) to Wayfront (formerly Service Provider Pro, SPP) "
+        "from Airflow DAGs, wait for replies and start DAGs when clients write.",
         "versions": [__version__],
         "integrations": [
             {
-                "integration-name": "Service Provider Pro (SPP)",
-                "external-doc-url": "https://spp.co",
+                "integration-name": DISPLAY_NAME,
+                "external-doc-url": "https://wayfront.com",
                 "tags": ["service"],
             }
         ],
         "hooks": [
             {
-                "integration-name": "Service Provider Pro (SPP)",
+                "integration-name": DISPLAY_NAME,
                 "python-modules": ["airflow_provider_spp.hooks.spp"],
             }
         ],
         "operators": [
             {
-                "integration-name": "Service Provider Pro (SPP)",
+                "integration-name": DISPLAY_NAME,
                 "python-modules": ["airflow_provider_spp.operators.order_messages"],
             }
         ],
         "sensors": [
             {
-                "integration-name": "Service Provider Pro (SPP)",
+                "integration-name": DISPLAY_NAME,
                 "python-modules": ["airflow_provider_spp.sensors.order_messages"],
             }
         ],
         "triggers": [
             {
-                "integration-name": "Service Provider Pro (SPP)",
+                "integration-name": DISPLAY_NAME,
                 "python-modules": ["airflow_provider_spp.triggers.order_messages"],
             }
         ],
@@ -54,7 +54,7 @@ def provider_info() -> dict[str, Any]:
         "connection-types": [
             {
                 "hook-class-name": "airflow_provider_spp.hooks.spp.SppHook",
-                "hook-name": "Service Provider Pro (SPP)",
+                "hook-name": DISPLAY_NAME,
                 "connection-type": "spp",
                 "ui-field-behaviour": {key.replace("_", "-"): value for key, value in UI_FIELD_BEHAVIOUR.items()},
                 "conn-fields": CONN_FIELDS,

@@ -11,12 +11,15 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_spp._internal.client import raise_for_status
+from airflow_provider_spp._internal.host_answers import redirect_target
 from airflow_provider_spp.exceptions import SppApiError, SppError, SppTransportError
 
 if TYPE_CHECKING:
     from airflow_provider_spp._internal.client import Answer, ApiRequest
     from airflow_provider_spp._internal.connection import SppConnectionSettings
 
+#: Redirects followed within the workspace for one try (requests' own limit is 30; a loop ends sooner here).
+MAX_REDIRECTS = 5
 #: Longest single wait between retries when the server gives no Retry-After.
 MAX_BACKOFF = 30.0
 
@@ -69,6 +72,15 @@ class Retries:
         self._failures = 0
         #: Whether an earlier try of this call may have been acted on although its answer was lost.
         self._answer_lost = False
+        self._redirects = 0
+
+    def follow(self, answer: Answer) -> ApiRequest | None:
+        """The request that follows ``answer``'s redirect within the workspace (at most MAX_REDIRECTS), or None."""
+        target = redirect_target(self.request, answer, self._settings.base_url)
+        if target is None or self._redirects >= MAX_REDIRECTS:
+            return None
+        self._redirects += 1
+        return target
 
     def checked(self, answer: Answer) -> Answer:
         """The answer of a try, or the SppApiError its status stands for."""
@@ -93,7 +105,7 @@ class Retries:
         if wait is not None:
             what = f"answered {err.status_code}" if isinstance(err, SppApiError) else f"failed ({err})"
             self._log.warning(
-                "SPP %s %s %s (request id %s); retry %d of %d in %.1f s",
+                "Wayfront (SPP) %s %s %s (request id %s); retry %d of %d in %.1f s",
                 request.method,
                 request.path,
                 what,

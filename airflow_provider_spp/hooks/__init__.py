@@ -1,4 +1,4 @@
-"""The SPP hooks: :class:`SppHook` (requests) and :class:`SppAsyncHook` (httpx, for triggers and notifiers)."""
+"""Wayfront (formerly Service Provider Pro, SPP) hooks: SppHook (requests) and SppAsyncHook (httpx, async)."""
 
 from airflow_provider_spp.hooks.spp import SppAsyncHook, SppHook
 

@@ -1,4 +1,4 @@
-"""SppHook and SppAsyncHook: the SPP connection and the calls of its API, with retries that never duplicate a POST.
+"""SppHook and SppAsyncHook: the Wayfront (formerly SPP) connection and its API calls; a POST is never duplicated.
 
 Both hooks offer the same calls. Each builds an :class:`~airflow_provider_spp._internal.client.ApiRequest`,
 hands it to its transport (requests, or httpx on asyncio), and reads the answer; what happens on a call
@@ -18,10 +18,12 @@ from airflow.providers.common.compat.sdk import BaseHook
 from airflow_provider_spp._internal import client
 from airflow_provider_spp._internal.attachments import AttachmentLike, prepare_attachments
 from airflow_provider_spp._internal.connection import SppConnectionSettings, settings_from_connection
-from airflow_provider_spp._internal.connection_form import UI_FIELD_BEHAVIOUR, wtforms_widgets
+from airflow_provider_spp._internal.connection_form import DISPLAY_NAME, UI_FIELD_BEHAVIOUR, wtforms_widgets
+from airflow_provider_spp._internal.host_answers import check_probe
 from airflow_provider_spp._internal.paging import MessageSearch, Pager, same_post
+from airflow_provider_spp._internal.watch_settings import status_matches
 from airflow_provider_spp.exceptions import SppError
-from airflow_provider_spp.models import MessagePage, MessageResource, Order, OrderPage
+from airflow_provider_spp.models import MessagePage, MessageResource, Order, OrderPage, OrderStatus
 
 if TYPE_CHECKING:
     import httpx
@@ -41,7 +43,7 @@ class _SppHookBase(BaseHook):
     conn_name_attr = "spp_conn_id"
     default_conn_name = "spp_default"
     conn_type = "spp"
-    hook_name = "Service Provider Pro (SPP)"
+    hook_name = DISPLAY_NAME
 
     def __init__(
         self,
@@ -89,9 +91,10 @@ class _SppHookBase(BaseHook):
 
 class SppHook(_SppHookBase):
     """
-    Talk to a Service Provider Pro (SPP) workspace's REST API.
+    Talk to a Wayfront (formerly Service Provider Pro, SPP) workspace's REST API.
 
-    :param spp_conn_id: Airflow connection of type ``spp``: host is the workspace URL, password the API token.
+    :param spp_conn_id: Airflow connection of type ``spp``: host is the workspace URL (e.g.
+        ``https://acme.wayfront.com``), password the API token.
     :param api_version: Sent as ``X-Api-Version``; overrides the connection extra ``api_version``.
     :param timeout: Longest silence, in seconds, while waiting for SPP's answer (before its first byte
         and between reads); overrides the connection extra ``timeout`` (default 30). Not a limit on a
@@ -153,9 +156,14 @@ class SppHook(_SppHookBase):
         request = client.create_message_request(self.settings.base_url, wanted, files)
         return client.parse_model(MessageResource, self._send(request))
 
-    def list_order_messages(self, order: str | int, *, per_page: int = 100) -> Iterator[MessageResource]:
-        """Yield an order's messages newest first, following ``links.next`` across pages."""
-        request = client.list_messages_request(self.settings.base_url, order, per_page=per_page)
+    def list_order_messages(
+        self, order: str | int, *, per_page: int = 100, filters: Mapping[str, str] | None = None
+    ) -> Iterator[MessageResource]:
+        """Yield an order's messages newest first, following ``links.next`` across pages.
+
+        ``filters`` are Purity query parameters (``{"filters[id][$gt]": "42"}``); a server may ignore them.
+        """
+        request = client.list_messages_request(self.settings.base_url, order, per_page=per_page, filters=filters)
         for page in self._pages(request, MessagePage):
             yield from page.data
 
@@ -199,29 +207,32 @@ class SppHook(_SppHookBase):
     def list_orders(
         self,
         *,
-        status: str | None = None,
+        status: OrderStatus | None = None,
         sort: str | None = "id:desc",
         per_page: int = 100,
         filters: Mapping[str, str] | None = None,
     ) -> Iterator[Order]:
-        """Yield the workspace's orders (optionally of one status, with more Purity ``filters``), across pages."""
+        """Yield the workspace's orders (optionally of one status: a code or a label; more Purity ``filters``)."""
         request = client.list_orders_request(
             self.settings.base_url, status=status, sort=sort, per_page=per_page, filters=filters
         )
         for page in self._pages(request, OrderPage):
-            yield from page.data
+            yield from (found for found in page.data if status is None or status_matches(found.status, [status]))
 
     def test_connection(self) -> tuple[bool, str]:
-        """For the UI's Test button: one cheap, side-effect-free authenticated GET."""
+        """For the UI's Test button: one cheap, side-effect-free authenticated GET whose answer must be an order list.
+
+        A 200 is not enough: a marketing site, a proxy's page or an expired licence's page answer 200 too.
+        """
         try:
             base_url = self.settings.base_url
         except SppError as err:
             return False, str(err)
         try:
-            self._send(client.probe_request(base_url))
+            check_probe(self._send(client.probe_request(base_url)))
         except SppError as err:
             return False, client.connection_test_failure(err, base_url)
-        return True, f"Connected to the SPP workspace at {base_url}."
+        return True, f"Connected to the Wayfront workspace at {base_url}."
 
     # -- requests and answers ----------------------------------------------------------------------------
 
@@ -250,7 +261,9 @@ class SppHook(_SppHookBase):
 
 class SppAsyncHook(_SppHookBase):
     """
-    The SPP API on asyncio (httpx), for triggers and async notifiers; same calls and rules as :class:`SppHook`.
+    The Wayfront (formerly Service Provider Pro, SPP) API on asyncio (httpx), for triggers and async notifiers.
+
+    Same calls and rules as :class:`SppHook`.
 
     The connection is resolved the async-safe way (``get_async_connection``), so a trigger never blocks
     the triggerer's event loop on it.
@@ -299,17 +312,24 @@ class SppAsyncHook(_SppHookBase):
         staff_only: bool | str | None = None,
         attachments: Iterable[AttachmentLike] | None = None,
     ) -> MessageResource:
-        """Post a message (files streamed); like SppHook's, the POST is never blindly re-sent."""
+        """Post a message (files streamed); like SppHook's, the POST is never blindly re-sent.
+
+        Files are checked, opened and read in worker threads: no file or object-storage I/O on the event loop.
+        """
+        import asyncio
+
         wanted = client.order_message_request(order, message, user_id=user_id, staff_only=staff_only)
-        files = prepare_attachments(attachments)
+        files = await asyncio.to_thread(prepare_attachments, attachments) if attachments is not None else []
         request = client.create_message_request((await self.get_settings()).base_url, wanted, files)
         return client.parse_model(MessageResource, await self._send(request))
 
     async def list_order_messages(
-        self, order: str | int, *, per_page: int = 100
+        self, order: str | int, *, per_page: int = 100, filters: Mapping[str, str] | None = None
     ) -> AsyncGenerator[MessageResource, None]:
-        """Yield an order's messages newest first, page after page (stop iterating to stop reading)."""
-        request = client.list_messages_request((await self.get_settings()).base_url, order, per_page=per_page)
+        """Yield an order's messages newest first, page after page (stop iterating to stop reading); ``filters``
+        as SppHook's."""
+        base_url = (await self.get_settings()).base_url
+        request = client.list_messages_request(base_url, order, per_page=per_page, filters=filters)
         async for page in self._pages(request, MessagePage):
             for message in page.data:
                 yield message
@@ -352,28 +372,34 @@ class SppAsyncHook(_SppHookBase):
     async def list_orders(
         self,
         *,
-        status: str | None = None,
+        status: OrderStatus | None = None,
         sort: str | None = "id:desc",
         per_page: int = 100,
         filters: Mapping[str, str] | None = None,
     ) -> AsyncGenerator[Order, None]:
-        """Yield the workspace's orders (optionally of one status, with more Purity ``filters``), page after page."""
+        """Yield the workspace's orders (optionally of one status: a code or a label; more Purity ``filters``)."""
         settings = await self.get_settings()
         request = client.list_orders_request(
             settings.base_url, status=status, sort=sort, per_page=per_page, filters=filters
         )
         async for page in self._pages(request, OrderPage):
             for found in page.data:
-                yield found
+                if status is None or status_matches(found.status, [status]):  # as if the server ignored it
+                    yield found
 
     # -- requests and answers ----------------------------------------------------------------------------
 
     async def _transport(self) -> HttpxTransport:
         """The hook's transport (httpx), created on first use."""
         if self._http is None:
-            from airflow_provider_spp._internal.http_async import HttpxTransport
+            import asyncio
 
-            self._http = HttpxTransport(await self.get_settings(), self.log)
+            from airflow_provider_spp._internal.http_async import HttpxTransport, tls_context
+
+            settings = await self.get_settings()
+            tls = await asyncio.to_thread(tls_context, settings.verify)  # reads CA files: not on the loop
+            if self._http is None:
+                self._http = HttpxTransport(settings, self.log, tls)
         return self._http
 
     async def _send(self, request: client.ApiRequest) -> client.Answer:

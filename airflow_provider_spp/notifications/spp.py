@@ -20,7 +20,9 @@ __all__ = ["SppOrderMessageNotifier", "send_spp_order_message"]
 
 class SppOrderMessageNotifier(SppTemplating, BaseNotifier):
     """
-    Post a message to an SPP order when a callback fires, e.g. ``on_failure_callback``.
+    Post a message to a Wayfront (formerly Service Provider Pro, SPP) order when a callback fires.
+
+    E.g. from ``on_failure_callback``.
 
     Staff-only by default: a failure alert is for the agency's team, not its client.
 

@@ -154,9 +154,13 @@ def _not_supported(model: PurityModel, field: str, supported: Iterable[str]) -> 
 def checked_filters(
     conditions: Sequence[Condition], model: PurityModel, settings: WorkspaceSettings
 ) -> list[Condition]:
-    """The conditions the workspace applies: undeclared ones dropped, or rejected under ``unknown_fields="error"``."""
+    """The conditions the workspace applies: undeclared ones dropped, or rejected under ``unknown_fields="error"``;
+    ``rejected_filters`` fail."""
     kept = []
     for condition in conditions:
+        if condition.field in settings.rejected_filters:
+            filterable = [name for name in model.kinds if name not in settings.rejected_filters]
+            raise _rejected(settings, _not_supported(model, condition.field, filterable), f"filters.{condition.field}")
         if condition.field in model.kinds and condition.operator in OPERATORS:
             kept.append(condition)
         elif settings.unknown_fields == "error":

@@ -191,6 +191,9 @@ class WorkspaceSettings:
     rejected_sorts: tuple[str, ...] = field(
         default=(), metadata=_meta(_names, "sort fields answered with query_error_status, e.g. last_message_at")
     )
+    rejected_filters: tuple[str, ...] = field(
+        default=(), metadata=_meta(_names, "filter fields answered with query_error_status, e.g. created_at")
+    )
     query_error_status: int = field(
         default=400,
         metadata=_meta(_choice(400, 422, 500), "status of a rejected filter or sort (500: Purity exception unhandled)"),

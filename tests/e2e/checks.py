@@ -15,9 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_spp._internal.connection_form import UI_FIELD_BEHAVIOUR
 from airflow_provider_spp._internal.provider_info import CONN_FIELDS
-from airflow_provider_spp.hooks.spp import SppHook
 from tests.e2e.deploy import WORKERS, Airflow, CheckFailed, Processes, say, start_worker, wait_for
 from tests.e2e.rest import AirflowApi, HttpError, Sandbox, parse_time
 
@@ -163,14 +161,14 @@ def check_connection_type_and_test(ctx: Context) -> None:
     extra = spp.get("extra_fields") or {}
     report.check(
         "hook_meta lists the spp connection type",
-        spp.get("hook_name") == SppHook.hook_name,
+        spp.get("hook_name") == "Wayfront (formerly Service Provider Pro, SPP)",
         f"hook_name={spp.get('hook_name')!r}",
     )
     report.check(
         "hook_meta carries the relabelled fields and placeholders",
         (fields.get("host") or {}).get("title") == "Workspace URL"
         and (fields.get("password") or {}).get("title") == "API token"
-        and (fields.get("host") or {}).get("placeholder") == UI_FIELD_BEHAVIOUR["placeholders"]["host"]
+        and (fields.get("host") or {}).get("placeholder") == "https://acme.wayfront.com"
         and all((fields.get(name) or {}).get("hidden") for name in ("login", "port", "url_schema")),
         json.dumps({k: v for k, v in fields.items() if k in ("host", "password", "login")}),
     )

@@ -81,14 +81,15 @@ def _log_in(ctx: Any, page: Any, shots: Path) -> None:
 
 
 def _check_connection_form(ctx: Any, page: Any, shots: Path) -> None:
-    """Add Connection -> "Service Provider Pro (SPP)": relabelled fields, placeholders, extras, a password input."""
+    """Add Connection -> "Wayfront (formerly Service Provider Pro, SPP)": relabelled fields, placeholders, extras,
+    a password input."""
     report = ctx.report
     page.get_by_text("Add Connection").first.click()
     page.get_by_text("Connection Type").first.wait_for()
     type_picker = page.get_by_role("combobox").first
     type_picker.click()
-    page.keyboard.type("Service Provider Pro")
-    page.get_by_role("option", name="Service Provider Pro (SPP)").first.click()
+    page.keyboard.type("Wayfront")
+    page.get_by_role("option", name="Wayfront (formerly Service Provider Pro, SPP)").first.click()
     page.get_by_text("Workspace URL").first.wait_for()
     _shot(ctx, page, shots / "02-add-connection-spp-standard-fields.png")
     standard = page.inner_text("body")
@@ -115,8 +116,8 @@ def _check_connection_form(ctx: Any, page: Any, shots: Path) -> None:
     )
     report.check(
         "UI: host and token placeholders are shown",
-        host.get("placeholder") == "https://example.spp.co"
-        and token.get("placeholder") == "An API token of your SPP workspace",
+        host.get("placeholder") == "https://acme.wayfront.com"
+        and token.get("placeholder") == "An API token of your Wayfront workspace",
     )
     report.check("UI: the API token field is a password input", token.get("type") == "password")
     missing = [label for label in EXTRA_LABELS if label not in extra]

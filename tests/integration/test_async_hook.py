@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import io
+import itertools
 import json
+import os
+import threading
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -223,3 +228,73 @@ def test_a_delete_retried_after_a_lost_answer_that_then_gets_404_has_succeeded(c
     assert any(f"message {doomed.id} is gone (404) after a try whose answer was lost" in e["event"] for e in entries)
     with pytest.raises(SppNotFoundError):  # without a lost answer first, a 404 is still an error
         run(lambda hook: hook.delete_order_message(doomed.id))
+
+
+class _NotesThreads(io.BytesIO):
+    """A binary file object that notes which thread did each read, seek or tell."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(data)
+        self.threads: list[int] = []
+
+    def read(self, size: int | None = -1) -> bytes:
+        self.threads.append(threading.get_ident())
+        return super().read(size)
+
+    def readinto(self, buffer: Any) -> int:
+        self.threads.append(threading.get_ident())
+        return super().readinto(buffer)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        self.threads.append(threading.get_ident())
+        return super().seek(offset, whence)
+
+    def tell(self) -> int:
+        self.threads.append(threading.get_ident())
+        return super().tell()
+
+
+def test_the_async_notifier_never_reads_a_file_on_the_event_loop(conn: SandboxServer) -> None:
+    """A large attachment is checked, measured and read in worker threads: the triggerer's loop stays free."""
+    from airflow_provider_spp.notifications.spp import SppOrderMessageNotifier
+
+    data = os.urandom(3 * 1024 * 1024 + 17)
+    attachment = _NotesThreads(data)
+    notifier = SppOrderMessageNotifier(order=ORDER, message="nightly export", attachments=[("export.bin", attachment)])
+    loop_thread: list[int] = []
+    ticks: list[float] = []
+
+    async def ticker() -> None:
+        while True:
+            ticks.append(time.monotonic())
+            await asyncio.sleep(0.005)
+
+    async def main() -> None:
+        loop_thread.append(threading.get_ident())
+        ticking = asyncio.create_task(ticker())
+        await notifier.async_notify({})
+        ticking.cancel()
+
+    asyncio.run(main())
+
+    (stored,) = conn.messages()
+    assert [(f.filename, f.data) for f in stored.files] == [("export.bin", data)]
+    (post,) = conn.requests()
+    assert int(post["headers"]["content-length"]) > len(data)  # a length up front, not a chunked upload
+    assert "transfer-encoding" not in post["headers"]
+    assert attachment.threads, "the attachment was never read"
+    on_loop = attachment.threads.count(loop_thread[0])
+    assert on_loop == 0, f"{on_loop} of {len(attachment.threads)} reads/seeks of the file ran on the event loop"
+    gaps = [later - earlier for earlier, later in itertools.pairwise(ticks)]
+    assert max(gaps, default=0) < 2.0  # generous: a loop that stays responsive, not a benchmark
+
+
+def test_an_async_upload_that_never_left_is_sent_again_with_the_whole_file(conn: SandboxServer) -> None:
+    """The streamed body is built afresh for each try: a 429 before processing re-sends every byte."""
+    conn.add_fault("rate_limit", retry_after=0, method="POST")
+    data = os.urandom(300_000)
+    created = run(lambda hook: hook.create_order_message(ORDER, "retried upload", attachments=[("a.bin", data)]))
+    (stored,) = conn.messages()
+    assert stored.id == created.id
+    assert [(f.filename, f.data) for f in stored.files] == [("a.bin", data)]
+    assert [r["method"] for r in conn.requests()] == ["POST", "POST"]

@@ -181,9 +181,9 @@ CASES = [
         id="get-order-none",
     ),
     # -- the connection
-    pytest.param(config("The SPP connection has no host", host=None), id="conn-no-host"),
+    pytest.param(config("The Wayfront (SPP) connection has no host", host=None), id="conn-no-host"),
     pytest.param(config("has no host", host="   "), id="conn-blank-host"),
-    pytest.param(config("without a path, query or fragment", host="{url}/api"), id="conn-host-with-path"),
+    pytest.param(config("without a path, query or fragment", host="{url}/app"), id="conn-host-with-path"),
     pytest.param(config("without a path, query or fragment", host="{url}/?x=1"), id="conn-host-with-query"),
     pytest.param(config("Refusing plain http to example.spp.co", host="http://example.spp.co"), id="conn-remote-http"),
     pytest.param(config("must not contain credentials", host="http://user:pw@127.0.0.1:9"), id="conn-userinfo"),

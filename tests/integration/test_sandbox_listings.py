@@ -192,6 +192,16 @@ def test_a_rejected_sort_fails_while_the_unsorted_listing_works(workspace: Sandb
     assert api(workspace, "GET", "/api/orders", params={"sort": "last_message_at:desc"}).status_code == 422
 
 
+def test_a_rejected_filter_fails_while_the_unfiltered_listing_works(workspace: SandboxServer) -> None:
+    workspace.configure(rejected_filters=("id",))
+    path = "/api/order_messages/E4A269FC"
+    rejected = api(workspace, "GET", path, params={"filters[id][$gt]": "0"})
+    assert rejected.status_code == 400
+    assert rejected.json()["message"].startswith("The field 'id' is not supported for model")
+    assert api(workspace, "GET", path).status_code == 200
+    assert api(workspace, "GET", path, params={"filters[created_at][$gte]": _at(-100)}).status_code == 200
+
+
 def test_a_workspace_without_purity_ignores_filters_and_sorts_and_lists_oldest_first(workspace: SandboxServer) -> None:
     workspace.configure(ignore_filters_and_sort=True)
     query = {"sort": "last_message_at:desc", "filters[status][$eq]": "Complete", "limit": 3}

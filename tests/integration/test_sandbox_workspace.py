@@ -167,6 +167,7 @@ CHANGED: dict[str, Any] = {
     "ignore_filters_and_sort": True,
     "unknown_fields": "error",
     "rejected_sorts": ["last_message_at"],
+    "rejected_filters": ["created_at"],
     "query_error_status": 422,
     "clock_offset": -5.0,
 }

@@ -96,6 +96,7 @@ def test_message_trigger_fires_on_the_clients_matching_reply_only(conn: SandboxS
         "created_at": wanted.created_at.isoformat(),
         "author": "client",
         "user_id": 2,
+        "via": "web",
     }
     assert "message" not in event  # client text only with return_text=True
     assert all(r["method"] == "GET" for r in conn.requests())

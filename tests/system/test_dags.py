@@ -378,6 +378,29 @@ def test_bulk_reminders_example_posts_one_reminder_per_matching_order(example_da
     assert "filters[status][$eq]=Working" in unquote(orders_query)
 
 
+@pytest.mark.parametrize("ignores_filters", [False, True], ids=["filtered", "filters-ignored"])
+def test_bulk_reminders_example_reminds_orders_of_a_status_code_by_default(
+    airflow_db: str, spp_conn: Any, ignores_filters: bool
+) -> None:
+    """Wayfront's statuses are integer codes: the DAG's default param (2, "Working" in the sandbox) filters by
+    the code, and a workspace that ignores the filter still gets reminders only on orders of that status."""
+    spp_conn.configure(status_style="code", ignore_filters_and_sort=ignores_filters)
+    working = sorted(o["id"] for o in spp_conn.store.orders() if o["status"] in ("Working", 2))
+    assert working == [1001, 1004]
+
+    from airflow_provider_spp._internal.version_compat import DagBag
+
+    # a fresh parse: dag.test(run_conf=...) in another test leaves its conf in the shared DAG's params
+    dag = DagBag(str(REPO / "example_dags")).get_dag("spp_bulk_reminders")
+    assert dag.params["status"] == 2
+    dag_run = run_dag(dag)
+
+    assert dag_run.state == "success"
+    assert sorted(m.order_id for m in spp_conn.messages()) == working
+    orders_query = next(r["query"] for r in spp_conn.requests() if r["path"] == "/api/orders")
+    assert "filters[status][$eq]=2" in unquote(orders_query)
+
+
 def test_bulk_reminders_message_only_orders_of_the_status_across_pages(example_dagbag: Any, spp_conn: Any) -> None:
     """SPP serves smaller pages than asked and its next links carry only ?page=N: no Complete order is messaged."""
     for n in range(6):

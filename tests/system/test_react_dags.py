@@ -103,14 +103,16 @@ def user_agents(spp: SandboxServer, path: str) -> set[str]:
 # -- the sensor, both ways ---------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("clock_offset", [0, -5], ids=["same-clock", "spp-5s-behind"])
 @pytest.mark.parametrize(
     ("dag_id", "waiter"), [("spp_test_wait_poke", "python-requests"), ("spp_test_wait_deferred", "python-httpx")]
 )
 def test_sensor_returns_the_clients_matching_reply(
-    spp: SandboxServer, dag_id: str, waiter: str, when_posted: Any
+    spp: SandboxServer, dag_id: str, waiter: str, clock_offset: float, when_posted: Any
 ) -> None:
+    spp.configure(clock_offset=clock_offset)  # the default baseline is taken on SPP's clock, not the worker's
     spp.post_as_client("E4A269FC", "an old approved message: before the sensor started")
-    time.sleep(1.1)  # SPP keeps whole seconds: the default baseline is the sensor's start
+    time.sleep(2.1)  # the default baseline (the start on SPP's clock, from a whole-second Date) may be 2 s early
     replies: list[Any] = []
 
     def reply() -> None:
@@ -129,6 +131,7 @@ def test_sensor_returns_the_clients_matching_reply(
         "created_at": replies[0].created_at.isoformat(),
         "author": "client",
         "user_id": 2,
+        "via": "web",
         "message": "All approved, go ahead",
     }
     # Who did the waiting: the worker (requests) when poking, the triggerer (httpx) when deferred.

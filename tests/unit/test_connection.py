@@ -32,6 +32,11 @@ from airflow_provider_spp.exceptions import SppConfigError
         ("127.0.0.1", 8765, "https://127.0.0.1:8765"),
         ("http://127.0.0.1", 8765, "http://127.0.0.1:8765"),
         ("http://127.0.0.1:9000", 8765, "http://127.0.0.1:9000"),
+        # the workspace URL as Wayfront's own tools show the API's address: the API path is not ours to add twice
+        ("https://acme.wayfront.com/api", None, "https://acme.wayfront.com"),
+        ("https://acme.wayfront.com/api/", None, "https://acme.wayfront.com"),
+        ("acme.wayfront.com/api/", None, "https://acme.wayfront.com"),
+        ("http://127.0.0.1:8765/api", None, "http://127.0.0.1:8765"),
     ],
 )
 def test_workspace_url_forms(host: str, port: int | None, expected: str) -> None:
@@ -45,7 +50,10 @@ def test_workspace_url_forms(host: str, port: int | None, expected: str) -> None
         ("", "has no host"),
         ("   ", "has no host"),
         ("ftp://example.spp.co", "must use https"),
-        ("https://example.spp.co/api", "without a path"),
+        ("https://example.spp.co/app", "without a path"),
+        ("https://acme.wayfront.com/api/orders", "not a path such as '/api/orders'"),
+        ("https://acme.wayfront.com/oauth-api", "without a path"),
+        ("https://acme.wayfront.com/api//", "without a path"),
         ("https://example.spp.co?x=1", "without a path"),
         ("https://example.spp.co#top", "without a path"),
         ("https://user:pw@example.spp.co", "must not contain credentials"),

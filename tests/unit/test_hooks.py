@@ -408,3 +408,144 @@ def test_retry_delay_follows_the_rules_both_hooks_share() -> None:
     assert retry_delay(failed, 1, 0.0, settings, **post) is None  # a 5xx POST may have landed
     assert retry_delay(failed, 1, 0.0, settings, **get) == 0.0
     assert retry_delay(SppInputError("bad"), 1, 0.0, settings, **get) is None
+
+
+@pytest.mark.parametrize("status", [2, 0, "2", "Working"])
+def test_an_order_status_filter_is_sent_as_given(status: int | str) -> None:
+    from airflow_provider_spp._internal.client import list_orders_request
+
+    request = list_orders_request("https://acme.wayfront.com", status=status)
+    assert request.params["filters[status][$eq]"] == status
+    assert type(request.params["filters[status][$eq]"]) is type(status)
+
+
+@pytest.mark.parametrize("status", [True, 2.0, "", "  ", ["Working"]])
+def test_an_order_status_filter_is_a_code_or_a_label(status: object) -> None:
+    from airflow_provider_spp._internal.client import list_orders_request
+    from airflow_provider_spp.exceptions import SppInputError
+
+    with pytest.raises(SppInputError, match="status must be a status code"):
+        list_orders_request("https://acme.wayfront.com", status=status)  # type: ignore[arg-type]
+
+
+# -- redirects, HTML pages, the connection test's answer, TLS and CA rules ----------------------------------------
+
+_BASE = "https://acme.wayfront.com"
+
+
+def _answer(status: int, headers: dict[str, str] | None = None, body: bytes = b"", url: str = "") -> Any:
+    from airflow_provider_spp._internal.client import Answer
+
+    return Answer(status, headers or {}, body, url or f"{_BASE}/api/orders?limit=1")
+
+
+@pytest.mark.parametrize(
+    ("method", "idempotent", "status", "location", "followed"),
+    [
+        ("GET", True, 302, "/expired", f"{_BASE}/expired"),
+        ("GET", True, 301, f"{_BASE}/api/orders?limit=1&page=2", f"{_BASE}/api/orders?limit=1&page=2"),
+        ("GET", True, 301, "https://acme.spp.co/api/orders", None),  # another host: never with the token
+        ("GET", True, 302, "http://acme.wayfront.com/expired", None),  # another scheme is another origin
+        ("POST", False, 307, f"{_BASE}/api/orders", None),  # a POST is never re-sent anywhere
+        ("GET", True, 304, "/api/orders", None),
+        ("GET", True, 302, "", None),
+    ],
+)
+def test_only_idempotent_calls_follow_and_only_within_the_workspace(
+    method: str, idempotent: bool, status: int, location: str, followed: str | None
+) -> None:
+    from airflow_provider_spp._internal.client import ApiRequest
+    from airflow_provider_spp._internal.host_answers import redirect_target
+
+    request = ApiRequest(method, f"{_BASE}/api/orders", {"limit": 1}, idempotent=idempotent)
+    target = redirect_target(request, _answer(status, {"Location": location} if location else {}), _BASE)
+    assert (target.url if target else None) == followed
+    if target is not None:
+        assert (target.method, target.params) == (method, {})
+
+
+@pytest.mark.parametrize(("status", "method"), [(301, "DELETE"), (302, "GET"), (303, "GET"), (307, "DELETE")])
+def test_a_followed_delete_keeps_its_method_only_where_http_says_so(status: int, method: str) -> None:
+    from airflow_provider_spp._internal.client import ApiRequest
+    from airflow_provider_spp._internal.host_answers import redirect_target
+
+    request = ApiRequest("DELETE", f"{_BASE}/api/order_messages/7", gone_is_done=True)
+    target = redirect_target(request, _answer(status, {"Location": "/expired"}), _BASE)
+    assert target is not None
+    assert (target.method, target.url) == (method, f"{_BASE}/expired")
+
+
+@pytest.mark.parametrize(
+    ("status", "location", "kind", "says"),
+    [
+        (302, f"{_BASE}/expired", "SppAuthError", "the Wayfront licence of this workspace has expired"),
+        (302, "/login", "SppAuthError", "redirected to a login page: the token was not accepted"),
+        (301, "https://acme.wayfront.com:8443/api/orders", "SppApiError", "host to https://acme.wayfront.com:8443 "),
+        (308, "/somewhere", "SppApiError", "redirected (308) to /somewhere"),
+    ],
+)
+def test_a_redirect_not_followed_says_what_it_means(status: int, location: str, kind: str, says: str) -> None:
+    with pytest.raises(SppApiError) as caught:
+        raise_for_status(_answer(status, {"Location": location}), "POST", "/api/order_messages/E4A269FC")
+    assert type(caught.value).__name__ == kind
+    assert says in str(caught.value)
+    assert caught.value.permanent
+
+
+@pytest.mark.parametrize(
+    ("landed", "kind", "says"),
+    [
+        ("/expired", "SppAuthError", "the Wayfront licence of this workspace has expired"),
+        ("/login", "SppAuthError", "the token was not accepted"),
+        ("/api/orders", "SppUnexpectedResponseError", "answered 200 with an HTML page, not the Wayfront API"),
+    ],
+)
+def test_an_html_page_is_never_an_api_answer(landed: str, kind: str, says: str) -> None:
+    html = _answer(200, {"Content-Type": "text/html; charset=UTF-8"}, b"<html></html>", f"{_BASE}{landed}")
+    with pytest.raises(SppApiError) as caught:
+        raise_for_status(html, "GET", "/api/orders")
+    assert (type(caught.value).__name__, says in str(caught.value)) == (kind, True)
+
+
+@pytest.mark.parametrize("body", [b"{}", b"[]", b'{"data": {}}', b"not json", b""])
+def test_the_connection_test_wants_the_apis_order_list(body: bytes) -> None:
+    from airflow_provider_spp._internal.host_answers import check_probe
+
+    check_probe(_answer(200, {}, b'{"data": [], "links": {}}'))
+    with pytest.raises(SppUnexpectedResponseError, match="not the API's order list"):
+        check_probe(_answer(200, {}, body))
+
+
+def test_a_handshake_cut_short_is_transient_a_certificate_that_fails_is_not() -> None:
+    import ssl
+
+    from airflow_provider_spp._internal.tls_trust import handshake_cut_short
+
+    def wrapped(inner: BaseException) -> Exception:
+        try:
+            try:
+                raise inner
+            except BaseException as err:
+                raise OSError("connect failed") from err
+        except OSError as outer:
+            return outer
+
+    assert handshake_cut_short(wrapped(ssl.SSLEOFError(8, "EOF occurred in violation of protocol")))
+    assert handshake_cut_short(wrapped(ConnectionResetError(104, "reset")))
+    assert not handshake_cut_short(wrapped(ssl.SSLCertVerificationError(1, "certificate verify failed")))
+    assert not handshake_cut_short(wrapped(ssl.SSLError(1, "wrong version number")))
+
+
+def test_both_hooks_take_their_cas_from_one_rule(tmp_path: Any) -> None:
+    from airflow_provider_spp._internal.tls_trust import trusted_cas
+    from airflow_provider_spp.exceptions import SppConfigError
+
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("")
+    assert trusted_cas(True, {}) is True
+    assert trusted_cas(True, {"CURL_CA_BUNDLE": str(tmp_path)}) == str(tmp_path)
+    assert trusted_cas(True, {"REQUESTS_CA_BUNDLE": str(bundle), "CURL_CA_BUNDLE": str(tmp_path)}) == str(bundle)
+    assert trusted_cas(False, {"REQUESTS_CA_BUNDLE": str(bundle)}) is False
+    assert trusted_cas(str(tmp_path), {"REQUESTS_CA_BUNDLE": str(bundle)}) == str(tmp_path)
+    with pytest.raises(SppConfigError, match="REQUESTS_CA_BUNDLE names a CA bundle that does not exist"):
+        trusted_cas(True, {"REQUESTS_CA_BUNDLE": str(tmp_path / "gone.pem")})

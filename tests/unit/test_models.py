@@ -174,3 +174,55 @@ def test_every_lenient_field_falls_back_to_its_declared_default(model: type[Base
     parsed = model.model_validate({**base, name: bad})
     assert getattr(parsed, name) == info.get_default(call_default_factory=True)
     assert getattr(model.model_validate_json(json.dumps({**base, name: bad})), name) == getattr(parsed, name)
+
+
+@pytest.mark.parametrize(
+    ("sent", "kept"),
+    [(2, 2), (0, 0), ("Working", "Working"), ("2", "2"), (None, None), ({"id": 2}, None), ([2], None)],
+)
+def test_an_order_status_is_kept_as_sent_code_or_label(sent: Any, kept: Any) -> None:
+    """Wayfront sends an integer code ("Status is a number, not a label"); older workspaces a label."""
+    order = Order.model_validate({"id": 1001, "status": sent})
+    assert order.status == kept
+    assert type(order.status) is type(kept)
+
+
+WAYFRONT_MESSAGE = {
+    "id": 7,
+    "user_id": 2,
+    "created_at": "2026-11-30T09:00:00+00:00",
+    "message": "Order status changed to Working",
+    "staff_only": False,
+    "is_auto_generated": True,
+    "via": "email",
+    "date_seen": "2026-11-30T09:05:00Z",
+}
+
+
+def test_a_message_carries_who_wrote_it_how_it_arrived_and_when_it_was_seen() -> None:
+    message = MessageResource.model_validate(WAYFRONT_MESSAGE)
+    assert message.is_auto_generated is True
+    assert message.via == "email"
+    assert message.date_seen == datetime(2026, 11, 30, 9, 5, tzinfo=UTC)
+    plain = MessageResource.model_validate({"id": 8})
+    assert (plain.is_auto_generated, plain.via, plain.date_seen) == (None, None, None)
+
+
+@pytest.mark.parametrize(
+    ("field", "sent", "kept"),
+    [
+        ("is_auto_generated", 1, True),
+        ("is_auto_generated", "0", False),
+        ("is_auto_generated", "sometimes", None),
+        ("via", "web", "web"),
+        ("via", 3, 3),
+        ("via", {"name": "web"}, None),
+        ("date_seen", None, None),
+        ("date_seen", "not a date", None),
+    ],
+)
+def test_message_fields_are_tolerant(field: str, sent: Any, kept: Any) -> None:
+    """A value that does not parse becomes None: never fail a task over a field it only reports."""
+    message = MessageResource.model_validate({**WAYFRONT_MESSAGE, field: sent})
+    assert getattr(message, field) == kept
+    assert message.id == 7

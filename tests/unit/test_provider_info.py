@@ -36,6 +36,33 @@ def test_sensor_triggers_and_notifier_are_registered() -> None:
     assert "SppOrderMessageSensor" in vars(sensors)
 
 
+DISPLAY_NAME = "Wayfront (formerly Service Provider Pro, SPP)"
+
+
+def test_the_connection_type_is_named_wayfront_and_keeps_its_type_and_classes() -> None:
+    """A user looking for Wayfront finds us; what a user wrote (conn_type ``spp``, SppHook) keeps working."""
+    info = get_provider_info()
+    (conn_type,) = info["connection-types"]
+    assert (conn_type["hook-name"], conn_type["connection-type"]) == (DISPLAY_NAME, "spp")
+    assert (SppHook.hook_name, SppHook.conn_type) == (DISPLAY_NAME, "spp")
+    assert info["name"] == DISPLAY_NAME
+    assert "Wayfront" in info["description"]
+    assert {i["integration-name"] for i in info["integrations"]} == {DISPLAY_NAME}
+    placeholders = conn_type["ui-field-behaviour"]["placeholders"]
+    assert placeholders["host"] == "https://acme.wayfront.com"
+    assert "Wayfront" in placeholders["password"]
+    assert "Wayfront (formerly Service Provider Pro, SPP)" in (SppHook.__doc__ or "")
+
+
+def test_the_package_is_described_and_found_as_wayfront() -> None:
+    import pathlib
+    import tomllib
+
+    project = tomllib.loads((pathlib.Path(__file__).parents[2] / "pyproject.toml").read_text())["project"]
+    assert "Wayfront (formerly Service Provider Pro, SPP)" in project["description"]
+    assert {"wayfront", "spp", "service-provider-pro", "airflow"} <= set(project.get("keywords", []))
+
+
 def test_connection_type_declares_the_form() -> None:
     (conn_type,) = get_provider_info()["connection-types"]
     assert conn_type["connection-type"] == "spp"
@@ -115,7 +142,7 @@ def test_airflow_ui_builds_the_connection_form_from_provider_info(tmp_path) -> N
     meta = json.loads(result.stdout.strip().splitlines()[-1])
     fields = meta["standard_fields"]
     assert fields is not None
-    assert (fields["host"]["title"], fields["host"]["placeholder"]) == ("Workspace URL", "https://example.spp.co")
+    assert (fields["host"]["title"], fields["host"]["placeholder"]) == ("Workspace URL", "https://acme.wayfront.com")
     assert fields["password"]["title"] == "API token"
     assert fields["login"]["hidden"]
     assert fields["port"]["hidden"]

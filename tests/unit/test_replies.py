@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -10,7 +10,18 @@ import pytest
 from airflow_provider_spp._internal.client import Answer, server_date
 from airflow_provider_spp._internal.http_async import httpx_transport_error
 from airflow_provider_spp._internal.paging import PageCursor
-from airflow_provider_spp._internal.replies import ReplyBaseline, ReplyFilter, ReplyScan, author_kind, parse_message_id
+from airflow_provider_spp._internal.pattern_search import first_match, pick_reply
+from airflow_provider_spp._internal.replies import (
+    SERVER_FILTER_MARGIN,
+    ReplyBaseline,
+    ReplyFilter,
+    ReplyScan,
+    author_kind,
+    baseline_from_record,
+    baseline_record,
+    parse_message_id,
+    spp_clock,
+)
 from airflow_provider_spp.exceptions import SppInputError, SppUnexpectedResponseError
 from airflow_provider_spp.models import MessagePage, MessageResource, Order
 
@@ -39,14 +50,46 @@ def test_author_kind_uses_the_embedded_order_and_is_unknown_without_one() -> Non
     assert author_kind(msg(1, 2)) == "unknown"
 
 
-def test_filter_checks_author_text_and_regex() -> None:
+def test_a_message_spp_generated_is_the_services_whoever_it_names() -> None:
+    auto = MessageResource.model_validate({"id": 1, "user_id": 2, "is_auto_generated": True, "via": "web"})
+    assert author_kind(auto, ORDER) == "service"
+    assert not ReplyFilter(from_client=True).matches(auto, ORDER)
+    assert ReplyFilter().matches(auto, ORDER)  # a wait for any new message still sees it
+
+
+def test_filter_checks_author_and_text_and_leaves_the_pattern_to_a_bounded_search() -> None:
     assert ReplyFilter(from_client=True).matches(msg(1, 2), ORDER)
     assert not ReplyFilter(from_client=True).matches(msg(1, 3), ORDER)
     assert ReplyFilter(contains="LOGIN").matches(msg(1, text="here is the login"))
     assert not ReplyFilter(contains="login").matches(msg(1, text="nothing"))
-    assert ReplyFilter(pattern=r"^ok\b").matches(msg(1, text="ok, done"))
     with pytest.raises(SppInputError, match="regular expression"):
         ReplyFilter(pattern="(")
+    scan = ReplyScan(ReplyBaseline(after_message_id=1), ReplyFilter(pattern=r"^ok\b"))
+    for message in (msg(4, text="ok, done"), msg(3, text="okay"), msg(2, text="ok!"), msg(1)):
+        scan.feed(message)
+    assert scan.found is None  # with a pattern, the candidates go to the bounded search
+    assert [m.id for m in scan.candidates] == [2, 3, 4]
+    assert pick_reply(scan, scan.wanted) == scan.candidates[0]
+    assert first_match(r"^ok\b", ["okay", "no", "ok then"]) == 2
+    assert first_match(r"^ok\b", ["okay"]) is None
+
+
+def test_baseline_on_spps_clock_is_kept_per_series_of_tries() -> None:
+    server = AT - timedelta(seconds=5)
+    started = AT - timedelta(seconds=30)
+    assert spp_clock(started, server, local_now=AT) == started - timedelta(seconds=5)
+    assert spp_clock(started, None, local_now=AT) == started
+    record = baseline_record(started, series=0)
+    assert baseline_from_record(record, series=0) == started
+    assert baseline_from_record(record, series=2) is None  # the task was cleared: a new wait
+    assert baseline_from_record({"since": "garbage", "series": 0}, series=0) is None
+    assert baseline_from_record(None, series=0) is None
+
+
+def test_server_filters_ask_for_new_messages_with_room_for_the_workspaces_time_zone() -> None:
+    assert ReplyBaseline(after_message_id=41).server_filters() == {"filters[id][$gt]": "41"}
+    (earliest,) = ReplyBaseline(since=AT.replace(microsecond=500)).server_filters().values()
+    assert datetime.fromisoformat(earliest) == AT - SERVER_FILTER_MARGIN
 
 
 def test_baseline_by_id_is_exact_and_by_time_ignores_the_fraction() -> None:
@@ -101,3 +144,16 @@ def test_server_date_and_httpx_failures() -> None:
     timed_out = httpx_transport_error(httpx.ReadTimeout("slow", request=request), "POST", "/api/order_messages/1")
     assert timed_out.request_sent is True
     assert timed_out.outcome_unknown
+
+
+def test_a_pattern_that_cannot_be_run_is_an_error_not_a_crash(monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+    import sys
+
+    from airflow_provider_spp._internal.pattern_search import first_match_async
+
+    monkeypatch.setattr(sys, "executable", "/nonexistent/python")
+    with pytest.raises(SppInputError, match="could not be run"):
+        first_match("x", ["x"])
+    with pytest.raises(SppInputError, match="could not be run"):
+        asyncio.run(first_match_async("x", ["x"]))

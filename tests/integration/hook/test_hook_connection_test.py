@@ -21,7 +21,7 @@ pytestmark = pytest.mark.integration
 def test_test_connection_success_is_one_get(spp_sandbox: SandboxServer, spp_sandbox_conn: str) -> None:
     ok, message = SppHook(spp_sandbox_conn).test_connection()
     assert ok is True
-    assert message == f"Connected to the SPP workspace at {spp_sandbox.url}."
+    assert message == f"Connected to the Wayfront workspace at {spp_sandbox.url}."
     (request,) = logged(spp_sandbox)
     assert (request["method"], request["path"], request["query"], request["status"]) == (
         "GET",

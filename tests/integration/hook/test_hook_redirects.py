@@ -14,7 +14,6 @@ import pytest
 from airflow_provider_spp._internal.client import ApiRequest
 from airflow_provider_spp.exceptions import (
     SppApiError,
-    SppAuthError,
     SppTransportError,
 )
 from airflow_provider_spp.sandbox import SandboxServer
@@ -94,21 +93,22 @@ def test_timeout_is_the_longest_silence_not_a_limit_on_the_whole_answer(
     assert time.monotonic() - started > 2 * hook.settings.timeout
 
 
-def test_redirect_to_another_host_does_not_carry_the_token(
+def test_a_redirect_to_another_host_is_reported_and_never_followed(
     spp_sandbox: SandboxServer, spp_sandbox_other_host: SandboxServer, make_hook: HookFactory
 ) -> None:
+    """The token never reaches another host: a GET follows redirects within the workspace only."""
     hook = make_hook()
     same_host = f"{spp_sandbox.url}/_sandbox/redirect?{urlencode({'to': f'{spp_sandbox.url}/api/orders'})}"
     assert hook._send(ApiRequest("GET", same_host)).json()["data"]  # followed, still authenticated on the same origin
 
     other = f"{spp_sandbox.url}/_sandbox/redirect?{urlencode({'to': f'{spp_sandbox_other_host.url}/api/orders'})}"
-    with pytest.raises(SppAuthError) as caught:
+    with pytest.raises(SppApiError) as caught:
         hook._send(ApiRequest("GET", other))
 
-    assert caught.value.status_code == 401
-    (leg,) = logged(spp_sandbox_other_host)
-    assert leg["path"] == "/api/orders"
-    assert "authorization" not in leg["headers"]
+    assert caught.value.status_code == 307
+    assert caught.value.permanent
+    assert f"Set the connection's host to {spp_sandbox_other_host.url} " in str(caught.value)
+    assert logged(spp_sandbox_other_host) == []
     first_legs = logged(spp_sandbox)
     assert [r["path"] for r in first_legs] == ["/_sandbox/redirect", "/api/orders", "/_sandbox/redirect"]
     assert all(r["headers"]["authorization"] == f"Bearer {spp_sandbox.token}" for r in first_legs)

@@ -12,8 +12,8 @@ from structlog.testing import capture_logs
 
 from airflow_provider_spp._internal.client import ApiRequest
 from airflow_provider_spp.exceptions import (
-    SppAuthError,
     SppError,
+    SppNotFoundError,
     SppTransportError,
 )
 from airflow_provider_spp.hooks.spp import SppHook
@@ -104,9 +104,9 @@ def test_a_tls_failure_is_reported_once_and_not_retried(
 
 
 def test_an_error_after_a_followed_redirect_names_the_path_that_answered(
-    spp_sandbox: SandboxServer, spp_sandbox_other_host: SandboxServer, make_hook: HookFactory
+    spp_sandbox: SandboxServer, make_hook: HookFactory
 ) -> None:
     hook = make_hook()
-    target = f"{spp_sandbox_other_host.url}/api/orders"
-    with pytest.raises(SppAuthError, match="GET /api/orders failed with 401"):
+    target = f"{spp_sandbox.url}/api/orders/NOPE0000"
+    with pytest.raises(SppNotFoundError, match="GET /api/orders/NOPE0000 failed with 404"):
         hook._send(ApiRequest("GET", f"{spp_sandbox.url}/_sandbox/redirect?to={target}"))
