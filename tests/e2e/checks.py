@@ -37,9 +37,7 @@ KILL_ORDER, KILL_ORDER_ID = "9F8E7D6C", 1003
 SLOW_COMMIT_DELAY = 10.0
 PARALLELISM, WORKER_CONCURRENCY = 8, 4
 #: Orders carry integer statuses (Wayfront today, issue 13): "code"; the sandbox's older labels: "label".
-#: TODO(issue 13): default to "code" once h-wayfront (the bulk example's status param, integer-status
-#: filtering in list_orders) is on main; until then SPP_E2E_STATUS_STYLE=code runs it by hand.
-STATUS_STYLE = os.environ.get("SPP_E2E_STATUS_STYLE", "label")
+STATUS_STYLE = os.environ.get("SPP_E2E_STATUS_STYLE", "code")
 #: The statuses the checks filter by, as this workspace's orders carry them (codes from the sandbox's map).
 WORKING, BULK_STATUS = (2, 6) if STATUS_STYLE == "code" else ("Working", "Awaiting client")
 
