@@ -6,10 +6,12 @@ message ID, created_at, author; never the text). ``triage`` reads the messages b
 started the run, in the worker, and leaves a staff-only triage note on each order.
 
 A manual run can replay events: trigger it with ``{"events": [<payload>, ...]}`` as its conf.
+``SPP_EXAMPLE_POLL_INTERVAL`` (seconds, default 60) lets a demo or test poll more often.
 """
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
 from typing import Any
 
@@ -19,6 +21,7 @@ from airflow.sdk import DAG, Asset, AssetWatcher, task
 
 from airflow_provider_spp.triggers.order_messages import SppOrderActivityTrigger
 
+POLL_INTERVAL = float(os.environ.get("SPP_EXAMPLE_POLL_INTERVAL", 60))
 URGENT_WORDS = ("urgent", "asap", "down", "broken", "emergency")
 
 # [START howto_trigger_spp_order_activity]
@@ -27,7 +30,7 @@ CLIENT_MESSAGES = Asset(
     watchers=[
         AssetWatcher(
             name="spp_client_messages_watcher",
-            trigger=SppOrderActivityTrigger(from_client=True, poll_interval=60),
+            trigger=SppOrderActivityTrigger(from_client=True, poll_interval=POLL_INTERVAL),
         )
     ],
 )

@@ -36,6 +36,10 @@ BULK_ORDERS = int(os.environ.get("SPP_E2E_BULK_ORDERS", "1000"))
 KILL_ORDER, KILL_ORDER_ID = "9F8E7D6C", 1003
 SLOW_COMMIT_DELAY = 10.0
 PARALLELISM, WORKER_CONCURRENCY = 8, 4
+#: Orders carry integer statuses (Wayfront today, issue 13): "code"; the sandbox's older labels: "label".
+STATUS_STYLE = os.environ.get("SPP_E2E_STATUS_STYLE", "code")
+#: The statuses the checks filter by, as this workspace's orders carry them (codes from the sandbox's map).
+WORKING, BULK_STATUS = (2, 6) if STATUS_STYLE == "code" else ("Working", "Awaiting client")
 
 
 @dataclass
@@ -52,6 +56,7 @@ class Context:
     sandbox: Sandbox = field(init=False)
     runs: dict[str, str] = field(default_factory=dict)
     expected_ids: set[int] = field(default_factory=set)
+    start_reacting: bool = True
 
     def __post_init__(self) -> None:
         self.api = AirflowApi(self.airflow.api_url)
@@ -74,7 +79,7 @@ class Context:
 
 def run_all(ctx: Context) -> None:
     """Every check, in the order a newcomer would try things (SPP_E2E_SKIP=ui,bulk,... leaves some out)."""
-    from tests.e2e import ui
+    from tests.e2e import activity, reacting, ui
 
     skip = {s.strip() for s in os.environ.get("SPP_E2E_SKIP", "").split(",") if s.strip()}
     steps = {
@@ -82,11 +87,14 @@ def run_all(ctx: Context) -> None:
         "examples": check_example_runs,
         "task_kill": check_task_kill,
         "worker_kill": check_worker_kill,
+        "reacting": reacting.check_reacting_examples,
+        "activity": activity.check_activity_watcher,
         "ui": ui.check_ui,
         "bulk": check_bulk_reminders,
     }
     if skip - set(steps):
         raise CheckFailed(f"SPP_E2E_SKIP names unknown steps {sorted(skip - set(steps))}; steps: {sorted(steps)}")
+    ctx.start_reacting = "reacting" not in skip
     wait_until_ready(ctx)
     for name, step in steps.items():
         if name in skip:
@@ -120,7 +128,9 @@ def wait_until_ready(ctx: Context) -> None:
             timeout=180,
             alive=ctx.alive,
         )
-    wanted = {*EXAMPLE_DAGS, KILL_DAG, TASK_KILL_DAG}
+    from tests.e2e.reacting import REACTING_DAGS
+
+    wanted = {*EXAMPLE_DAGS, *REACTING_DAGS, KILL_DAG, TASK_KILL_DAG}
 
     def parsed() -> set[str] | None:
         found = {d["dag_id"] for d in api.get("dags", limit=100)["dags"]}
@@ -134,7 +144,7 @@ def wait_until_ready(ctx: Context) -> None:
         not errors,
         f"{examples}" + (f" errors: {errors}" if errors else ""),
     )
-    untouched = sorted(set(examples) - set(EXAMPLE_DAGS))
+    untouched = sorted(set(examples) - wanted)
     if untouched:
         report.notes.append(f"example DAGs parsed but not run by this check: {', '.join(untouched)}")
     say("Deployment ready")
@@ -170,6 +180,12 @@ def check_connection_type_and_test(ctx: Context) -> None:
         "spp_default created through the REST API (token not echoed)",
         stored["conn_type"] == "spp" and stored.get("password") in (None, "***", ""),
         f"host={stored['host']}",
+    )
+    table, order = ctx.sandbox.statuses(), ctx.sandbox.order("E4A269FC", ctx.token)
+    report.check(
+        f"the sandbox's orders carry {STATUS_STYLE} statuses (the checks filter by {WORKING!r} and {BULK_STATUS!r})",
+        table["status_style"] == STATUS_STYLE and order["status"] == WORKING,
+        f"order E4A269FC status={order['status']!r}; map {[(s['code'], s['label']) for s in table['statuses']]}",
     )
     good = api.request("POST", "connections/test", ctx.connection())
     report.check("connection test succeeds against the sandbox", good["status"] is True, good["message"])
@@ -214,12 +230,16 @@ def check_every_message_accounted_for(ctx: Context) -> None:
 
 def check_example_runs(ctx: Context) -> None:
     """Trigger every example DAG (one pipeline-alerts run fails on purpose); check each against the sandbox."""
+    from tests.e2e import reacting
+
     api = ctx.api
     for dag_id in (*EXAMPLE_DAGS, KILL_DAG, TASK_KILL_DAG):
         _unpause(ctx, dag_id)
+    if ctx.start_reacting:
+        reacting.start_reacting_examples(ctx)  # they run meanwhile; checked at the end of this step and later
     runs = {
         "followup": ("spp_order_followup", {}),
-        "reminders": ("spp_bulk_reminders", {"status": "Working"}),
+        "reminders": ("spp_bulk_reminders", {"status": WORKING}),
         "alerts": ("spp_pipeline_alerts", {}),
         "alerts_failing": ("spp_pipeline_alerts", {"simulate_failure": True}),
     }
@@ -238,6 +258,8 @@ def check_example_runs(ctx: Context) -> None:
     _check_alerts(ctx, finished["alerts"], by_id)
     _check_failure_alert(ctx, finished["alerts_failing"])
     _check_scheduled_runs(ctx)
+    if ctx.start_reacting:
+        reacting.check_unattended_examples(ctx)  # done before the kill steps count their POSTs
 
 
 #: The tasks of each example that post, and how many map indexes to read (None: not mapped).
@@ -516,12 +538,12 @@ def check_worker_kill(ctx: Context) -> None:
 def check_bulk_reminders(ctx: Context) -> None:
     """Post to BULK_ORDERS generated orders through the mapped example; print where the time goes."""
     api, report, sandbox = ctx.api, ctx.report, ctx.sandbox
-    first_id, last_id = sandbox.add_orders(BULK_ORDERS, "Awaiting client")
+    first_id, last_id = sandbox.add_orders(BULK_ORDERS, BULK_STATUS)
     before_requests = len(sandbox.requests())
     before_ids = {m["id"] for m in sandbox.messages()}
     started = time.time()
     run_id = api.trigger(
-        "spp_bulk_reminders", {"status": "Awaiting client", "max_orders": BULK_ORDERS}, logical_date=_now_iso()
+        "spp_bulk_reminders", {"status": BULK_STATUS, "max_orders": BULK_ORDERS}, logical_date=_now_iso()
     )
     say(f"Bulk: triggered {run_id} for {BULK_ORDERS} orders; waiting")
     # Poll gently: reading a run of 1,000 task instances costs the API server more than a task does.

@@ -331,11 +331,15 @@ def start_redis(procs: Processes, work: Path) -> str:
     return f"redis://127.0.0.1:{port}/0"
 
 
-def start_sandbox(procs: Processes, token: str) -> str:
-    """The SPP sandbox (``spp-sandbox``) on a free port, the token through the environment; returns its URL."""
+def start_sandbox(procs: Processes, token: str, *, status_style: str = "label") -> str:
+    """The SPP sandbox (``spp-sandbox``) on a free port, the token through the environment; returns its URL.
+
+    ``status_style="code"``: orders carry integer statuses (Wayfront today), with the sandbox's code map.
+    """
     port = free_port()
     env = {**os.environ, "SPP_SANDBOX_TOKEN": token}
-    procs.start("spp-sandbox", [str(VENV_BIN / "spp-sandbox"), "--port", str(port)], env=env)
+    argv = [str(VENV_BIN / "spp-sandbox"), "--port", str(port), "--status-style", status_style]
+    procs.start("spp-sandbox", argv, env=env)
     url = f"http://127.0.0.1:{port}"
     wait_for(
         "the SPP sandbox",
@@ -383,6 +387,7 @@ def airflow_config(
     shared_storage: str,
     parallelism: int,
     worker_concurrency: int,
+    extra_env: Mapping[str, str] | None = None,
 ) -> Airflow:
     """The environment of a small CeleryExecutor deployment on PostgreSQL with this repo's DAGs."""
     from cryptography.fernet import Fernet
@@ -444,6 +449,7 @@ def airflow_config(
         "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "3",
         "AIRFLOW_VAR_SPP_EXAMPLE_STORAGE": shared_storage,
         "SPP_E2E_QUEUE_ROUTES": json.dumps(dict(queue_routes)),
+        **(extra_env or {}),
     }
     return Airflow(home=home, api_url=api_url, env=env, admin_user="admin", admin_password=password)
 
@@ -462,9 +468,14 @@ def start_airflow(procs: Processes, airflow: Airflow) -> None:
         env=airflow.env,
     )
     for component in ("scheduler", "dag-processor", "triggerer"):
-        procs.start(component, [airflow_bin, component], env=airflow.env)
+        start_component(procs, airflow, component)
     for name in WORKERS:
         start_worker(procs, airflow, name)
+
+
+def start_component(procs: Processes, airflow: Airflow, component: str) -> None:
+    """``airflow <component>`` (scheduler, dag-processor, triggerer) with the deployment's environment."""
+    procs.start(component, [str(VENV_BIN / "airflow"), component], env=airflow.env)
 
 
 def start_worker(procs: Processes, airflow: Airflow, name: str) -> None:

@@ -14,6 +14,9 @@ class Report:
     work: Path
     installed: list[str] = field(default_factory=list)
     checks: list[tuple[str, bool, str]] = field(default_factory=list)
+    #: Checks reported but not blocking (they wait for work not merged yet): they never fail the run.
+    observed: list[tuple[str, bool, str]] = field(default_factory=list)
+    figures: dict[str, list[str]] = field(default_factory=dict)
     runs: list[dict[str, Any]] = field(default_factory=list)
     worker_kill: dict[str, Any] = field(default_factory=dict)
     handover: dict[str, Any] = field(default_factory=dict)
@@ -35,6 +38,14 @@ class Report:
         print(f"    [{'PASS' if ok else 'FAIL'}] {name}" + (f": {detail}" if detail else ""), flush=True)
         return ok
 
+    def observe(self, name: str, ok: bool, detail: str = "") -> bool:
+        """Record a check that is reported, not blocking: printed with its outcome, never fails the run."""
+        ok = bool(ok)
+        self.observed.append((name, ok, detail))
+        verdict = "pass" if ok else "FAIL"
+        print(f"    [REPORTED, NOT BLOCKING: {verdict}] {name}" + (f": {detail}" if detail else ""), flush=True)
+        return ok
+
     def fail(self, reason: str) -> None:
         """Record a failure that stopped the run."""
         self.failures.append(reason)
@@ -50,8 +61,9 @@ class Report:
         passed = sum(1 for _, ok, _ in self.checks if ok)
         print(f"Checks: {passed} of {len(self.checks)} passed")
         for name, ok, detail in self.checks:
-            if not ok:
-                print(f"  FAILED: {name}: {detail}")
+            print(f"  {'PASS' if ok else 'FAIL'}  {name}" + (f": {detail}" if detail and not ok else ""))
+        for name, ok, detail in self.observed:
+            print(f"  REPORTED, NOT BLOCKING ({'pass' if ok else 'FAIL'})  {name}: {detail}")
         if self.runs:
             print("DAG runs:")
             for run in self.runs:
@@ -60,6 +72,10 @@ class Report:
             print("File handover across workers: " + ", ".join(f"{k}={v}" for k, v in self.handover.items()))
         if self.worker_kill:
             print("Worker kill: " + ", ".join(f"{k}={v}" for k, v in self.worker_kill.items()))
+        for title, lines in self.figures.items():
+            print(f"{title}:")
+            for text in lines:
+                print(f"  {text}")
         if self.screenshots:
             print("Screenshots:")
             for path in self.screenshots:

@@ -106,6 +106,54 @@ class AirflowApi:
         entry = self.get(path, map_index=map_index, deserialize="true", stringify="false")
         return entry["value"]
 
+    def runs(self, dag_id: str) -> list[dict[str, Any]]:
+        """Every run of a DAG, oldest first (up to 100)."""
+        return list(self.get(f"dags/{dag_id}/dagRuns", limit=100, order_by="run_after")["dag_runs"])
+
+    def unpause(self, dag_id: str) -> None:
+        """PATCH the DAG unpaused."""
+        self.request("PATCH", f"dags/{dag_id}", {"is_paused": False})
+
+    def reparse(self, dag_id: str) -> None:
+        """Ask the dag-processor to parse the DAG's file again now (PUT /parseDagFile/{file_token})."""
+        token = self.get(f"dags/{dag_id}/details")["file_token"]
+        self.request("PUT", f"parseDagFile/{token}")
+
+    def asset_events(self, asset_name: str) -> list[dict[str, Any]]:
+        """Every event of the asset named ``asset_name``, oldest first, with the runs each created."""
+        every: list[dict[str, Any]] = []
+        while True:
+            page = self._asset_event_page(asset_name, len(every))
+            every += page["asset_events"]
+            if not page["asset_events"] or len(every) >= page["total_entries"]:
+                return [e for e in every if e.get("name") == asset_name]
+
+    def _asset_event_page(self, asset_name: str, offset: int) -> dict[str, Any]:
+        """One page of asset events; retried while Airflow 3.3.2 answers 500 for an event whose run is queued.
+
+        (Its AssetEventResponse requires ``created_dagruns[].start_date``, None until the run starts.)
+        """
+        for attempt in range(40):
+            try:
+                return dict(
+                    self.get("assets/events", name_pattern=asset_name, limit=100, offset=offset, order_by="timestamp")
+                )
+            except HttpError as err:
+                if err.status != 500 or attempt == 39:
+                    raise
+                time.sleep(0.5)
+        raise AssertionError("unreachable")
+
+    def hitl(self, dag_id: str, run_id: str, task_id: str, body: Any = None) -> Any:
+        """GET (or PATCH with ``body``) a task's human-in-the-loop detail."""
+        path = f"dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id, safe='')}/taskInstances/{task_id}/-1/hitlDetails"
+        return self.request("PATCH", path, body) if body is not None else self.get(path)
+
+    def task_state(self, dag_id: str, run_id: str, task_id: str) -> str | None:
+        """The state of one (unmapped) task instance."""
+        path = f"dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id, safe='')}/taskInstances/{task_id}"
+        return self.get(path).get("state")
+
     def wait_for_run(
         self, dag_id: str, run_id: str, *, timeout: float, on_poll: Any = None, step: float = 1.0
     ) -> dict[str, Any]:
@@ -143,7 +191,19 @@ class Sandbox:
         """Remove every queued fault."""
         call("DELETE", f"{self.base_url}/_sandbox/faults")
 
-    def add_orders(self, count: int, status: str) -> list[int]:
+    def client_message(self, order: str, text: str) -> dict[str, Any]:
+        """A reply from the order's client (the portal's side); returns the stored message."""
+        return dict(call("POST", f"{self.base_url}/_sandbox/orders/{order}/client_messages", {"message": text}))
+
+    def statuses(self) -> dict[str, Any]:
+        """The workspace's status style and code map (GET /_sandbox/statuses)."""
+        return dict(call("GET", f"{self.base_url}/_sandbox/statuses"))
+
+    def order(self, order: str, token: str) -> dict[str, Any]:
+        """One order as the SPP API shows it (GET /api/orders/{order}, with the token)."""
+        return dict(call("GET", f"{self.base_url}/api/orders/{order}", token=token))
+
+    def add_orders(self, count: int, status: str | int) -> list[int]:
         """Generate ``count`` orders in ``status``; returns the first and last ID."""
         return list(call("POST", f"{self.base_url}/_sandbox/orders", {"count": count, "status": status})["ids"])
 

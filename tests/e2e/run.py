@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.e2e import checks
+from tests.e2e import checks, reacting
 from tests.e2e.deploy import (
     CheckFailed,
     Processes,
@@ -55,15 +55,16 @@ def main() -> int:
         say("Starting PostgreSQL, Redis and the SPP sandbox")
         pg = start_postgres(procs, work)
         broker = start_redis(procs, work)
-        sandbox_url = start_sandbox(procs, SANDBOX_TOKEN)
+        sandbox_url = start_sandbox(procs, SANDBOX_TOKEN, status_style=checks.STATUS_STYLE)
         airflow = airflow_config(
             work,
             pg,
             broker,
-            queue_routes=checks.FOLLOWUP_ROUTES,
+            queue_routes={**checks.FOLLOWUP_ROUTES, **reacting.QUEUE_ROUTES},
             shared_storage=(work / "shared-storage").as_uri(),
             parallelism=checks.PARALLELISM,
             worker_concurrency=checks.WORKER_CONCURRENCY,
+            extra_env=reacting.DEPLOYMENT_ENV,
         )
         say(f"Starting Airflow (CeleryExecutor, 2 workers) on {airflow.api_url}")
         start_airflow(procs, airflow)
