@@ -31,7 +31,7 @@ CLASSPATH = "airflow_provider_spp.triggers.order_messages.SppOrderMessageTrigger
 
 class SppOrderMessageTrigger(ReplyWaitFields, BaseTrigger):
     """
-    Poll one order until it gets a new message that passes the filter, then fire once.
+    Poll one Wayfront (formerly SPP) order until it gets a new message that passes the filter, then fire once.
 
     :param order: Order ID or order number.
     :param spp_conn_id: The ``spp`` connection (its id; the trigger never holds the token).
