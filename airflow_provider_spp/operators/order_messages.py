@@ -59,7 +59,7 @@ def grace_seconds(value: Any) -> float:
 
 class CreateOrderMessageOperator(SppTemplating, BaseOperator):
     """
-    Post a message to a Wayfront (formerly Service Provider Pro, SPP) order and return the new message's ID (an int) through XCom.
+    Post a message to a Wayfront (formerly Service Provider Pro, SPP) order; return its ID (an int) through XCom.
 
     :param order: Order ID or order number, e.g. ``"E4A269FC"``. Templated.
     :param message: The text, a Jinja template, or a template file ending in .txt/.md/.j2/.html. Templated.

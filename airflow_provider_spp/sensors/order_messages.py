@@ -79,7 +79,7 @@ class KeptBaseline:
 
 class SppOrderMessageSensor(ReplyWaitFields, BaseSensorOperator):
     """
-    Wait until a Wayfront (formerly Service Provider Pro, SPP) order gets a new message, optionally only the client's and matching a text.
+    Wait until a Wayfront (formerly Service Provider Pro, SPP) order gets a new message, optionally filtered.
 
     Returns (XCom) ``{"order", "message_id", "created_at", "author", "user_id", "via"}`` of the oldest new
     message that matches, plus ``"message"`` (its text) only with ``return_text=True``: it is client data.
