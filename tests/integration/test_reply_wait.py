@@ -5,7 +5,6 @@ trigger as a triggerer runs it (``run()`` on an event loop)."""
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -18,6 +17,7 @@ from airflow_provider_spp.sandbox import SandboxServer
 from airflow_provider_spp.sensors.order_messages import SppOrderMessageSensor
 from airflow_provider_spp.triggers.order_message import SppOrderMessageTrigger
 from tests.integration.test_triggers import first_events
+from tests.support.background import background_actions
 from tests.support.ledger_support import Store
 
 pytestmark = pytest.mark.integration
@@ -53,25 +53,9 @@ def context(store: Store | None, *, max_tries: int = 1) -> dict[str, Any]:
 @pytest.fixture
 def once_read(conn: SandboxServer) -> Iterator[Callable[[Callable[[], Any]], None]]:
     """Run ``then()`` in the background right after the order's messages are first listed."""
-    threads: list[threading.Thread] = []
     path = f"/api/order_messages/{ORDER}"
-
-    def arrange(then: Callable[[], Any]) -> None:
-        def watch() -> None:
-            deadline = time.monotonic() + 20
-            while time.monotonic() < deadline:
-                if any(r["path"] == path for r in conn.requests()):
-                    then()
-                    return
-                time.sleep(0.02)
-
-        thread = threading.Thread(target=watch, daemon=True)
-        thread.start()
-        threads.append(thread)
-
-    yield arrange
-    for thread in threads:
-        thread.join(5)
+    with background_actions() as when:
+        yield lambda then: when(lambda: any(r["path"] == path for r in conn.requests()), then, within=20)
 
 
 # -- the default baseline: SPP's clock, once, across tries ------------------------------------------------

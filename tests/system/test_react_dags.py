@@ -14,6 +14,7 @@ from airflow_provider_spp._internal.version_compat import AIRFLOW_V_3_2_PLUS, AI
 from airflow_provider_spp.sandbox import SandboxServer
 from airflow_provider_spp.testing import run_dag
 from tests.conftest import DAGS_DIR, TESTS_DIR
+from tests.support.background import background_actions
 
 #: These features were built and proven on Airflow 3.3; on 3.1.8 they fail as listed in the versions
 #: report (HITL detail via the REST API, the scheduler's deadline handling, asset-watcher events, the
@@ -79,30 +80,14 @@ def xcom(dag_run: Any, task_id: str) -> Any:
 def when_posted(spp_sandbox: SandboxServer) -> Iterator[Callable[[str, Callable[[], None]], None]]:
     """Run ``then()`` in the background once a message containing ``text`` is on the sandbox
     (or, for ``text`` starting with ``GET ``, once that path has been read)."""
-    threads: list[threading.Thread] = []
 
     def seen(text: str) -> bool:
         if text.startswith("GET "):
             return any(r["method"] == "GET" and r["path"] == text[4:] for r in spp_sandbox.requests())
         return any(text in m.message for m in spp_sandbox.messages())
 
-    def arrange(text: str, then: Callable[[], None]) -> None:
-        def watch() -> None:
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:
-                if seen(text):
-                    time.sleep(0.3)
-                    then()
-                    return
-                time.sleep(0.05)
-
-        thread = threading.Thread(target=watch, daemon=True)
-        thread.start()
-        threads.append(thread)
-
-    yield arrange
-    for thread in threads:
-        thread.join(5)
+    with background_actions() as when:
+        yield lambda text, then: when(lambda: seen(text), then, within=30, settle=0.3)
 
 
 def user_agents(spp: SandboxServer, path: str) -> set[str]:
