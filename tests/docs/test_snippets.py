@@ -103,8 +103,8 @@ def _exports() -> dict[str, str]:
 @pytest.mark.parametrize(
     ("section", "base_url", "api_version", "timeout"),
     [
-        ("connection_env_json", "https://example.spp.co", "2024-03-05", 20),
-        ("connection_env_uri", "https://example.spp.co", "2024-03-05", 20),
+        ("connection_env_json", "https://acme.wayfront.com", "2024-03-05", 20),
+        ("connection_env_uri", "https://acme.wayfront.com", "2024-03-05", 20),
         ("connection_env_sandbox", "http://127.0.0.1:8765", None, 30),
     ],
 )
