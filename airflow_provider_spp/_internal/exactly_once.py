@@ -52,6 +52,11 @@ class ThisTry:
     resumed_after_wait: bool = False
 
     @property
+    def may_find_a_record(self) -> bool:
+        """Whether an earlier try can have left a record: not on a first try, where reading it is wasted."""
+        return self.deduplicate and self.has_state_store and (self.try_number > 1 or self.resumed_after_wait)
+
+    @property
     def earlier_try_began(self) -> datetime | None:
         """On a retry, when the earliest try may have posted: when the run started."""
         return self.run_started if self.try_number > 1 else None

@@ -146,7 +146,9 @@ class CreateOrderMessageOperator(SppTemplating, BaseOperator):
         ledger = PostLedger(context if self.deduplicate else {})
         claims = _claim_book(context) if self.deduplicate else None
         files = file_stamps(attachments)
-        action = decide(ledger.load(), request, files, utcnow(), self._this_try(context, ledger, waited=waited))
+        this_try = self._this_try(context, ledger, waited=waited)
+        record = ledger.load() if this_try.may_find_a_record else None
+        action = decide(record, request, files, utcnow(), this_try)
         if isinstance(action, ReturnExisting):
             self.log.info(
                 "An earlier try already posted message %d to order %s; not posting it again",

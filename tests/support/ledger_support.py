@@ -12,13 +12,16 @@ class Store:
     def __init__(self, failing: str | None = None) -> None:
         self.values: dict[str, Any] = {}
         self.failing = failing
+        self.calls: list[str] = []  # "get" / "set", in order: each is an Execution API round trip in a task
 
     def get(self, key: str, default: Any = None) -> Any:
+        self.calls.append("get")
         if self.failing == "get":
             raise ConnectionError("execution API unreachable")
         return self.values.get(key, default)
 
     def set(self, key: str, value: Any) -> None:
+        self.calls.append("set")
         if self.failing == "set":
             raise ConnectionError("execution API unreachable")
         self.values[key] = value
