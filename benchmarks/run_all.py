@@ -7,7 +7,9 @@ Runs, in this order (never two at once: they would disturb each other's figures)
 1. ``import_cost.py``: import cost at DAG-parse time, ours vs HttpOperator and SlackAPIPostOperator;
 2. ``per_post.py``: one JSON post, ours vs raw ``requests`` and ``HttpHook.run``, plus the sandbox alone;
 3. ``upload_memory.py`` at 20 MiB and at 200 MiB: client memory for one upload, ours vs ``requests`` ``files=``;
-4. ``requests_per_poll.py``, when it exists: requests per trigger poll, ours vs per-order polling.
+4. ``requests_per_poll.py``, when it exists: requests per trigger poll, ours vs per-order polling;
+5. ``mapped_tasks.py`` (unless ``--no-deployment``): 200 mapped tasks each of ours, a plain ``@task`` and
+   HttpOperator in one run of the E2E deployment, which it starts (root, PostgreSQL, Redis).
 
 Each script's own full table goes to its log (``--keep DIR`` keeps the logs and JSON files; otherwise
 they live in a temporary directory). The summary is a Markdown table. Nothing is asserted on a
@@ -155,8 +157,22 @@ def poll_rows(result: list[dict[str, Any]]) -> list[list[str]]:
     ]
 
 
-def steps(quick: bool) -> list[Step]:
-    """The benchmarks to run (``requests_per_poll.py`` only where it exists)."""
+def mapped_rows(result: dict[str, Any]) -> list[list[str]]:
+    """Mapped task instances in one deployment run: ours vs the plain ``@task`` and vs HttpOperator, in ms."""
+    figures = result["figures"]
+    rows = []
+    for peer, label in (("plain", "plain `@task` + requests"), ("http", "HttpOperator")):
+        for key, title in (("durations", "task run time"), ("before_post", "execute start to the POST")):
+            ours, theirs = figures["ours"][key], figures[peer][key]
+            if not ours or not theirs:
+                continue
+            a, b = statistics.median(ours) * 1000, statistics.median(theirs) * 1000
+            rows.append([f"mapped task: {title}, median ms (vs {label})", _num(a, 0), _num(b, 0), _ratio(a, b)])
+    return rows
+
+
+def steps(quick: bool, deployment: bool = True) -> list[Step]:
+    """The benchmarks to run (``requests_per_poll.py`` only where it exists; the deployment one unless skipped)."""
     upload = ["--clients", "ours,requests", "--repeat", "2" if quick else "3"]
     found = [
         Step("import cost", "import_cost.py", ["--repeat", "3" if quick else "7"], import_rows),
@@ -166,6 +182,9 @@ def steps(quick: bool) -> list[Step]:
     ]
     if (HERE / "requests_per_poll.py").exists():
         found.append(Step("requests per poll", "requests_per_poll.py", [], poll_rows))
+    if deployment:
+        per = ["--per-contender", "60" if quick else "200"]
+        found.append(Step("mapped tasks in a deployment", "mapped_tasks.py", per, mapped_rows))
     return found
 
 
@@ -182,6 +201,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repetitions (a rough look in ~3 minutes)")
     parser.add_argument("--keep", type=Path, default=None, help="keep each benchmark's log and JSON in this folder")
+    parser.add_argument(
+        "--no-deployment",
+        action="store_true",
+        help="skip mapped_tasks.py (it starts the E2E deployment: root, PostgreSQL, Redis, ~6 minutes)",
+    )
     args = parser.parse_args(argv)
 
     rows: list[list[str]] = []
@@ -189,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="spp-bench-all-") as tmp:
         out_dir = args.keep or Path(tmp)
         out_dir.mkdir(parents=True, exist_ok=True)
-        for index, step in enumerate(steps(args.quick), start=1):
+        for index, step in enumerate(steps(args.quick, not args.no_deployment), start=1):
             slug = step.name.replace(" ", "_")
             result_path, log_path = out_dir / f"{index}_{slug}.json", out_dir / f"{index}_{slug}.log"
             cmd = [sys.executable, str(HERE / step.script), *step.args, "--json", str(result_path)]

@@ -106,6 +106,20 @@ class ClaimBook:
         """The order's claims (raises what the Variable API raises)."""
         return Claims.from_json(self.get(claims_key(order)))
 
+    def record(self, order: str, message_id: int, now: datetime) -> str | None:
+        """Claim the message SPP just created for this task instance's POST: read, then write; who holds it.
+
+        Two round trips, not :meth:`claim`'s three or more: the message is this task instance's by SPP's
+        answer, so nothing waits on who holds it, and reading back cannot make the write safe from a
+        concurrent writer anyway (one that read before this write and writes after the read-back still
+        drops it). A claim held by another task instance (a sibling that adopted it first) is left alone.
+        """
+        claims = self.load(order)
+        if claims.holder(message_id) not in (None, self.me):
+            return claims.holder(message_id)
+        self.set(claims_key(order), claims.with_claim(message_id, self.me, now).as_json())
+        return self.me
+
     def claim(self, order: str, message_id: int, now: datetime) -> str | None:
         """Claim a message; who holds it afterwards (another task instance, if it was first), None if unsure."""
         key = claims_key(order)

@@ -163,7 +163,7 @@ class CreateOrderMessageOperator(SppTemplating, BaseOperator):
             action = Post(record_to_send(action.record, request, files, utcnow()))
         message_id = self._post(hook, ledger, action, request, attachments)
         if claims is not None:
-            self._claim(claims, request.order, message_id)
+            self._claim(claims, request.order, message_id, posted=True)
         return message_id
 
     def _this_try(self, context: Context, ledger: PostLedger, *, waited: bool) -> ThisTry:
@@ -213,9 +213,11 @@ class CreateOrderMessageOperator(SppTemplating, BaseOperator):
             wanted = wanted.excluding({found.id})
         return None
 
-    def _claim(self, claims: ClaimBook, order: str, message_id: int) -> str | None:
-        """Claim a message for this task instance; who holds it now (None if the Variable failed)."""
+    def _claim(self, claims: ClaimBook, order: str, message_id: int, *, posted: bool = False) -> str | None:
+        """Claim a message for this task instance (``posted``: SPP created it for this try); who holds it now."""
         try:
+            if posted:
+                return claims.record(order, message_id, utcnow())
             return claims.claim(order, message_id, utcnow())
         except Exception as err:
             self.log.warning(

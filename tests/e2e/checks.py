@@ -79,7 +79,7 @@ class Context:
 
 def run_all(ctx: Context) -> None:
     """Every check, in the order a newcomer would try things (SPP_E2E_SKIP=ui,bulk,... leaves some out)."""
-    from tests.e2e import activity, reacting, ui
+    from tests.e2e import activity, benchmark, reacting, ui
 
     skip = {s.strip() for s in os.environ.get("SPP_E2E_SKIP", "").split(",") if s.strip()}
     steps = {
@@ -90,6 +90,7 @@ def run_all(ctx: Context) -> None:
         "reacting": reacting.check_reacting_examples,
         "activity": activity.check_activity_watcher,
         "ui": ui.check_ui,
+        "benchmark": benchmark.check_benchmark,
         "bulk": check_bulk_reminders,
     }
     if skip - set(steps):

@@ -122,7 +122,7 @@ apt-get install -y -qq --no-install-recommends {" ".join(missing)} >/dev/null
 
 def ensure_python_packages() -> list[str]:
     """Install the project's ``[e2e]`` extra into .venv when any of it is missing (Airflow kept as is)."""
-    probe = "import airflow.providers.celery, asyncpg, playwright.sync_api, psycopg2"
+    probe = "import airflow.providers.celery, airflow.providers.http, asyncpg, playwright.sync_api, psycopg2"
     if subprocess.run([str(VENV_BIN / "python"), "-c", probe], capture_output=True).returncode == 0:
         return []
     airflow_version = subprocess.run(

@@ -212,10 +212,13 @@ def test_the_grace_counts_from_when_the_client_gave_up_not_from_when_it_sent(
     assert len(posts(spp_sandbox)) == 1
 
 
-@pytest.mark.parametrize("failing", ["set", "get"])
-def test_a_state_store_that_fails_fails_the_try_without_posting(sandbox: SandboxServer, failing: str) -> None:
+@pytest.mark.parametrize(("failing", "try_number"), [("set", 1), ("set", 2), ("get", 2)])
+def test_a_state_store_that_fails_fails_the_try_without_posting(
+    sandbox: SandboxServer, failing: str, try_number: int
+) -> None:
+    # a first try reads nothing (no earlier try can have left a record), so only a retry meets a failing read
     with pytest.raises(SppStateStoreError, match="task state store"):
-        operator().execute(task_context(1, Store(failing=failing)))
+        operator().execute(task_context(try_number, Store(failing=failing)))
     assert sandbox.requests() == []
 
 

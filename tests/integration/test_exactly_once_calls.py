@@ -68,7 +68,7 @@ def test_a_first_try_that_succeeds_reads_nothing_and_writes_before_and_after(
     store = Store()
     message_id = post(store, 1)
     assert store.calls == ["set", "set"]  # in flight before the POST, the message ID after; no read
-    assert variable_calls == ["get", "set", "get"]  # the claim: read, write, read back
+    assert variable_calls == ["get", "set"]  # the claim on the message SPP just created: read, write
     assert [m.id for m in sandbox.messages()] == [message_id]
 
 

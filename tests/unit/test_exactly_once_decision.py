@@ -353,6 +353,31 @@ def test_a_claim_lost_to_concurrent_writers_is_written_again_then_given_up() -> 
     assert len(writes) == CLAIM_ROUNDS
 
 
+def test_recording_a_posted_message_reads_once_writes_once_and_keeps_the_others_claims() -> None:
+    from airflow_provider_spp._internal.claims import ClaimBook, claims_key
+
+    variables: dict[str, object] = {}
+    calls: list[str] = []
+
+    def get(key: str) -> object:
+        calls.append("get")
+        return variables.get(key)
+
+    def put(key: str, value: object) -> None:
+        calls.append("set")
+        variables[key] = value
+
+    sibling = ClaimBook("d/r/t/1", get, put)
+    mine = ClaimBook("d/r/t/0", get, put)
+    assert sibling.record("E4A269FC", 7, NOW) == "d/r/t/1"
+    calls.clear()
+    assert mine.record("e4a269fc", 8, NOW) == "d/r/t/0"
+    assert calls == ["get", "set"]
+    assert mine.record("E4A269FC", 7, NOW) == "d/r/t/1"  # a sibling's claim is never taken over
+    assert mine.load("E4A269FC").held_by_others("d/r/t/0") == {7}
+    assert set(variables) == {claims_key("E4A269FC")}
+
+
 def test_a_task_instance_is_named_by_dag_run_task_and_map_index() -> None:
     from types import SimpleNamespace
 
