@@ -168,13 +168,14 @@ FOLLOWUP_ORDER = "E4A269FC"
 
 
 def _check_order_link(ctx: Any, page: Any, shots: Path) -> None:
-    """The follow-up run's post_followup page shows the "Open order in Wayfront" extra link to the order's page.
+    """The follow-up run's post_followup page (Details) shows the "Open order in Wayfront" link to the order's page.
 
     post_followup ran on the second Celery worker; the API server reads the link back from XCom.
     """
     run_id = ctx.runs["followup"]
     run = urllib.parse.quote(run_id, safe="")
-    page.goto(f"{ctx.airflow.api_url}/dags/spp_order_followup/runs/{run}/tasks/post_followup")
+    # Airflow 3's task instance page lists the extra links on its Details tab.
+    page.goto(f"{ctx.airflow.api_url}/dags/spp_order_followup/runs/{run}/tasks/post_followup/details")
     link = page.get_by_role("link", name=LINK_NAME).first
     link.wait_for()
     page.wait_for_load_state("networkidle")
