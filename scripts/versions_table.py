@@ -33,8 +33,9 @@ PACKAGES = (
     "pydantic",
     "apache-airflow-providers-common-compat",
     "apache-airflow-providers-standard",
+    "universal-pathlib",
 )
-HEADINGS = ("requests", "httpx", "pydantic", "common-compat", "standard")
+HEADINGS = ("requests", "httpx", "pydantic", "common-compat", "standard", "universal-pathlib")
 
 
 def ci_status(line: AirflowLine) -> str:

@@ -72,15 +72,20 @@ def test_sync_hook_tour_makes_every_call(spp_sandbox: Any, spp_sandbox_conn: str
 
 
 @pytest.mark.integration
-def test_async_hook_tour_makes_every_call(spp_sandbox: Any, spp_sandbox_conn: str) -> None:
+def test_async_hook_tour_makes_every_call(spp_sandbox: Any, spp_sandbox_conn: str, tmp_path: Path) -> None:
     spp_sandbox.post_as_client("E4A269FC", "Here are the logins")
+    late = tmp_path / "late.csv"
+    late.write_text("metric,value\nlate,1\n")
     since = datetime.now(UTC) - timedelta(minutes=1)
-    done = asyncio.run(_load("hooks").async_tour("E4A269FC", since))
+    done = asyncio.run(_load("hooks").async_tour("E4A269FC", str(late), since))
     assert done["order"].number == "E4A269FC"
     assert done["texts"] == ["Here are the logins"]
     assert done["numbers"][0] == "E4A269FC"  # the order with the newest message comes first
     assert done["found"] is not None
     assert done["found"].staff_only is True
+    assert [str(url).rsplit("/", 1)[1] for url in done["uploaded"]] == ["late.csv"]
+    posted = [r for r in spp_sandbox.requests() if r["method"] == "POST" and r["path"].startswith("/api/")]
+    assert len(posted) == 1  # the staff-only note with its file, sent once
     assert [m.message for m in spp_sandbox.messages()] == ["Here are the logins"]  # the note was deleted
 
 
