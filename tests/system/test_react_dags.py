@@ -20,7 +20,7 @@ from tests.support.background import background_actions
 #: report (HITL detail via the REST API, the scheduler's deadline handling, asset-watcher events, the
 #: sensor's deferral under dag.test()). Not strict: the sensor case depends on timing.
 NOT_YET_PROVEN_ON_3_1 = pytest.mark.xfail(
-    not AIRFLOW_V_3_2_PLUS, reason="example not yet working on Airflow 3.1 (see README's version matrix)"
+    not AIRFLOW_V_3_2_PLUS, reason="example not yet working on Airflow 3.1 (see docs/supported-versions.md)"
 )
 #: dag.test() before 3.3 runs a deferred HITL task's trigger in process, and that supervisor does not
 #: answer the trigger's GetHITLDetailResponse request ("Unhandled request"; the trigger then fails on None).
