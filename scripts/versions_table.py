@@ -33,9 +33,8 @@ PACKAGES = (
     "pydantic",
     "apache-airflow-providers-common-compat",
     "apache-airflow-providers-standard",
-    "universal-pathlib",
 )
-HEADINGS = ("requests", "httpx", "pydantic", "common-compat", "standard", "universal-pathlib")
+HEADINGS = ("requests", "httpx", "pydantic", "common-compat", "standard")
 
 
 def ci_status(line: AirflowLine) -> str:
