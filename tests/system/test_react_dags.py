@@ -137,7 +137,7 @@ def test_sensor_returns_the_clients_matching_reply(
 
 
 def test_new_example_dags_import_and_watch_with_stable_kwargs(airflow_db: str) -> None:
-    from airflow_provider_spp.triggers.order_messages import SppOrderActivityTrigger
+    from airflow_provider_spp.triggers.order_activity import SppOrderActivityTrigger
 
     (watcher,) = watchers(example_dag("spp_reply_triage"))
     assert isinstance(watcher.trigger, SppOrderActivityTrigger)
