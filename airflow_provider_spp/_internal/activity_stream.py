@@ -11,6 +11,7 @@ metadata DB, and only then does the cursor take them as done. Imported only wher
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
+from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.shared_stream import AdvanceItem, SharedStreamProducer
@@ -58,4 +59,5 @@ class ActivityStreamProducer(SharedStreamProducer):
     async def aclose(self) -> None:
         """Close the poll loop (and its HTTP client) if Airflow stopped the stream."""
         if self._stream is not None:
-            await self._stream.aclose()
+            with suppress(RuntimeError):  # still running: the cancelled poll closes it itself
+                await self._stream.aclose()
