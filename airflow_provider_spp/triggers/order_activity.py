@@ -74,11 +74,18 @@ class SppOrderActivityTrigger(BaseEventTrigger):
     requests plus one per order with new messages, however many orders are watched. The first run
     takes a baseline and emits nothing (existing messages are not news).
 
-    The cursor (last poll time, recently seen orders and message IDs, events handed over but maybe not yet
-    stored by Airflow) lives in the watched asset's ``asset_state_store`` (Airflow 3.3+), else in an Airflow
-    Variable ``spp_order_activity_<digest of the kwargs>``: every distinct watcher has its own. Delivery is
-    at-least-once: no message is lost across a triggerer restart; the events of the last poll before a stop
-    (handed over less than ``PERSIST_GRACE`` before it, or before the next poll) can come again.
+    The cursor (last poll time, recently seen orders and message IDs, events handed over but not yet known
+    stored) lives in the watched asset's ``asset_state_store`` (Airflow 3.3+), else in an Airflow Variable
+    ``spp_order_activity_<digest of the kwargs>``: every distinct watcher has its own. It is saved with a
+    poll's events pending before they are handed over; a trigger that starts from it hands its pending events
+    over again, so none is lost across a triggerer restart (SIGTERM, SIGKILL, OOM).
+
+    Where Airflow has the shared-stream ack path (3.3.2, 3.4) the triggerer runs it there, one stream per watcher:
+    an event stops being pending only when Airflow confirmed it stored in the metadata DB (``advance``), so a
+    kill repeats only the events Airflow stored but had not confirmed yet, a window of about one state sync
+    (a second or two) per event. Before 3.3 nothing is confirmed: an event counts as stored at a poll at least
+    ``PERSIST_GRACE`` (10 s) after its hand-over, so a stop within that time (or before the next poll)
+    repeats the last poll's events, and a restart's hand-over starts that time again.
 
     :param spp_conn_id: The ``spp`` connection (its id; never a token).
     :param from_client: Only the client's messages fire (see :mod:`airflow_provider_spp._internal.replies`).

@@ -191,6 +191,7 @@ def test_distinct_watchers_each_get_every_event_on_their_own_stream(conn: Sandbo
     assert [[e["message_id"] for e in stored] for stored in triggerer.stored] == [written, written]
     keys = {SppOrderActivityTrigger(**k).shared_stream_key() for k in triggerer.kwargs}
     assert len(keys) == 2
+    assert None not in keys
 
 
 def test_the_remaining_window_a_kill_after_airflow_stored_an_event_but_before_the_cursor_save_repeats_it(
