@@ -10,6 +10,7 @@ metadata DB, and only then does the cursor take them as done. Imported only wher
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Sequence
 from contextlib import suppress
 from typing import TYPE_CHECKING, Any
@@ -22,6 +23,11 @@ if TYPE_CHECKING:
     from airflow_provider_spp.triggers.order_activity import SppOrderActivityTrigger
 
 
+#: At most this many events yielded and not yet advanced: the triggerer fails a watcher whose queue exceeds
+#: ``[triggerer] shared_stream_subscriber_queue_size`` (1024), and a catch-up poll can find more new messages.
+MAX_IN_FLIGHT = 256
+
+
 class ActivityStreamProducer(SharedStreamProducer):
     """Polls SPP for one watcher; ``advance`` settles the events Airflow stored and saves the cursor."""
 
@@ -29,6 +35,8 @@ class ActivityStreamProducer(SharedStreamProducer):
         self._trigger = trigger
         self._keeper = CursorKeeper(trigger.cursor_store(), trigger.log)
         self._stream: Any = None
+        self._in_flight = 0
+        self._advanced = asyncio.Event()
 
     def open_stream(self) -> AsyncIterator[tuple[Any, Any]]:
         """Poll forever (errors are logged and retried): each new message's payload with its ID."""
@@ -39,6 +47,10 @@ class ActivityStreamProducer(SharedStreamProducer):
         """The events of each poll, after the cursor with them pending was saved."""
         async for events in self._trigger.batches(self._keeper, settle_by_time=False):
             for message_id, _, payload in events:
+                while self._in_flight >= MAX_IN_FLIGHT:  # back-pressure: wait for Airflow to store some
+                    self._advanced.clear()
+                    await self._advanced.wait()
+                self._in_flight += 1
                 yield payload, str(message_id)
 
     async def advance(self, batch: Sequence[AdvanceItem]) -> None:
@@ -46,6 +58,8 @@ class ActivityStreamProducer(SharedStreamProducer):
 
         Never raises (a raise would end the stream): a failed save is logged and retried with the next one.
         """
+        self._in_flight -= len(batch)
+        self._advanced.set()
         stored = [item.broker_payload for item in batch if item.outcome.is_clean]
         if len(stored) < len(batch):
             self._trigger.log.warning(

@@ -215,3 +215,22 @@ def test_the_remaining_window_a_kill_after_airflow_stored_an_event_but_before_th
 
     reply = asyncio.run(scenario())
     assert stored_ids(triggerer.stored[0]) == {reply: 2}  # the one repeat this window allows
+
+
+def test_a_catch_up_larger_than_the_triggerers_queue_is_fed_as_airflow_stores_it(
+    conn: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The triggerer fails a watcher whose queue overflows ([triggerer] shared_stream_subscriber_queue_size, 1024
+    # by default): here 4, with a catch-up of 12 new messages in one poll.
+    monkeypatch.setenv("AIRFLOW__TRIGGERER__SHARED_STREAM_SUBSCRIBER_QUEUE_SIZE", "4")
+    monkeypatch.setattr("airflow_provider_spp._internal.activity_stream.MAX_IN_FLIGHT", 3)
+    triggerer = Triggerer(KillableStore())
+
+    async def scenario() -> list[int]:
+        await triggerer.run(lambda: bool(triggerer.cursor()))
+        written = [conn.post_as_client(ORDERS[n % 3], f"while the triggerer was down {n}").id for n in range(12)]
+        await triggerer.run(triggerer.settled(12))
+        return written
+
+    written = asyncio.run(scenario())
+    assert sorted(e["message_id"] for e in triggerer.stored[0]) == written
