@@ -91,6 +91,16 @@ def write_dag_to_db(dag: Any) -> None:
     _moved("sync_bag_to_db")(bag, "dags-folder", None)
 
 
+def shared_stream_ack_supported() -> bool:
+    """Whether the triggerer has the shared-stream ack path (persistence-gated ``advance``): 3.3.2 and 3.4 do.
+
+    Tested by feature, not release: ``BaseEventTrigger.create_shared_stream_producer`` is what turns it on.
+    """
+    from airflow.triggers.base import BaseEventTrigger
+
+    return hasattr(BaseEventTrigger, "create_shared_stream_producer") and hasattr(BaseEventTrigger, "shared_stream_key")
+
+
 def __getattr__(name: str) -> Any:
     """Import a moved name from where the installed release keeps it, on first use."""
     if name not in _MOVED:
@@ -117,5 +127,6 @@ __all__ = [
     "get_async_connection",
     "get_async_extra_dejson",
     "mask_secret",  # noqa: F822
+    "shared_stream_ack_supported",
     "write_dag_to_db",
 ]
