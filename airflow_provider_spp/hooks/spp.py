@@ -8,7 +8,7 @@ is in :mod:`airflow_provider_spp._internal.client`.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncGenerator, Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncGenerator, Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import aclosing
 from datetime import datetime
 from functools import cached_property
@@ -18,7 +18,14 @@ from airflow.providers.common.compat.sdk import BaseHook
 
 from airflow_provider_spp._internal import client
 from airflow_provider_spp._internal.attachments import AttachmentLike, prepare_attachments
-from airflow_provider_spp._internal.bulk_sending import DEFAULT_CONCURRENCY, BulkSending, Sent, Ticket, called
+from airflow_provider_spp._internal.bulk_sending import (
+    DEFAULT_CONCURRENCY,
+    BulkSending,
+    Sent,
+    Ticket,
+    called,
+    checked_concurrency,
+)
 from airflow_provider_spp._internal.connection import SppConnectionSettings, settings_from_connection
 from airflow_provider_spp._internal.connection_form import DISPLAY_NAME, UI_FIELD_BEHAVIOUR, wtforms_widgets
 from airflow_provider_spp._internal.host_answers import check_probe
@@ -252,6 +259,21 @@ class SppHook(_SppHookBase):
                 break
         return search.found
 
+    def find_order_messages_where(
+        self,
+        searches: Sequence[tuple[str, Callable[[MessageResource], bool], datetime]],
+        *,
+        concurrency: int = DEFAULT_CONCURRENCY,
+    ) -> list[MessageResource | None]:
+        """Several ``find_order_message_where`` calls, ``(order, matches, created_since)`` each, a few at once."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        def find(search: tuple[str, Callable[[MessageResource], bool], datetime]) -> MessageResource | None:
+            return self.find_order_message_where(search[0], search[1], created_since=search[2])
+
+        with ThreadPoolExecutor(checked_concurrency(concurrency), thread_name_prefix="spp-find") as pool:
+            return list(pool.map(find, searches))
+
     def delete_order_message(self, message_id: int) -> None:
         """Delete one message by its ID (not the order's); a 404 after a lost answer means it is deleted."""
         message_id = client.checked_message_id(message_id)
@@ -459,6 +481,23 @@ class SppAsyncHook(_SppHookBase):
                 if search.done_after(candidate):
                     break
         return search.found
+
+    async def find_order_messages_where(
+        self,
+        searches: Sequence[tuple[str, Callable[[MessageResource], bool], datetime]],
+        *,
+        concurrency: int = DEFAULT_CONCURRENCY,
+    ) -> list[MessageResource | None]:
+        """Several ``find_order_message_where`` calls, ``(order, matches, created_since)`` each, a few at once."""
+        import asyncio
+
+        gate = asyncio.Semaphore(checked_concurrency(concurrency))
+
+        async def find(search: tuple[str, Callable[[MessageResource], bool], datetime]) -> MessageResource | None:
+            async with gate:
+                return await self.find_order_message_where(search[0], search[1], created_since=search[2])
+
+        return list(await asyncio.gather(*(find(search) for search in searches)))
 
     async def delete_order_message(self, message_id: int) -> None:
         """Delete one message by its ID (not the order's); a 404 after a lost answer means it is deleted."""
