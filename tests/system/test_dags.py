@@ -546,4 +546,5 @@ def test_bulk_input_errors_fail_at_once_naming_each_bad_item(dagbag: Any, spp_co
     assert dag_run.get_task_instance("remind").try_number == 1  # no retries spent
     assert spp_conn.requests() == []
     out, _ = capfd.readouterr()
-    assert "item 1: order" in out and "item 2: message" in out
+    assert "item 1: order" in out
+    assert "item 2: message" in out

@@ -121,6 +121,7 @@ def test_the_async_hook_posts_by_the_same_rules(spp_sandbox: SandboxServer, monk
 
     assert sorted(seen) == sorted(m.id for m in spp_sandbox.messages())
     assert collections.Counter(m.order_id for m in spp_sandbox.messages()).most_common(1)[0][1] == 1
-    assert len(results) == 20 and all(r.message is not None for r in results)
+    assert len(results) == 20
+    assert all(r.message is not None for r in results)
     assert any(status == 429 for _, status, _ in _arrivals(spp_sandbox))
     assert _sent_during_a_pause(spp_sandbox, 1.0) == []

@@ -45,7 +45,7 @@ class KilledMidBatch(CreateOrderMessagesInBulkOperator):
             return outcome
 
         with (
-            mock.patch.object(BulkLedger, "checkpoint", lambda self, force=False: None),
+            mock.patch.object(BulkLedger, "checkpoint", return_value=None),
             mock.patch.object(SppHook, "_post_once", post_then_die),
         ):
             return super().execute(context)
