@@ -102,7 +102,9 @@ class BulkLedger:
 
     def load(self) -> dict[str, PostRecord]:
         """Every order's record that earlier tries left (one state store read per chunk, and one more)."""
-        while self._store is not None:
+        if self._store is None:
+            return {}
+        while True:
             key = f"{BULK_KEY}.{len(self._chunks)}"
             try:
                 value = self._store.get(key)
