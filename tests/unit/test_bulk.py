@@ -126,7 +126,7 @@ class Clock:
 
 def _plan(count: int, **kwargs: Any) -> tuple[BulkSending, Clock]:
     clock = Clock()
-    settings = SppConnectionSettings(base_url="https://acme.wayfront.com", token="t")  # noqa: S106
+    settings = SppConnectionSettings(base_url="https://acme.wayfront.com", token="t")
     requests = [order_message_request(f"O{n}", "x") for n in range(count)]
     return BulkSending(requests, settings, logging.getLogger("test"), clock=clock, **kwargs), clock
 
