@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from airflow_provider_spp._internal.ledger import PostRecord
+from airflow_provider_spp._internal.ledger import PostRecord, store_value, stored_value
 from airflow_provider_spp.exceptions import SppStateStoreError
 
 log = logging.getLogger(__name__)
@@ -105,14 +105,7 @@ class BulkLedger:
         if self._store is None:
             return {}
         while True:
-            key = f"{BULK_KEY}.{len(self._chunks)}"
-            try:
-                value = self._store.get(key)
-            except Exception as err:
-                raise SppStateStoreError(
-                    f"Could not read the task state store ({type(err).__name__}: {err}); not posting without "
-                    "knowing what an earlier try sent. The task will be retried."
-                ) from None
+            value = stored_value(self._store, f"{BULK_KEY}.{len(self._chunks)}")
             if not isinstance(value, dict):
                 break
             self._read_chunk(value)
@@ -150,13 +143,7 @@ class BulkLedger:
             self._dirty.clear()
             return
         for index in sorted(self._dirty):
-            try:
-                self._store.set(f"{BULK_KEY}.{index}", self._chunk_value(index))
-            except Exception as err:
-                raise SppStateStoreError(
-                    f"Could not write the task state store ({type(err).__name__}: {err}); not posting without a "
-                    "record of it. The task will be retried."
-                ) from err
+            store_value(self._store, f"{BULK_KEY}.{index}", self._chunk_value(index))
             self._dirty.discard(index)
         self._saved_at = time.monotonic()
 

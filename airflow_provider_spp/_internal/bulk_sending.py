@@ -17,17 +17,20 @@ outcome to :meth:`BulkSending.settle`. The rules:
 from __future__ import annotations
 
 import collections
+import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_spp._internal.client import create_message_request, parse_model, server_date
 from airflow_provider_spp._internal.retries import backoff_wait, retry_delay
 from airflow_provider_spp.exceptions import SppApiError, SppError, SppInputError, SppRateLimitError
 
 if TYPE_CHECKING:
     from datetime import datetime
 
+    from airflow_provider_spp._internal.client import Answer, ApiRequest
     from airflow_provider_spp._internal.connection import SppConnectionSettings
     from airflow_provider_spp.models import MessageResource, OrderMessageRequest
 
@@ -38,6 +41,18 @@ DEFAULT_CONCURRENCY = 4
 DEFAULT_GROUP_SIZE = 100
 #: Seconds between progress lines in the log.
 PROGRESS_EVERY = 5.0
+
+
+def post_request(base_url: str, wanted: OrderMessageRequest) -> ApiRequest:
+    """A bulk send's POST: JSON, sent once (the bulk send decides what goes out again)."""
+    return dataclasses.replace(create_message_request(base_url, wanted, []), retries=False)
+
+
+def outcome_of(answer: Answer) -> tuple[MessageResource, datetime | None]:
+    """The message a bulk POST's answer carries, and SPP's clock from it."""
+    from airflow_provider_spp.models import MessageResource
+
+    return parse_model(MessageResource, answer), server_date(answer)
 
 
 async def called(callback: Callable[..., object], *args: Any) -> None:

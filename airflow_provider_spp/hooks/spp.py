@@ -7,7 +7,6 @@ is in :mod:`airflow_provider_spp._internal.client`.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import AsyncGenerator, Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import aclosing
 from datetime import datetime
@@ -25,6 +24,8 @@ from airflow_provider_spp._internal.bulk_sending import (
     Ticket,
     called,
     checked_concurrency,
+    outcome_of,
+    post_request,
 )
 from airflow_provider_spp._internal.connection import SppConnectionSettings, settings_from_connection
 from airflow_provider_spp._internal.connection_form import DISPLAY_NAME, UI_FIELD_BEHAVIOUR, wtforms_widgets
@@ -215,10 +216,8 @@ class SppHook(_SppHookBase):
 
     def _post_once(self, wanted: OrderMessageRequest) -> tuple[MessageResource | SppError, datetime | None]:
         """One POST of a bulk send, sent once: the message or the error, and SPP's clock from its answer."""
-        request = client.create_message_request(self.settings.base_url, wanted, [])
         try:
-            answer = self._send(dataclasses.replace(request, retries=False))
-            return client.parse_model(MessageResource, answer), client.server_date(answer)
+            return outcome_of(self._send(post_request(self.settings.base_url, wanted)))
         except SppError as err:
             return err, None
 
@@ -441,10 +440,9 @@ class SppAsyncHook(_SppHookBase):
 
     async def _post_once(self, wanted: OrderMessageRequest) -> tuple[MessageResource | SppError, datetime | None]:
         """One POST of a bulk send, sent once: the message or the error, and SPP's clock from its answer."""
-        request = client.create_message_request((await self.get_settings()).base_url, wanted, [])
+        request = post_request((await self.get_settings()).base_url, wanted)
         try:
-            answer = await self._send(dataclasses.replace(request, retries=False))
-            return client.parse_model(MessageResource, answer), client.server_date(answer)
+            return outcome_of(await self._send(request))
         except SppError as err:
             return err, None
 

@@ -109,9 +109,7 @@ class CreateOrderMessagesInBulkOperator(BaseOperator):
         try:
             self._post_each_once(hook, requests, context, result)
         except SppError as err:
-            if err.permanent:
-                raise AirflowFailException(str(err)) from err
-            raise
+            raise (AirflowFailException(str(err)) if err.permanent else err) from err.__cause__
         finally:
             hook.close()
         return self._finish(context, result)
