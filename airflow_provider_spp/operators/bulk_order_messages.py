@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Sequence
@@ -196,8 +197,13 @@ class CreateOrderMessagesInBulkOperator(BaseOperator):
     def _post(
         self, hook: SppHook, ledger: BulkLedger, posts: list[tuple[OrderMessageRequest, Post]], result: BulkResult
     ) -> None:
-        """POST each order's message, recording each group before it goes out and each outcome after."""
-        records: dict[str, PostRecord] = {request.order: post.record for request, post in posts}
+        """POST each order's message, recording each group before it goes out and each outcome after.
+
+        Fresh records carry SPP's clock, read just before: a retry then looks for a lost post only among
+        messages created since the batch began on SPP's clock, never at an earlier post of the same text.
+        """
+        offset = _spp_clock_offset(hook)
+        records: dict[str, PostRecord] = {request.order: _on_spp_clock(post.record, offset) for request, post in posts}
 
         def before_sending(group: list[OrderMessageRequest]) -> None:
             ledger.put(records[request.order] for request in group)
@@ -235,6 +241,20 @@ class CreateOrderMessagesInBulkOperator(BaseOperator):
         if result.permanent_only:
             raise AirflowFailException(f"Bulk post: {result.summary()}; retrying cannot help")
         raise AirflowException(f"Bulk post: {result.summary()}; a retry posts only to the orders left")
+
+
+def _spp_clock_offset(hook: SppHook) -> float | None:
+    """SPP's clock minus this worker's, in seconds, from the ``Date`` of one cheap GET (None without one)."""
+    next(iter(hook.list_orders(per_page=1, sort=None)), None)
+    spp_now = hook.server_time
+    return (spp_now - utcnow()).total_seconds() if spp_now is not None else None
+
+
+def _on_spp_clock(record: PostRecord, offset: float | None) -> PostRecord:
+    """A record first sent by this try, with SPP's clock as this worker measured it (earlier tries' kept)."""
+    if offset is None or record.clock_offset is not None or record.last_sent_at != record.first_sent_at:
+        return record
+    return dataclasses.replace(record, clock_offset=offset)
 
 
 def _no_message(item: Any) -> str:

@@ -524,12 +524,17 @@ def test_a_bulk_retry_after_a_kill_mid_batch_leaves_one_message_per_order(
     from tests.system.dags.spp_bulk_test_dags import BULK_ORDERS
 
     spp_conn.store.add_orders(8)
+    # The same text on the last order, a minute before the run (an earlier day's run, a colleague): never adopted.
+    spp_conn.configure(clock_offset=-60)
+    last = next(o["id"] for o in spp_conn.store.orders() if o["number"] == "B0000008")
+    earlier = spp_conn.store.create_message(order_id=last, message="Order B0000008: still waiting on you")
+    spp_conn.configure(clock_offset=0)
 
     dag_run = dagbag.get_dag("spp_test_bulk_killed").test()
 
     assert dag_run.state == "success"
     assert dag_run.get_task_instance("remind").try_number == 2
-    messages = spp_conn.messages()
+    messages = [m for m in spp_conn.messages() if m.id != earlier.id]
     number_of = {o["id"]: o["number"] for o in spp_conn.store.orders()}
     assert sorted(number_of[m.order_id] for m in messages) == sorted(BULK_ORDERS), "a duplicate or a lost post"
     assert _xcom(dag_run, "remind")["message_ids"] == {number_of[m.order_id]: m.id for m in messages}
