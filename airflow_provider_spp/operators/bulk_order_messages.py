@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import time
 from collections.abc import Sequence
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
     from airflow_provider_spp.models import OrderMessageRequest
 
 __all__ = ["CreateOrderMessagesInBulkOperator"]
+
+log = logging.getLogger(__name__)
 
 #: A message template is read from a file when it ends in one of these (and has no spaces).
 TEMPLATE_FILE_ENDINGS = (".txt", ".md", ".j2", ".html")
@@ -275,8 +278,11 @@ def _claimed(claims: ClaimBook | None, order: str, message_id: int) -> bool:
         return True
     try:
         holder = claims.claim(order, message_id, utcnow())
-    except Exception:
-        return True  # the look excluded what others claimed; a claim that could not be written is a warning only
+    except Exception as err:  # the look excluded what others claimed: a claim not written is a warning only
+        log.warning(
+            "Could not record message %d on order %s as this task's (%s)", message_id, order, type(err).__name__
+        )
+        return True
     return holder in (None, claims.me)
 
 
