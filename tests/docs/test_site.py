@@ -95,6 +95,16 @@ def test_build_expands_every_include(site: Path) -> None:
     assert (site / "reference" / "hooks" / "index.html").is_file()
 
 
+def test_lists_render_as_lists(site: Path) -> None:
+    """Python-Markdown needs 4-space nesting and a blank line before a list; else bullets show as flat text."""
+    flat = {}
+    for page in site.rglob("index.html"):
+        for block in re.findall(r"<(?:p|li)>(.*?)</(?:p|li)>", page.read_text(), re.S):
+            if re.search(r"\n\s*[-*] \S", re.sub(r"<[^>]+>", "", block)):
+                flat[str(page.relative_to(site))] = re.sub(r"<[^>]+>", "", block)[:120]
+    assert not flat, f"list items rendered as text: {flat}"
+
+
 def test_navigation_lists_the_guides(served: str, browser: Any, tmp_path: Path) -> None:
     page = browser.new_page()
     page.goto(f"{served}/", wait_until="load")
