@@ -35,7 +35,10 @@ def provider_info() -> dict[str, Any]:
         "operators": [
             {
                 "integration-name": DISPLAY_NAME,
-                "python-modules": ["airflow_provider_spp.operators.order_messages"],
+                "python-modules": [
+                    "airflow_provider_spp.operators.order_messages",
+                    "airflow_provider_spp.operators.bulk_order_messages",
+                ],
             }
         ],
         "sensors": [

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import collections
 import hashlib
 import json
 import os
@@ -79,7 +78,7 @@ class Context:
 
 def run_all(ctx: Context) -> None:
     """Every check, in the order a newcomer would try things (SPP_E2E_SKIP=ui,bulk,... leaves some out)."""
-    from tests.e2e import activity, reacting, ui
+    from tests.e2e import activity, bulk, reacting, ui
 
     skip = {s.strip() for s in os.environ.get("SPP_E2E_SKIP", "").split(",") if s.strip()}
     steps = {
@@ -90,7 +89,7 @@ def run_all(ctx: Context) -> None:
         "reacting": reacting.check_reacting_examples,
         "activity": activity.check_activity_watcher,
         "ui": ui.check_ui,
-        "bulk": check_bulk_reminders,
+        "bulk": bulk.check_bulk,
     }
     if skip - set(steps):
         raise CheckFailed(f"SPP_E2E_SKIP names unknown steps {sorted(skip - set(steps))}; steps: {sorted(steps)}")
@@ -533,47 +532,6 @@ def check_worker_kill(ctx: Context) -> None:
         timeout=120,
         alive=ctx.alive,
     )
-
-
-def check_bulk_reminders(ctx: Context) -> None:
-    """Post to BULK_ORDERS generated orders through the mapped example; print where the time goes."""
-    api, report, sandbox = ctx.api, ctx.report, ctx.sandbox
-    first_id, last_id = sandbox.add_orders(BULK_ORDERS, BULK_STATUS)
-    before_requests = len(sandbox.requests())
-    before_ids = {m["id"] for m in sandbox.messages()}
-    started = time.time()
-    run_id = api.trigger(
-        "spp_bulk_reminders", {"status": BULK_STATUS, "max_orders": BULK_ORDERS}, logical_date=_now_iso()
-    )
-    say(f"Bulk: triggered {run_id} for {BULK_ORDERS} orders; waiting")
-    # Poll gently: reading a run of 1,000 task instances costs the API server more than a task does.
-    run = api.wait_for_run("spp_bulk_reminders", run_id, timeout=900, on_poll=ctx.alive, step=10)
-    wall = time.time() - started
-    tis = api.task_instances("spp_bulk_reminders", run_id)
-    mapped = [ti for ti in tis if ti["task_id"] == "remind_client"]
-    new = [m for m in sandbox.messages() if m["id"] not in before_ids]
-    per_order = collections.Counter(m["order_id"] for m in new)
-    requests = sandbox.requests()[before_requests:]
-    posts = [r for r in requests if r["method"] == "POST"]
-    ok = report.check(
-        f"bulk: {BULK_ORDERS} orders, one reminder each (0 duplicates, 0 lost)",
-        run["state"] == "success"
-        and len(mapped) == BULK_ORDERS
-        and set(per_order) == set(range(first_id, last_id + 1))
-        and max(per_order.values(), default=0) == 1,
-        f"run {run['state']}, {len(mapped)} mapped tasks, {len(new)} messages on {len(per_order)} orders, "
-        f"{len(posts)} POSTs, {len(requests) - len(posts)} other requests",
-    )
-    ids = [api.xcom("spp_bulk_reminders", run_id, "remind_client", i) for i in range(len(mapped))] if ok else []
-    report.check(
-        "bulk: every mapped XCom ID is the message stored for that run",
-        sorted(ids) == sorted(m["id"] for m in new),
-        f"{len(ids)} XCom IDs",
-    )
-    _record_run(ctx, "spp_bulk_reminders", run_id, run["state"], f"{len(new)} messages on {len(per_order)} orders", ids)
-    if ok:
-        folder = ctx.airflow.home / "logs" / "dag_id=spp_bulk_reminders" / f"run_id={run_id}" / "task_id=remind_client"
-        report.bulk += bulk_figures(wall, run, mapped, posts, sorted(folder.glob("map_index=*/attempt=*.log")))
 
 
 def _task_log_phases(path: Path, post_times: dict[str, tuple[float, float]]) -> dict[str, float] | None:
