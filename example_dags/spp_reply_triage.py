@@ -19,7 +19,7 @@ from typing import Any
 import pendulum
 from airflow.sdk import DAG, Asset, AssetWatcher, task
 
-from airflow_provider_spp.triggers.order_messages import SppOrderActivityTrigger
+from airflow_provider_spp.triggers.order_activity import SppOrderActivityTrigger
 
 POLL_INTERVAL = float(os.environ.get("SPP_EXAMPLE_POLL_INTERVAL", 60))
 URGENT_WORDS = ("urgent", "asap", "down", "broken", "emergency")

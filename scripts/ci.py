@@ -95,7 +95,7 @@ STEPS: list[Step] = [
     airflow_line("3.2.2", ".venv-3.2", "-m", "not slow"),
     airflow_line("3.4.0b2", ".venv-3.4", blocking=False, note=" (pre-release, not blocking)"),
     # A real deployment (CeleryExecutor on PostgreSQL + Redis, two workers, REST API, UI in Chromium):
-    # README "The E2E check". It prints its own summary of checks; it runs no pytest.
+    # docs/production.md "The E2E check". It prints its own summary of checks; it runs no pytest.
     Step("E2E: a real deployment (scripts/e2e.py)", [".venv/bin/python", "scripts/e2e.py"], runs_pytest=False),
 ]
 

@@ -27,6 +27,23 @@ def _in_project_venv() -> bool:
     return Path(sys.prefix).resolve() == (ROOT / ".venv").resolve()
 
 
+def _usage() -> str:
+    """What this script does and the environment variables that shape a run."""
+    return (
+        f"{__doc__}\nEnvironment:\n"
+        "  SPP_E2E_SKIP=step,...      leave steps out (their names: see tests/e2e/checks.py run_all)\n"
+        "  SPP_E2E_DIR=PATH           the run folder (default: a new temporary folder)\n"
+        "  SPP_E2E_KILL_BLOCKING=1    make the triggerer-kill check of the activity watcher blocking\n"
+    )
+
+
+if __name__ == "__main__" and set(sys.argv[1:]) & {"-h", "--help"}:
+    print(_usage())
+    sys.exit(0)
+
+if __name__ == "__main__" and sys.argv[1:]:
+    sys.exit(f"scripts/e2e.py takes no arguments (got {sys.argv[1:]}); see --help")
+
 if __name__ == "__main__" and not _in_project_venv():
     # Set up from the project's own files, then run again inside its venv.
     subprocess.run(["bash", str(ROOT / "scripts" / "setup.sh")], check=True)

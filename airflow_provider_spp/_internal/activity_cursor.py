@@ -2,12 +2,12 @@
 
 No I/O here: the trigger reads SPP, a :mod:`~airflow_provider_spp._internal.cursor_store` keeps the cursor.
 
-Delivery is at-least-once. An event handed to the triggerer is only queued there: Airflow stores events
-about once a second and a triggerer stopped (SIGTERM, SIGKILL, OOM) in between drops its queue. So the
-cursor is saved with the poll's events as *pending* before they are handed over, and a pending event
-becomes *known* only at a later poll at least :data:`PERSIST_GRACE` after its hand-over. A trigger that
-starts from a stored cursor hands its pending events over again: the events of the last poll(s) before
-a stop can repeat; none is lost.
+The cursor is saved with a poll's events as *pending* before they are handed over. A pending event becomes
+*known* (never handed over again) when Airflow confirmed it stored: on Airflow 3.3+ through the shared
+stream's persistence-gated ``advance`` (:meth:`ActivityCursor.acknowledged`); before 3.3, which confirms
+nothing, at a later poll at least :data:`PERSIST_GRACE` after its hand-over (:meth:`ActivityCursor.settled`).
+A trigger that starts from a stored cursor hands its pending events over again: none is lost; on 3.3+ only
+those stored but not yet confirmed at a stop repeat, before 3.3 those of the last poll(s).
 """
 
 from __future__ import annotations
@@ -76,8 +76,15 @@ class ActivityCursor:
         return self._with(pending={**self.pending, **handed})
 
     def settled(self, before: datetime) -> ActivityCursor:
-        """Pending events handed over before ``before`` taken as stored: known from now on."""
-        done = {k: v for k, v in self.pending.items() if as_utc(datetime.fromisoformat(v["handed_at"])) < before}
+        """Pending events handed over before ``before`` taken as stored: known from now on (the fallback's rule)."""
+        done = [k for k, v in self.pending.items() if as_utc(datetime.fromisoformat(v["handed_at"])) < before]
+        return self.acknowledged(done)
+
+    def acknowledged(self, message_ids: Iterable[str]) -> ActivityCursor:
+        """Pending events Airflow confirmed stored: known from now on, never handed over again."""
+        done = {k: v for k, v in self.pending.items() if k in set(message_ids)}
+        if not done:
+            return self
         return self._with(
             known={**self.known, **{k: str(v["created_at"]) for k, v in done.items()}},
             pending={k: v for k, v in self.pending.items() if k not in done},

@@ -90,9 +90,7 @@ class Wanted:
 
     def __call__(self, candidate: MessageResource) -> bool:
         """Whether a listed message is one of these."""
-        return candidate.id not in self.excluded and is_one_of(
-            candidate, self.digests, self.user_id, self.staff_only
-        )
+        return candidate.id not in self.excluded and is_one_of(candidate, self.digests, self.user_id, self.staff_only)
 
 
 class Superseded(Enum):

@@ -188,6 +188,28 @@ def _opt_str(value: Any) -> str | None:
     return str(value) if value is not None else None
 
 
+def stored_value(store: Any, key: str) -> Any:
+    """A task state store key's value; SppStateStoreError (retryable) when the store cannot be read."""
+    try:
+        return store.get(key)
+    except Exception as err:
+        raise SppStateStoreError(
+            f"Could not read the task state store ({type(err).__name__}: {err}); not posting without "
+            "knowing what an earlier try sent. The task will be retried."
+        ) from None
+
+
+def store_value(store: Any, key: str, value: Any) -> None:
+    """Write a task state store key before a POST; SppStateStoreError (retryable) when that fails."""
+    try:
+        store.set(key, value)
+    except Exception as err:
+        raise SppStateStoreError(
+            f"Could not write the task state store ({type(err).__name__}: {err}); not posting without a "
+            "record of it. The task will be retried."
+        ) from err
+
+
 class PostLedger:
     """The task instance's record of its post, kept in Airflow's task state store (Airflow 3.3+).
 
@@ -208,26 +230,13 @@ class PostLedger:
         """The record an earlier try (or this one) left, if any."""
         if self._store is None:
             return None
-        try:
-            value = self._store.get(LEDGER_KEY)
-        except Exception as err:
-            raise SppStateStoreError(
-                f"Could not read the task state store ({type(err).__name__}: {err}); not posting without "
-                "knowing what an earlier try sent. The task will be retried."
-            ) from None
-        return PostRecord.from_json(value)
+        return PostRecord.from_json(stored_value(self._store, LEDGER_KEY))
 
     def save(self, record: PostRecord) -> None:
         """Persist the record before a POST goes out; a failure stops the POST (the try fails, retryable)."""
         if self._store is None:
             return
-        try:
-            self._store.set(LEDGER_KEY, record.as_json())
-        except Exception as err:
-            raise SppStateStoreError(
-                f"Could not write the task state store ({type(err).__name__}: {err}); not posting without a "
-                "record of it. The task will be retried."
-            ) from err
+        store_value(self._store, LEDGER_KEY, record.as_json())
 
     def update(self, record: PostRecord) -> None:
         """Persist what a POST's outcome taught; on failure the earlier record (in flight) stays, which is safe."""

@@ -1,4 +1,4 @@
-"""The provider's metadata for Airflow: hook, operator, notifier and the ``spp`` connection form."""
+"""The provider's metadata for Airflow: hook, operator, notifier, extra link and the ``spp`` connection form."""
 
 from __future__ import annotations
 
@@ -35,7 +35,10 @@ def provider_info() -> dict[str, Any]:
         "operators": [
             {
                 "integration-name": DISPLAY_NAME,
-                "python-modules": ["airflow_provider_spp.operators.order_messages"],
+                "python-modules": [
+                    "airflow_provider_spp.operators.order_messages",
+                    "airflow_provider_spp.operators.bulk_order_messages",
+                ],
             }
         ],
         "sensors": [
@@ -51,6 +54,7 @@ def provider_info() -> dict[str, Any]:
             }
         ],
         "notifications": ["airflow_provider_spp.notifications.spp.SppOrderMessageNotifier"],
+        "extra-links": ["airflow_provider_spp._internal.links.WayfrontOrderLink"],
         "connection-types": [
             {
                 "hook-class-name": "airflow_provider_spp.hooks.spp.SppHook",

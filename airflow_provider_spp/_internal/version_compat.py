@@ -24,6 +24,10 @@ AIRFLOW_V_3_2_PLUS: bool = get_base_airflow_version_tuple() >= (3, 2, 0)
 AIRFLOW_V_3_3_PLUS: bool = get_base_airflow_version_tuple() >= (3, 3, 0)
 AIRFLOW_V_3_4_PLUS: bool = get_base_airflow_version_tuple() >= (3, 4, 0)
 
+#: Where Airflow keeps its hook lineage collector: the Task SDK from 3.2, the core before. The provider asks
+#: common-compat's ``get_hook_lineage_collector`` (which covers both); tests put a collector in here.
+HOOK_LINEAGE_MODULE = "airflow.sdk.lineage" if AIRFLOW_V_3_2_PLUS else "airflow.lineage.hook"
+
 #: name -> (module, attribute) on the installed release. DagBag moved to airflow.dag_processing in 3.2;
 #: the task runtime got its own providers manager in 3.2 (before, the core one served it).
 _MOVED: dict[str, tuple[str, str]] = {
@@ -34,6 +38,7 @@ _MOVED: dict[str, tuple[str, str]] = {
     ),
     # common-compat carries mask_secret only from 1.22, newer than Airflow 3.1-3.3's constraints pin.
     "mask_secret": ("airflow.sdk.log", "mask_secret"),
+    "HookLineageCollector": (HOOK_LINEAGE_MODULE, "HookLineageCollector"),
     "ProvidersManagerTaskRuntime": (
         ("airflow.sdk.providers_manager_runtime", "ProvidersManagerTaskRuntime")
         if AIRFLOW_V_3_2_PLUS
@@ -86,6 +91,16 @@ def write_dag_to_db(dag: Any) -> None:
     _moved("sync_bag_to_db")(bag, "dags-folder", None)
 
 
+def shared_stream_ack_supported() -> bool:
+    """Whether the triggerer has the shared-stream ack path (persistence-gated ``advance``): 3.3.2 and 3.4 do.
+
+    Tested by feature, not release: ``BaseEventTrigger.create_shared_stream_producer`` is what turns it on.
+    """
+    from airflow.triggers.base import BaseEventTrigger
+
+    return hasattr(BaseEventTrigger, "create_shared_stream_producer") and hasattr(BaseEventTrigger, "shared_stream_key")
+
+
 def __getattr__(name: str) -> Any:
     """Import a moved name from where the installed release keeps it, on first use."""
     if name not in _MOVED:
@@ -105,10 +120,13 @@ __all__ = [
     "AIRFLOW_V_3_2_PLUS",
     "AIRFLOW_V_3_3_PLUS",
     "AIRFLOW_V_3_4_PLUS",
+    "HOOK_LINEAGE_MODULE",
     "DagBag",  # noqa: F822 - provided by __getattr__
+    "HookLineageCollector",  # noqa: F822
     "ProvidersManagerTaskRuntime",  # noqa: F822
     "get_async_connection",
     "get_async_extra_dejson",
     "mask_secret",  # noqa: F822
+    "shared_stream_ack_supported",
     "write_dag_to_db",
 ]

@@ -7,7 +7,7 @@ is in :mod:`airflow_provider_spp._internal.client`.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncGenerator, Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import aclosing
 from datetime import datetime
 from functools import cached_property
@@ -17,13 +17,31 @@ from airflow.providers.common.compat.sdk import BaseHook
 
 from airflow_provider_spp._internal import client
 from airflow_provider_spp._internal.attachments import AttachmentLike, prepare_attachments
+from airflow_provider_spp._internal.bulk_sending import (
+    DEFAULT_CONCURRENCY,
+    BulkSending,
+    Sent,
+    Ticket,
+    called,
+    checked_concurrency,
+    outcome_of,
+    post_request,
+)
 from airflow_provider_spp._internal.connection import SppConnectionSettings, settings_from_connection
 from airflow_provider_spp._internal.connection_form import DISPLAY_NAME, UI_FIELD_BEHAVIOUR, wtforms_widgets
 from airflow_provider_spp._internal.host_answers import check_probe
 from airflow_provider_spp._internal.paging import MessageSearch, Pager, same_post
 from airflow_provider_spp._internal.watch_settings import status_matches
 from airflow_provider_spp.exceptions import SppError
-from airflow_provider_spp.models import MessagePage, MessageResource, MessageSender, Order, OrderPage, OrderStatus
+from airflow_provider_spp.models import (
+    MessagePage,
+    MessageResource,
+    MessageSender,
+    Order,
+    OrderMessageRequest,
+    OrderPage,
+    OrderStatus,
+)
 
 if TYPE_CHECKING:
     import httpx
@@ -155,6 +173,54 @@ class SppHook(_SppHookBase):
         request = client.create_message_request(self.settings.base_url, wanted, files)
         return client.parse_model(MessageResource, self._send(request))
 
+    def create_order_messages(
+        self,
+        posts: Iterable[OrderMessageRequest],
+        *,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        before_sending: Callable[[list[OrderMessageRequest]], object] | None = None,
+        on_sent: Callable[[Sent], object] | None = None,
+    ) -> list[Sent]:
+        """Post many messages (text only), a few at once; each POST's :class:`Sent` outcome, in the order they ended.
+
+        At most ``concurrency`` (1 to 8) POSTs are in flight; a 429 slows every post down (its
+        ``Retry-After``). A POST is never re-sent after an unknown outcome. ``before_sending`` gets each
+        group of posts before the first of them goes out (to record them), ``on_sent`` each outcome;
+        both run in the calling thread. A progress line is logged every few seconds.
+        """
+        import time
+        from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+
+        plan = BulkSending(list(posts), self.settings, self.log, concurrency=concurrency)
+        running: dict[Future[tuple[MessageResource | SppError, datetime | None]], Ticket] = {}
+        with ThreadPoolExecutor(plan.concurrency, thread_name_prefix="spp-bulk") as pool:
+            while not plan.finished:
+                ticket, pause = plan.next_due()
+                if ticket is not None:
+                    if before_sending is not None and (group := plan.announce(ticket)):
+                        before_sending(group)
+                    running[pool.submit(self._post_once, ticket.request)] = ticket
+                    continue
+                if not running:
+                    time.sleep(pause)  # everything waits (a 429's pause, a backoff)
+                    continue
+                done, _ = wait(running, timeout=pause, return_when=FIRST_COMPLETED)
+                for future in done:
+                    sent = plan.settle(running.pop(future), *future.result())
+                    if sent is not None and on_sent is not None:
+                        on_sent(sent)
+                if (line := plan.progress()) is not None:
+                    self.log.info("%s", line)
+        self.log.info("%s", plan.progress(force=True))
+        return plan.results
+
+    def _post_once(self, wanted: OrderMessageRequest) -> tuple[MessageResource | SppError, datetime | None]:
+        """One POST of a bulk send, sent once: the message or the error, and SPP's clock from its answer."""
+        try:
+            return outcome_of(self._send(post_request(self.settings.base_url, wanted)))
+        except SppError as err:
+            return err, None
+
     def list_order_messages(
         self, order: str | int, *, per_page: int = 100, filters: Mapping[str, str] | None = None
     ) -> Iterator[MessageResource]:
@@ -191,6 +257,21 @@ class SppHook(_SppHookBase):
             if search.done_after(candidate):
                 break
         return search.found
+
+    def find_order_messages_where(
+        self,
+        searches: Sequence[tuple[str, Callable[[MessageResource], bool], datetime]],
+        *,
+        concurrency: int = DEFAULT_CONCURRENCY,
+    ) -> list[MessageResource | None]:
+        """Several ``find_order_message_where`` calls, ``(order, matches, created_since)`` each, a few at once."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        def find(search: tuple[str, Callable[[MessageResource], bool], datetime]) -> MessageResource | None:
+            return self.find_order_message_where(search[0], search[1], created_since=search[2])
+
+        with ThreadPoolExecutor(checked_concurrency(concurrency), thread_name_prefix="spp-find") as pool:
+            return list(pool.map(find, searches))
 
     def delete_order_message(self, message_id: int) -> None:
         """Delete one message by its ID (not the order's); a 404 after a lost answer means it is deleted."""
@@ -320,6 +401,51 @@ class SppAsyncHook(_SppHookBase):
         request = client.create_message_request((await self.get_settings()).base_url, wanted, files)
         return client.parse_model(MessageResource, await self._send(request))
 
+    async def create_order_messages(
+        self,
+        posts: Iterable[OrderMessageRequest],
+        *,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        before_sending: Callable[[list[OrderMessageRequest]], object] | None = None,
+        on_sent: Callable[[Sent], object] | None = None,
+    ) -> list[Sent]:
+        """Post many messages, a few at once, by SppHook's rules; the callbacks may be coroutine functions."""
+        import asyncio
+
+        plan = BulkSending(list(posts), await self.get_settings(), self.log, concurrency=concurrency)
+        running: dict[asyncio.Task[tuple[MessageResource | SppError, datetime | None]], Ticket] = {}
+        try:
+            while not plan.finished:
+                ticket, pause = plan.next_due()
+                if ticket is not None:
+                    if before_sending is not None and (group := plan.announce(ticket)):
+                        await called(before_sending, group)
+                    running[asyncio.ensure_future(self._post_once(ticket.request))] = ticket
+                    continue
+                if not running:
+                    await asyncio.sleep(pause)  # everything waits (a 429's pause, a backoff)
+                    continue
+                done, _ = await asyncio.wait(running, timeout=pause, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    sent = plan.settle(running.pop(task), *task.result())
+                    if sent is not None and on_sent is not None:
+                        await called(on_sent, sent)
+                if (line := plan.progress()) is not None:
+                    self.log.info("%s", line)
+        finally:
+            for task in running:
+                task.cancel()
+        self.log.info("%s", plan.progress(force=True))
+        return plan.results
+
+    async def _post_once(self, wanted: OrderMessageRequest) -> tuple[MessageResource | SppError, datetime | None]:
+        """One POST of a bulk send, sent once: the message or the error, and SPP's clock from its answer."""
+        request = post_request((await self.get_settings()).base_url, wanted)
+        try:
+            return outcome_of(await self._send(request))
+        except SppError as err:
+            return err, None
+
     async def list_order_messages(
         self, order: str | int, *, per_page: int = 100, filters: Mapping[str, str] | None = None
     ) -> AsyncGenerator[MessageResource, None]:
@@ -353,6 +479,23 @@ class SppAsyncHook(_SppHookBase):
                 if search.done_after(candidate):
                     break
         return search.found
+
+    async def find_order_messages_where(
+        self,
+        searches: Sequence[tuple[str, Callable[[MessageResource], bool], datetime]],
+        *,
+        concurrency: int = DEFAULT_CONCURRENCY,
+    ) -> list[MessageResource | None]:
+        """Several ``find_order_message_where`` calls, ``(order, matches, created_since)`` each, a few at once."""
+        import asyncio
+
+        gate = asyncio.Semaphore(checked_concurrency(concurrency))
+
+        async def find(search: tuple[str, Callable[[MessageResource], bool], datetime]) -> MessageResource | None:
+            async with gate:
+                return await self.find_order_message_where(search[0], search[1], created_since=search[2])
+
+        return list(await asyncio.gather(*(find(search) for search in searches)))
 
     async def delete_order_message(self, message_id: int) -> None:
         """Delete one message by its ID (not the order's); a 404 after a lost answer means it is deleted."""

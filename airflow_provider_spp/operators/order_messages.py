@@ -31,6 +31,7 @@ from airflow_provider_spp._internal.exactly_once import (
     record_to_send,
 )
 from airflow_provider_spp._internal.ledger import PostLedger, file_stamps
+from airflow_provider_spp._internal.links import WayfrontOrderLink
 from airflow_provider_spp._internal.templating import SppTemplating
 from airflow_provider_spp.exceptions import (
     SppApiError,
@@ -84,6 +85,7 @@ class CreateOrderMessageOperator(SppTemplating, BaseOperator):
     template_ext: Sequence[str] = (".txt", ".md", ".j2", ".html")
     template_fields_renderers: ClassVar[dict[str, str]] = {"message": "md"}
     ui_color = "#dbeafe"
+    operator_extra_links = (WayfrontOrderLink(),)
 
     def __init__(
         self,
@@ -124,11 +126,13 @@ class CreateOrderMessageOperator(SppTemplating, BaseOperator):
         hook = SppHook(spp_conn_id=self.spp_conn_id, api_version=self.api_version)
         try:
             message_id = self._post_once(hook, request, attachments, context, waited=waited)
+            _report_lineage(hook, request.order, self.attachments)
         except SppError as err:
             if err.permanent:
                 raise AirflowFailException(str(err)) from err
             raise
         finally:
+            _keep_order_link(context, hook, request.order)
             hook.close()
         self.log.info("Message %d is on SPP order %s", message_id, request.order)
         return message_id
@@ -313,3 +317,25 @@ def _new_clock(hook: SppHook, before: datetime | None) -> datetime | None:
     """SPP's clock from the answer to the request just made, or None when that answer brought no ``Date``."""
     after = hook.server_time
     return after if after is not before else None
+
+
+def _keep_order_link(context: Any, hook: SppHook, order: str) -> None:
+    """Keep the "Open order in Wayfront" link's URL in XCom (after the post: nothing before it)."""
+    from airflow_provider_spp._internal.links import persist_order_link
+
+    persist_order_link(context, _workspace_url(hook), order)
+
+
+def _report_lineage(hook: SppHook, order: str, attachments: Any) -> None:
+    """Report the attachment files as read and the order as written to Airflow's hook lineage collector."""
+    from airflow_provider_spp._internal.lineage import report_message_lineage
+
+    report_message_lineage(hook, _workspace_url(hook), order, attachments)
+
+
+def _workspace_url(hook: SppHook) -> str | None:
+    """The connection's workspace URL, or None when the connection is unusable (the post's error says why)."""
+    try:
+        return hook.settings.base_url
+    except Exception:
+        return None

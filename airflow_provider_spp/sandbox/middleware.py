@@ -38,12 +38,17 @@ from airflow_provider_spp.sandbox.faults import (
 )
 from airflow_provider_spp.sandbox.host import NGINX_PAGE, host_answer
 from airflow_provider_spp.sandbox.store import SandboxStore, iso
+from airflow_provider_spp.sandbox.throttle import Verdict
 
 #: Where the parsed body is left for the routes (``request.scope["state"]``).
 BODY_STATE_KEY = "spp_sandbox_body"
 ADMIN_PREFIX = "/_sandbox/"
 #: Admin paths that still count as client traffic (logged; they model "another endpoint").
 TRAFFIC_ADMIN_PATHS = ("/_sandbox/redirect",)
+
+
+#: Laravel's ThrottleRequestsException body.
+TOO_MANY = b'{"message":"Too Many Attempts."}'
 
 
 class ConnectionDropped(Exception):
@@ -246,6 +251,12 @@ class SandboxMiddleware:
         if answer is not None:  # the host answered before the API: nothing stored, no fault used
             await self._answer(send, handle, answer.status, list(answer.headers), answer.body, api_headers[-1:])
             return
+        verdict = self._throttled(path, headers) if fault is None else None
+        if verdict is not None:
+            api_headers = [*verdict.headers(), *api_headers]
+            if not verdict.allowed:
+                await self._answer(send, handle, 429, [(b"content-type", b"application/json")], TOO_MANY, api_headers)
+                return
         replay = _replay(body, receive)
 
         if fault is None:
@@ -294,6 +305,13 @@ class SandboxMiddleware:
         else:
             spoiled = _spoil_json(fault.kind, bytes(captured.body))
             await self._answer(send, handle, captured.status, captured.headers, spoiled, api_headers)
+
+    def _throttled(self, path: str, headers: Headers) -> Verdict | None:
+        """The rate limit's verdict on an API request (None: no limit set, or not an API path)."""
+        settings = self.store.settings
+        if not path.startswith("/api/"):
+            return None
+        return self.store.throttle.hit(headers.get("authorization"), settings.rate_limit, settings.rate_limit_window)
 
     def _api_headers(self, headers: Headers) -> tuple[str, list[tuple[bytes, bytes]]]:
         """A fresh API identifier, and the headers every answer gets: X-Api-Identifier, X-Api-Version, Date (last).

@@ -38,6 +38,7 @@ from airflow_provider_spp.sandbox.seed import (
     seeded_orders,
     seeded_users,
 )
+from airflow_provider_spp.sandbox.throttle import RateLimiter
 from airflow_provider_spp.sandbox.workspace import WorkspaceSettings
 
 Precision = Literal["seconds", "microseconds"]
@@ -196,6 +197,8 @@ class SandboxStore:
         self.after_pages = AfterPagePlan()
         #: New connections to close mid-handshake (see ``handshake``); cleared by reset().
         self.handshake_drops = HandshakeDrops()
+        #: Requests counted against the ``rate_limit`` setting, per token; cleared by reset().
+        self.throttle = RateLimiter()
         #: The settings reset() returns to (those the sandbox was started with).
         self.baseline = settings if settings is not None else WorkspaceSettings()
         self._settings = self.baseline
@@ -223,6 +226,7 @@ class SandboxStore:
             self._settings = self.baseline
             self.after_pages.clear()
             self.handshake_drops.clear()
+            self.throttle.clear()
             self._users = seeded_users()
             self._orders = seeded_orders()
             self._messages = {}

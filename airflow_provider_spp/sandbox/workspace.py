@@ -7,7 +7,7 @@ are the sandbox's classic behaviour; a reset returns to the settings the server 
 
 Switches (see each field's help): the workspace's state (licence expired, signed out, not a workspace),
 a moved host, a token without API access, the validation status, integer statuses with a code map,
-Purity filters and sorts (ignored, strict, a rejected sort) and SPP's clock offset.
+Purity filters and sorts (ignored, strict, a rejected sort), SPP's clock offset and a rate limit.
 """
 
 from __future__ import annotations
@@ -123,6 +123,21 @@ def _seconds(value: Any, name: str) -> float:
     return seconds
 
 
+def _count(value: Any, name: str) -> int:
+    """A whole number >= 0."""
+    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).strip().isdigit():
+        raise ValueError(f"{name} must be a whole number >= 0, got {value!r}")
+    return int(value)
+
+
+def _window(value: Any, name: str) -> float:
+    """A positive number of seconds, at most an hour."""
+    seconds = _seconds(value, name)
+    if not 0 < seconds <= 3600:
+        raise ValueError(f"{name} must be a number of seconds above 0 and at most 3600, got {value!r}")
+    return seconds
+
+
 def _status_codes(value: Any, name: str) -> Mapping[int, str]:
     """A code-to-label map from a mapping, JSON text or ``0=Unpaid,1=Submitted``."""
     if isinstance(value, str):
@@ -201,6 +216,18 @@ class WorkspaceSettings:
     clock_offset: float = field(
         default=0.0,
         metadata=_meta(_seconds, "seconds SPP's clock runs ahead (negative: behind): Date header and timestamps"),
+    )
+
+    rate_limit: int = field(
+        default=0,
+        metadata=_meta(
+            _count,
+            "API requests per token per rate_limit_window (Laravel's throttle middleware); beyond: 429 with "
+            "Retry-After until the window ends. 0: no limit",
+        ),
+    )
+    rate_limit_window: float = field(
+        default=60.0, metadata=_meta(_window, "seconds of the rate limit's window (Laravel: 60, 'per minute')")
     )
 
     def __post_init__(self) -> None:

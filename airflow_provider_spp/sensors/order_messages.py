@@ -17,6 +17,7 @@ from airflow.providers.common.compat.sdk import (
 )
 
 from airflow_provider_spp._internal.clock import utcnow
+from airflow_provider_spp._internal.links import WayfrontOrderLink, persist_order_link
 from airflow_provider_spp._internal.pattern_search import pick_reply
 from airflow_provider_spp._internal.replies import (
     ReplyBaseline,
@@ -112,6 +113,7 @@ class SppOrderMessageSensor(ReplyWaitFields, BaseSensorOperator):
 
     template_fields: Sequence[str] = ("order", "after_message_id", "since", "contains", "pattern")
     ui_color = "#e0f2fe"
+    operator_extra_links = (WayfrontOrderLink(),)
 
     def __init__(
         self,
@@ -142,6 +144,8 @@ class SppOrderMessageSensor(ReplyWaitFields, BaseSensorOperator):
         self.check_given()
         self._baseline: ReplyBaseline | None = None
         self._filter_on_server = True
+        self._workspace_url: str | None = None  # known after the first look; then the link is kept
+        self._link_kept = False
 
     def _rendered_filter(self) -> ReplyFilter:
         """The rendered filter and given baseline, checked before any request (a bad one fails the task)."""
@@ -161,6 +165,7 @@ class SppOrderMessageSensor(ReplyWaitFields, BaseSensorOperator):
         if not self.deferrable:
             return super().execute(context)
         found = self._check()
+        self._keep_order_link(context)
         if found is not None:
             return found
         baseline = self._baseline or self._take_baseline(None)
@@ -194,6 +199,7 @@ class SppOrderMessageSensor(ReplyWaitFields, BaseSensorOperator):
     def poke(self, context: Context) -> PokeReturnValue:
         """One look at the order's newest messages (worker mode)."""
         found = self._check()
+        self._keep_order_link(context)
         return PokeReturnValue(is_done=found is not None, xcom_value=found)
 
     def _check(self) -> dict[str, Any] | None:
@@ -202,6 +208,7 @@ class SppOrderMessageSensor(ReplyWaitFields, BaseSensorOperator):
             with SppHook(spp_conn_id=self.spp_conn_id, api_version=self.api_version) as hook:
                 scan = self._scan(hook)
             found = pick_reply(scan, self._wanted)
+            self._note_workspace(hook, found is not None)
         except SppError as err:
             if err.permanent:
                 raise AirflowFailException(str(err)) from err
@@ -233,6 +240,19 @@ class SppOrderMessageSensor(ReplyWaitFields, BaseSensorOperator):
             self._filter_on_server = False
             return self._scan(hook)
         return scan
+
+    def _note_workspace(self, hook: SppHook, read_a_reply: bool) -> None:
+        """Remember the workspace for the extra link; report the order as read (lineage) once a reply is found."""
+        self._workspace_url = hook.settings.base_url
+        if read_a_reply:
+            from airflow_provider_spp._internal.lineage import report_reply_lineage
+
+            report_reply_lineage(hook, self._workspace_url, self.order)
+
+    def _keep_order_link(self, context: Context) -> None:
+        """Keep the "Open order in Wayfront" link's URL in XCom, once per process, after the first look."""
+        if self._workspace_url is not None and not self._link_kept:
+            self._link_kept = persist_order_link(context, self._workspace_url, self.order) is not None
 
     def _take_baseline(self, server_time: datetime | None) -> ReplyBaseline:
         """The default baseline, "when the sensor started" on SPP's clock, taken once and kept across tries."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Hashable, Iterable
 from contextlib import aclosing
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -24,11 +24,13 @@ from airflow_provider_spp._internal.activity_cursor import (
     activity_payload,
     catch_up_bound,
 )
+from airflow_provider_spp._internal.activity_keeper import CursorKeeper
 from airflow_provider_spp._internal.activity_reading import ListingReader, purity_time
 from airflow_provider_spp._internal.client import SORT_BY_LAST_MESSAGE
 from airflow_provider_spp._internal.clock import as_utc, utcnow
 from airflow_provider_spp._internal.cursor_store import AssetCursorStore, CursorStore, VariableCursorStore
 from airflow_provider_spp._internal.replies import author_kind
+from airflow_provider_spp._internal.version_compat import shared_stream_ack_supported
 from airflow_provider_spp._internal.watch_settings import (
     Status,
     non_negative_seconds,
@@ -42,6 +44,8 @@ from airflow_provider_spp.exceptions import SppApiError, SppError
 from airflow_provider_spp.hooks.spp import SppAsyncHook
 
 if TYPE_CHECKING:
+    from airflow.triggers.shared_stream import SharedStreamProducer
+
     from airflow_provider_spp.models import MessageResource, Order
 
 __all__ = ["SppOrderActivityTrigger"]
@@ -54,6 +58,11 @@ CLASSPATH = "airflow_provider_spp.triggers.order_messages.SppOrderActivityTrigge
 SETTLE = timedelta(seconds=2)
 #: Longest wait between polls while SPP keeps failing.
 MAX_ERROR_BACKOFF = 900.0
+#: After this many polls in a row whose sorted listing got a 500 while the plain listing worked, the sort is
+#: taken as unsupported (a stock Laravel app answers an unknown sort column with 500, not 400/422).
+SORT_SERVER_ERRORS = 3
+#: Watched asset's state store by cursor key, for the shared-stream producer (built from kwargs alone).
+_STATE_STORES: dict[str, Any] = {}
 
 
 class SppOrderActivityTrigger(BaseEventTrigger):
@@ -65,11 +74,18 @@ class SppOrderActivityTrigger(BaseEventTrigger):
     requests plus one per order with new messages, however many orders are watched. The first run
     takes a baseline and emits nothing (existing messages are not news).
 
-    The cursor (last poll time, recently seen orders and message IDs, events handed over but maybe not yet
-    stored by Airflow) lives in the watched asset's ``asset_state_store`` (Airflow 3.3+), else in an Airflow
-    Variable ``spp_order_activity_<digest of the kwargs>``: every distinct watcher has its own. Delivery is
-    at-least-once: no message is lost across a triggerer restart; the events of the last poll before a stop
-    (handed over less than ``PERSIST_GRACE`` before it, or before the next poll) can come again.
+    The cursor (last poll time, recently seen orders and message IDs, events handed over but not yet known
+    stored) lives in the watched asset's ``asset_state_store`` (Airflow 3.3+), else in an Airflow Variable
+    ``spp_order_activity_<digest of the kwargs>``: every distinct watcher has its own. It is saved with a
+    poll's events pending before they are handed over; a trigger that starts from it hands its pending events
+    over again, so none is lost across a triggerer restart (SIGTERM, SIGKILL, OOM).
+
+    Where Airflow has the shared-stream ack path (3.3.2, 3.4) the triggerer runs it there, one stream per watcher:
+    an event stops being pending only when Airflow confirmed it stored in the metadata DB (``advance``), so a
+    kill repeats only the events Airflow stored but had not confirmed yet, a window of about one state sync
+    (a second or two) per event. Before 3.3 nothing is confirmed: an event counts as stored at a poll at least
+    ``PERSIST_GRACE`` (10 s) after its hand-over, so a stop within that time (or before the next poll)
+    repeats the last poll's events, and a restart's hand-over starts that time again.
 
     :param spp_conn_id: The ``spp`` connection (its id; never a token).
     :param from_client: Only the client's messages fire (see :mod:`airflow_provider_spp._internal.replies`).
@@ -108,8 +124,10 @@ class SppOrderActivityTrigger(BaseEventTrigger):
         self.max_catch_up_age = (
             positive_seconds(max_catch_up_age, "max_catch_up_age") if max_catch_up_age is not None else None
         )
-        #: Set once SPP rejected the sort/filter (400/422): the plain listing is read from then on.
+        #: Set once SPP rejected the sort/filter (400/422, or a repeated 500): the plain listing is read from then on.
         self._plain_listing = False
+        #: Polls in a row whose sorted listing failed with a 500 while the plain listing worked.
+        self._sort_server_errors = 0
         self._warned: set[str] = set()
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
@@ -140,52 +158,72 @@ class SppOrderActivityTrigger(BaseEventTrigger):
         return _cursor_key({k: v for k, v in self.serialize()[1].items() if k not in ("poll_interval", "lookback")})
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        """Poll forever: one event per new message; errors are logged and retried with backoff.
+        """Poll forever: one event per new message; errors are logged and retried with backoff (before Airflow 3.3).
 
-        The cursor is saved, with this poll's events pending, before they are handed over; a failed save is
-        handled like a failed poll: logged, the cursor kept in memory, saved again after the next poll.
+        Airflow 3.3+ runs :meth:`create_shared_stream_producer` and :meth:`filter_shared_stream` instead. Here
+        nothing confirms that Airflow stored an event, so one counts as stored at a poll at least
+        ``PERSIST_GRACE`` after its hand-over (at-least-once).
         """
-        store = self._cursor_store()
+        keeper = CursorKeeper(self.cursor_store(), self.log)
+        async for events in self.batches(keeper, settle_by_time=True):
+            for _, _, payload in events:
+                yield TriggerEvent(payload)
+
+    async def batches(self, keeper: CursorKeeper, *, settle_by_time: bool) -> AsyncIterator[list[ActivityEvent]]:
+        """Each poll's events, yielded after the cursor with them pending was saved (or its save failed, logged).
+
+        Errors (SPP, the network, the store) are logged and the poll tried again after a backoff; a failed save
+        keeps the cursor in memory and is retried. ``settle_by_time``: pending events settle after
+        ``PERSIST_GRACE`` (no confirmations), else only through ``keeper.confirm``.
+        """
         hook = SppAsyncHook(self.spp_conn_id, api_version=self.api_version)
-        cursor: ActivityCursor | None = None
-        loaded = resumed = unsaved = False
         failures = 0
         try:
             while True:
                 try:
-                    if not loaded:
-                        cursor = await self._load_cursor(store)
-                        loaded, resumed = True, cursor is not None
-                    batch = await self.poll(hook, cursor, resumed=resumed)
+                    await keeper.load(lambda: self._load_cursor(keeper.store))
+                    batch = await self.poll(hook, keeper.cursor, resumed=keeper.resumed, settle=settle_by_time)
                 except Exception as err:  # a watcher keeps watching: SPP, the network or the store may recover
                     failures += 1
                     await self._back_off(err, failures)
                     continue
-                failures, resumed, cursor = 0, False, batch.cursor
-                unsaved = not await self._saved(store, cursor, retrying=unsaved)
-                for _, _, payload in batch.events:
-                    yield TriggerEvent(payload)
+                failures = 0
+                await keeper.replace(batch.cursor)
+                yield batch.events
                 await asyncio.sleep(self.poll_interval)
         finally:
             await hook.aclose()
+
+    def shared_stream_key(self) -> Hashable | None:
+        """Airflow 3.3+: run through the shared-stream ack path, one stream per watcher (its cursor key).
+
+        The producer is built from the kwargs alone, so this hands it the watched asset's state store.
+        """
+        if not shared_stream_ack_supported():
+            return None
+        _STATE_STORES[self.cursor_key] = getattr(self, "asset_state_store", None)
+        return ("airflow_provider_spp.order_activity", self.cursor_key)
+
+    @classmethod
+    def create_shared_stream_producer(cls, kwargs: dict[str, Any]) -> SharedStreamProducer:
+        """Airflow 3.3+: the producer that polls SPP and saves the cursor only for events Airflow stored."""
+        from airflow_provider_spp._internal.activity_stream import ActivityStreamProducer
+
+        trigger = cls(**kwargs)
+        trigger.asset_state_store = _STATE_STORES.get(trigger.cursor_key)
+        return ActivityStreamProducer(trigger)
+
+    async def filter_shared_stream(self, shared_stream: AsyncIterator[Any]) -> AsyncIterator[TriggerEvent]:
+        """Airflow 3.3+: one trigger event per payload the producer yields (it already applied the filters)."""
+        async for payload in shared_stream:
+            yield TriggerEvent(payload)
 
     async def _load_cursor(self, store: CursorStore) -> ActivityCursor | None:
         """The stored cursor; on the first start after an upgrade, the one earlier releases kept (shared key)."""
         cursor = ActivityCursor.from_json(await store.load())
         if cursor is None and self.shared_cursor_key != self.cursor_key:
-            cursor = ActivityCursor.from_json(await self._cursor_store(self.shared_cursor_key).load())
+            cursor = ActivityCursor.from_json(await self.cursor_store(self.shared_cursor_key).load())
         return cursor
-
-    async def _saved(self, store: CursorStore, cursor: ActivityCursor, *, retrying: bool) -> bool:
-        """Save the cursor; a failure is logged (the cursor stays in memory) and False returned, like a failed poll."""
-        try:
-            await store.save(cursor.as_json())
-        except Exception as err:
-            self.log.warning("Saving the SPP activity cursor failed (%s); kept in memory, saved again next poll", err)
-            return False
-        if retrying:
-            self.log.info("Saved the SPP activity cursor again after a failed save")
-        return True
 
     async def _back_off(self, err: Exception, failures: int) -> None:
         """Log a failed poll and wait before the next: longer after each failure in a row, at most 15 minutes."""
@@ -194,16 +232,19 @@ class SppOrderActivityTrigger(BaseEventTrigger):
         log("Polling SPP for new messages failed (%s); next try in %.0f s", err, wait)
         await asyncio.sleep(wait)
 
-    async def poll(self, hook: SppAsyncHook, cursor: ActivityCursor | None, *, resumed: bool = False) -> PollResult:
+    async def poll(
+        self, hook: SppAsyncHook, cursor: ActivityCursor | None, *, resumed: bool = False, settle: bool = True
+    ) -> PollResult:
         """One poll: the new messages of the orders that moved, and the cursor with them pending (nothing saved).
 
         Without a cursor this is the baseline: every message seen becomes known, none is emitted. ``resumed``
-        (the first poll from a stored cursor): its pending events are handed over again, else they settle.
+        (the first poll from a stored cursor): its pending events are handed over again; else, with ``settle``,
+        those handed over ``PERSIST_GRACE`` ago settle (without it, only a confirmation settles them).
         """
         recent, now, horizon, ordered = await self._recent_orders(hook, cursor)
         previous = cursor or ActivityCursor.empty(horizon)
         replay = previous.pending_events() if resumed else []
-        previous = previous if resumed else previous.settled(now - PERSIST_GRACE)
+        previous = previous if resumed or not settle else previous.settled(now - PERSIST_GRACE)
         seen = previous.seen()  # grows as the poll goes: nothing is emitted twice by one poll
         known: dict[str, str] = {}
         events: list[ActivityEvent] = []
@@ -271,22 +312,40 @@ class SppOrderActivityTrigger(BaseEventTrigger):
         """Watched orders with a message since the horizon (last poll minus lookback), the server's now, the horizon,
         and whether the listing came newest first.
 
-        Asks for orders by ``last_message_at``, newest first, since the horizon; a workspace that rejects
-        that sort or filter (400/422) is read unsorted and unfiltered from then on, with one warning.
+        Asks for orders by ``last_message_at``, newest first, since the horizon. A workspace that rejects that
+        sort or filter (400/422) is read unsorted and unfiltered from then on, with one warning. A 500 there
+        (not 502-504) may be a hiccup or a stock Laravel app's unhandled query error: this poll reads the plain listing
+        instead, and once the sorted listing failed so ``SORT_SERVER_ERRORS`` polls in a row while the plain one
+        worked, the plain one is read from then on (one warning).
         """
         try:
             recent, horizon, ordered = await self._read_orders(hook, cursor, plain=self._plain_listing)
+            self._sort_server_errors = 0
         except SppApiError as err:
-            if self._plain_listing or err.status_code not in (400, 422):
+            if self._plain_listing or err.status_code not in (400, 422, 500):
                 raise
-            self._plain_listing = True
-            self.log.warning(
-                "SPP rejected sorting/filtering orders by last_message_at (%s); reading every page of the plain "
-                "listing instead (correct, dearer)",
-                err.status_code,
-            )
-            recent, horizon, ordered = await self._read_orders(hook, cursor, plain=True)
+            recent, horizon, _ = await self._read_orders(hook, cursor, plain=True)  # raises if SPP is down
+            ordered = False
+            self._sort_refused(err.status_code)
         return recent, hook.server_time or utcnow(), horizon, ordered and not self._plain_listing
+
+    def _sort_refused(self, status_code: int) -> None:
+        """The sorted listing failed and the plain one worked: read the plain one from now on once it is clear."""
+        if status_code == 500:
+            self._sort_server_errors += 1
+            if self._sort_server_errors < SORT_SERVER_ERRORS:
+                self.log.info(
+                    "SPP answered the orders sorted by last_message_at with %s while the plain listing works "
+                    "(%d of %d); read the plain listing this poll",
+                    status_code, self._sort_server_errors, SORT_SERVER_ERRORS,
+                )  # fmt: skip
+                return
+        self._plain_listing = True
+        self.log.warning(
+            "SPP rejected sorting/filtering orders by last_message_at (%s); reading every page of the plain "
+            "listing instead (correct, dearer)",
+            status_code,
+        )
 
     async def _read_orders(
         self, hook: SppAsyncHook, cursor: ActivityCursor | None, *, plain: bool
@@ -328,7 +387,7 @@ class SppOrderActivityTrigger(BaseEventTrigger):
                     fresh.setdefault(message.id, message)  # a message that slid onto the next page is read once
         return sorted(fresh.values(), key=lambda m: m.id)
 
-    def _cursor_store(self, key: str | None = None) -> CursorStore:
+    def cursor_store(self, key: str | None = None) -> CursorStore:
         """The watched asset's state store (Airflow 3.3+) when the triggerer gave one, else a Variable."""
         key = key or self.cursor_key
         variable = VariableCursorStore(key, description="SppOrderActivityTrigger cursor")

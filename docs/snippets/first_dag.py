@@ -16,7 +16,7 @@ with DAG(
 ) as dag:
     CreateOrderMessageOperator(
         task_id="say_hello",
-        spp_conn_id="spp_default",  # Admin > Connections, type "Service Provider Pro (SPP)"
+        spp_conn_id="spp_default",  # Admin > Connections, type "Wayfront (formerly Service Provider Pro, SPP)"
         order="E4A269FC",  # an order ID (1001) or its number
         message="Hello from Airflow! The run for {{ ds }} finished.",
     )

@@ -140,11 +140,15 @@ def test_readme_regions_are_current() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.mark.xfail(
-    reason="README.md still types its snippets; issue 15's README rewrite includes them (scripts/sync_readme.py)",
-    strict=True,
-)
 def test_readme_types_no_python_inline() -> None:
     text = _sync_readme().REGION.sub("", (REPO / "README.md").read_text())
     typed = [line for lang, lines in _blocks(text) if lang in ("python", "py") for line in lines if line.strip()]
     assert not typed, f"README.md types Python outside include regions: {typed[:3]}"
+
+
+def test_readme_links_reach_files() -> None:
+    text = (REPO / "README.md").read_text()
+    targets = [t for t in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text) if "://" not in t]
+    assert targets, "README.md links into no docs page"
+    missing = [t for t in targets if not (REPO / t).exists()]
+    assert not missing, f"README.md links to files that do not exist: {missing}"

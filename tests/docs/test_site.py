@@ -95,6 +95,26 @@ def test_build_expands_every_include(site: Path) -> None:
     assert (site / "reference" / "hooks" / "index.html").is_file()
 
 
+def test_the_api_reference_shows_no_raw_sphinx_roles_and_links_them(site: Path) -> None:
+    """Docstrings keep Sphinx roles (as Airflow's providers do); docs/hooks/sphinx_roles.py makes them links."""
+    pages = {p.relative_to(site): p.read_text() for p in (site / "reference").rglob("*.html")}
+    role = re.compile(r":(?:class|meth|func|attr|mod|data|exc|obj):(?:`|<code>)")  # Markdown made `x` <code>x
+    raw = {name: role.findall(text) for name, text in pages.items()}
+    assert {name: found for name, found in raw.items() if found} == {}
+    sandbox = pages[Path("reference/sandbox/index.html")]
+    assert 'href="#airflow_provider_spp.sandbox.server.SandboxServer.configure"><code>configure()</code></a>' in sandbox
+
+
+def test_lists_render_as_lists(site: Path) -> None:
+    """Python-Markdown needs 4-space nesting and a blank line before a list; else bullets show as flat text."""
+    flat = {}
+    for page in site.rglob("index.html"):
+        for block in re.findall(r"<(?:p|li)>(.*?)</(?:p|li)>", page.read_text(), re.S):
+            if re.search(r"\n\s*[-*] \S", re.sub(r"<[^>]+>", "", block)):
+                flat[str(page.relative_to(site))] = re.sub(r"<[^>]+>", "", block)[:120]
+    assert not flat, f"list items rendered as text: {flat}"
+
+
 def test_navigation_lists_the_guides(served: str, browser: Any, tmp_path: Path) -> None:
     page = browser.new_page()
     page.goto(f"{served}/", wait_until="load")

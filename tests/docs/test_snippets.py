@@ -1,8 +1,9 @@
 """The docs' own snippet files (docs/snippets/) run here, so every example a page includes is tested code.
 
 Example DAGs are run by tests/system; the snippets that are not DAGs of the examples folder (the first
-DAG, the hook tours, a user's sandbox test, the connection's environment forms) run here, against the
-sandbox over real HTTP. scripts/release_check.py runs this file against the installed wheel too.
+DAG, the operator's every-argument DAG, the hook tours, a user's sandbox test, the connection's environment
+forms) run here, against the sandbox over real HTTP. scripts/release_check.py runs this file against the
+installed wheel too.
 """
 
 from __future__ import annotations
@@ -51,6 +52,32 @@ def test_first_dag_posts_its_message(airflow_db: str, spp_sandbox: Any, monkeypa
     assert dag_run.get_task_instance("say_hello").xcom_pull(task_ids="say_hello") == stored.id
 
 
+@pytest.mark.dag
+@pytest.mark.integration
+def test_every_operator_argument_example_posts_once(
+    airflow_db: str, spp_sandbox: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import tempfile
+
+    from airflow_provider_spp.testing import run_dag
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the DAG's files land in this test's folder
+    monkeypatch.setenv("AIRFLOW_CONN_SPP_DEFAULT", spp_sandbox.connection_json(timeout=2, retry_backoff=0.01))
+    dag_run = run_dag(_load("operator_arguments").dag, logical_date=datetime(2026, 3, 2, tzinfo=UTC))
+    assert dag_run.state == "success"
+    (stored,) = spp_sandbox.messages()
+    assert (stored.order_id, stored.staff_only) == (1001, False)
+    assert stored.message == "Your report for 2026-03-02 is attached."
+    assert [(f.filename, f.data) for f in stored.files] == [
+        ("report.csv", b"metric,value\nsessions,18234\n"),
+        ("chart.png", b"\x89PNG\r\n\x1a\n"),
+        ("notes.txt", b"Numbers are preliminary."),
+    ]
+    assert [r["method"] for r in spp_sandbox.requests() if r["path"].startswith("/api/")] == ["POST"]
+    assert dag_run.get_task_instance("post_followup").xcom_pull(task_ids="post_followup") == stored.id
+    assert dag_run.get_task_instance("downstream").xcom_pull(task_ids="downstream") == stored.id
+
+
 @pytest.mark.integration
 def test_sync_hook_tour_makes_every_call(spp_sandbox: Any, spp_sandbox_conn: str, tmp_path: Path) -> None:
     report = tmp_path / "report.csv"
@@ -72,15 +99,20 @@ def test_sync_hook_tour_makes_every_call(spp_sandbox: Any, spp_sandbox_conn: str
 
 
 @pytest.mark.integration
-def test_async_hook_tour_makes_every_call(spp_sandbox: Any, spp_sandbox_conn: str) -> None:
+def test_async_hook_tour_makes_every_call(spp_sandbox: Any, spp_sandbox_conn: str, tmp_path: Path) -> None:
     spp_sandbox.post_as_client("E4A269FC", "Here are the logins")
+    late = tmp_path / "late.csv"
+    late.write_text("metric,value\nlate,1\n")
     since = datetime.now(UTC) - timedelta(minutes=1)
-    done = asyncio.run(_load("hooks").async_tour("E4A269FC", since))
+    done = asyncio.run(_load("hooks").async_tour("E4A269FC", str(late), since))
     assert done["order"].number == "E4A269FC"
     assert done["texts"] == ["Here are the logins"]
     assert done["numbers"][0] == "E4A269FC"  # the order with the newest message comes first
     assert done["found"] is not None
     assert done["found"].staff_only is True
+    assert [str(url).rsplit("/", 1)[1] for url in done["uploaded"]] == ["late.csv"]
+    posted = [r for r in spp_sandbox.requests() if r["method"] == "POST" and r["path"].startswith("/api/")]
+    assert len(posted) == 1  # the staff-only note with its file, sent once
     assert [m.message for m in spp_sandbox.messages()] == ["Here are the logins"]  # the note was deleted
 
 

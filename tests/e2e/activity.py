@@ -27,9 +27,13 @@ ORDERS = ("E4A269FC", "B7C3D2A1", "00C0FFEE", "9F8E7D6C")
 STEADY_MESSAGES, WRITE_GAP = 6, 4.0
 #: While the triggerer is down: written after the first kill, and right after its restart.
 DOWN_MESSAGES = 4
-#: The kill phase blocks the E2E only when set: it waits on the activity trigger's cursor fixes (issue 12,
-#: branch h-activity). Set SPP_E2E_KILL_BLOCKING=1 (or this constant to True) once they are merged.
-KILL_BLOCKING = os.environ.get("SPP_E2E_KILL_BLOCKING", "") == "1"
+#: The kill phase blocks the E2E (0 lost, 0 repeated): the deployment runs Airflow 3.3.2, where the trigger takes
+#: the shared-stream ack path. SPP_E2E_KILL_BLOCKING=0 makes it "reported, not blocking" (e.g. on Airflow 3.1/3.2,
+#: where delivery is at-least-once).
+KILL_BLOCKING = os.environ.get("SPP_E2E_KILL_BLOCKING", "1") != "0"
+#: Seconds between Airflow storing an event and its confirmation saving the cursor (about one state sync): a kill
+#: inside them repeats that one event, the limit docs/guides/activity-trigger.md states. Any other repeat fails.
+ACK_WINDOW = 2.0
 SETTLE_TIMEOUT = 180.0
 #: After the kills: a lost event never comes, so stop waiting sooner.
 KILL_SETTLE_TIMEOUT = 90.0
@@ -117,10 +121,11 @@ def _kills(ctx: Context, earlier: dict[int, float]) -> None:
     written[message_id] = at
     _restart_triggerer(ctx, down, alive)
     _wait_for_event(ctx, message_id, alive)
-    _kill_after_fire(ctx, written, alive)
+    fired_id, fired_kill = _kill_after_fire(ctx, written, alive)
     tally = _settle(ctx, written, ctx.alive, timeout=KILL_SETTLE_TIMEOUT)
     if tally["not_run"]:
         tally = _flush(ctx, written, tally)
+    tally["in_window"] = _repeated_in_window(ctx, fired_id, fired_kill)
     before = _tally(ctx, earlier)
     tally["earlier_repeated"] = before["duplicates"]
     tally["note_ids"] = [*tally["note_ids"], *before["note_ids"]]
@@ -140,8 +145,8 @@ def _flush(ctx: Context, written: dict[int, float], tally: dict[str, Any]) -> di
     return again
 
 
-def _kill_after_fire(ctx: Context, written: dict[int, float], alive: Callable[[], None]) -> None:
-    """Write one message and SIGKILL the triggerer the moment its log says the event fired."""
+def _kill_after_fire(ctx: Context, written: dict[int, float], alive: Callable[[], None]) -> tuple[int, float]:
+    """Write one message and SIGKILL the triggerer the moment its log says the event fired; (message, kill time)."""
     log = ctx.procs.log_dir / "triggerer.log"
     offset = log.stat().st_size
     message_id, at = _write(ctx, "kill", DOWN_MESSAGES + 2)
@@ -162,6 +167,19 @@ def _kill_after_fire(ctx: Context, written: dict[int, float], alive: Callable[[]
         when = f"after the event of message {message_id} was stored (no 'fired' line in triggerer.log)"
     down = _kill_triggerer(ctx, when)
     _restart_triggerer(ctx, down, alive)
+    return message_id, down
+
+
+def _repeated_in_window(ctx: Context, message_id: int, killed_at: float) -> int:
+    """1 when the message fired right before the kill repeated because Airflow stored it inside the documented window.
+
+    The one repeat the ack path allows: Airflow stored the event less than ACK_WINDOW seconds before the SIGKILL,
+    so its confirmation never reached the trigger and the restarted watcher hands it over again.
+    """
+    events = sorted(
+        parse_time(e["timestamp"]) or 0.0 for e in ctx.api.asset_events(ASSET) if _message_id(e) == message_id
+    )
+    return int(len(events) == 2 and killed_at - ACK_WINDOW <= events[0] <= killed_at)
 
 
 def _wait_for_event(ctx: Context, message_id: int, alive: Callable[[], None]) -> None:
@@ -260,14 +278,21 @@ def _report(ctx: Context, name: str, tally: dict[str, Any], *, blocking: bool) -
         + (f"median {delay[0]:.1f} s, max {delay[1]:.1f} s" if delay else "-")
         + (f"; {tally['stranded']}" if tally.get("stranded") else "")
         + (f"; {tally['earlier_repeated']} events repeated for earlier messages" if "earlier_repeated" in tally else "")
+        + (
+            f"; {tally['in_window']} of the duplicates stored less than {ACK_WINDOW:.0f} s before the SIGKILL, "
+            "before Airflow's confirmation reached the trigger (the documented window)"
+            if tally.get("in_window")
+            else ""
+        )
     )
+    allowed = tally.get("in_window", 0)
     ok = (
-        tally["events"] == tally["written"]
-        and not tally["duplicates"]
+        tally["events"] == tally["written"] + allowed
+        and tally["duplicates"] == allowed
         and not tally["lost"]
         and not tally["not_run"]
         and not tally["runs_failed"]
-        and tally["triage_notes"] == tally["written"]
+        and tally["triage_notes"] == tally["written"] + allowed
         and not tally.get("earlier_repeated")
     )
     (ctx.report.check if blocking else ctx.report.observe)(name, ok, detail)

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import collections
 import hashlib
 import json
 import os
 import signal
-import statistics
 import time
 import urllib.parse
 from dataclasses import dataclass, field
@@ -79,7 +77,7 @@ class Context:
 
 def run_all(ctx: Context) -> None:
     """Every check, in the order a newcomer would try things (SPP_E2E_SKIP=ui,bulk,... leaves some out)."""
-    from tests.e2e import activity, benchmark, reacting, ui
+    from tests.e2e import activity, benchmark, bulk, reacting, ui
 
     skip = {s.strip() for s in os.environ.get("SPP_E2E_SKIP", "").split(",") if s.strip()}
     steps = {
@@ -91,7 +89,7 @@ def run_all(ctx: Context) -> None:
         "activity": activity.check_activity_watcher,
         "ui": ui.check_ui,
         "benchmark": benchmark.check_benchmark,
-        "bulk": check_bulk_reminders,
+        "bulk": bulk.check_bulk,
     }
     if skip - set(steps):
         raise CheckFailed(f"SPP_E2E_SKIP names unknown steps {sorted(skip - set(steps))}; steps: {sorted(steps)}")
@@ -534,128 +532,3 @@ def check_worker_kill(ctx: Context) -> None:
         timeout=120,
         alive=ctx.alive,
     )
-
-
-def check_bulk_reminders(ctx: Context) -> None:
-    """Post to BULK_ORDERS generated orders through the mapped example; print where the time goes."""
-    api, report, sandbox = ctx.api, ctx.report, ctx.sandbox
-    first_id, last_id = sandbox.add_orders(BULK_ORDERS, BULK_STATUS)
-    before_requests = len(sandbox.requests())
-    before_ids = {m["id"] for m in sandbox.messages()}
-    started = time.time()
-    run_id = api.trigger(
-        "spp_bulk_reminders", {"status": BULK_STATUS, "max_orders": BULK_ORDERS}, logical_date=_now_iso()
-    )
-    say(f"Bulk: triggered {run_id} for {BULK_ORDERS} orders; waiting")
-    # Poll gently: reading a run of 1,000 task instances costs the API server more than a task does.
-    run = api.wait_for_run("spp_bulk_reminders", run_id, timeout=900, on_poll=ctx.alive, step=10)
-    wall = time.time() - started
-    tis = api.task_instances("spp_bulk_reminders", run_id)
-    mapped = [ti for ti in tis if ti["task_id"] == "remind_client"]
-    new = [m for m in sandbox.messages() if m["id"] not in before_ids]
-    per_order = collections.Counter(m["order_id"] for m in new)
-    requests = sandbox.requests()[before_requests:]
-    posts = [r for r in requests if r["method"] == "POST"]
-    ok = report.check(
-        f"bulk: {BULK_ORDERS} orders, one reminder each (0 duplicates, 0 lost)",
-        run["state"] == "success"
-        and len(mapped) == BULK_ORDERS
-        and set(per_order) == set(range(first_id, last_id + 1))
-        and max(per_order.values(), default=0) == 1,
-        f"run {run['state']}, {len(mapped)} mapped tasks, {len(new)} messages on {len(per_order)} orders, "
-        f"{len(posts)} POSTs, {len(requests) - len(posts)} other requests",
-    )
-    ids = [api.xcom("spp_bulk_reminders", run_id, "remind_client", i) for i in range(len(mapped))] if ok else []
-    report.check(
-        "bulk: every mapped XCom ID is the message stored for that run",
-        sorted(ids) == sorted(m["id"] for m in new),
-        f"{len(ids)} XCom IDs",
-    )
-    _record_run(ctx, "spp_bulk_reminders", run_id, run["state"], f"{len(new)} messages on {len(per_order)} orders", ids)
-    if ok:
-        folder = ctx.airflow.home / "logs" / "dag_id=spp_bulk_reminders" / f"run_id={run_id}" / "task_id=remind_client"
-        report.bulk += bulk_figures(wall, run, mapped, posts, sorted(folder.glob("map_index=*/attempt=*.log")))
-
-
-def _task_log_phases(path: Path, post_times: dict[str, tuple[float, float]]) -> dict[str, float] | None:
-    """Seconds a mapped task spent in each phase, from its JSON log lines and the sandbox's log of its POST.
-
-    ``post_times`` maps an order number to when its POST reached the sandbox and how long the sandbox
-    took to answer. None if the log is incomplete.
-    """
-    marks: dict[str, float] = {}
-    order = None
-    for line in path.read_text(errors="replace").splitlines():
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            continue
-        event, moment = str(entry.get("event", "")), parse_time(entry.get("timestamp"))
-        if moment is None:
-            continue
-        marks.setdefault("start", moment)
-        if event == "Worker startup parse complete":
-            marks["parsed"] = moment
-        elif event == "::endgroup::" and "parsed" in marks:
-            marks.setdefault("execute", moment)
-        elif event.startswith("Message ") and " is on SPP order " in event:
-            marks["posted"], order = moment, event.rsplit(" ", 1)[1]
-        marks["end"] = moment
-    if not {"start", "parsed", "execute", "posted", "end"} <= set(marks) or order not in post_times:
-        return None
-    arrived, handled = post_times[order]
-    answered = arrived + handled
-    return {
-        "task process start + DAG file parse (imports included)": marks["parsed"] - marks["start"],
-        "Airflow pre-execute (context, mapped argument, templates)": marks["execute"] - marks["parsed"],
-        "operator before the POST (lazy imports, ledger, connection)": arrived - marks["execute"],
-        "the POST on the sandbox (server time)": handled,
-        "operator after the answer (ledger, log)": marks["posted"] - answered,
-        "post-execute (XCom push, final state)": marks["end"] - marks["posted"],
-    }
-
-
-def bulk_figures(
-    wall: float, run: dict[str, Any], mapped: list[dict[str, Any]], posts: list[dict[str, Any]], logs: list[Path]
-) -> list[str]:
-    """Where the bulk run's wall time went: waiting for a slot, each phase of a task, and the HTTP call itself."""
-    queued = [
-        parse_time(t["start_date"]) - parse_time(t["queued_when"])
-        for t in mapped
-        if t.get("queued_when") and t.get("start_date")
-    ]
-    durations = [float(t["duration"]) for t in mapped if t.get("duration") is not None]
-    first_start = min(parse_time(t["start_date"]) for t in mapped)
-    last_end = max(parse_time(t["end_date"]) for t in mapped)
-    span = max(last_end - first_start, 1e-9)
-    handled = [float(r["handling_ms"]) / 1000 for r in posts if r.get("handling_ms") is not None]
-    run_start, run_end = parse_time(run["start_date"]), parse_time(run["end_date"])
-    lines = [
-        f"{len(mapped)} orders: {wall:.0f} s wall from trigger to run finished (run {run_end - run_start:.0f} s); "
-        f"mapped tasks from first start to last end {span:.0f} s = {len(mapped) / span:.1f} posts/s",
-        f"slots busy on average: {sum(durations) / span:.1f} task instances at once "
-        f"(parallelism {PARALLELISM}); task run time median {statistics.median(durations):.2f} s, "
-        f"sum {sum(durations):.0f} task-seconds",
-    ]
-    if queued:
-        lines.append(f"scheduling: queued -> running median {statistics.median(queued):.2f} s, max {max(queued):.0f} s")
-    post_times = {
-        r["path"].rsplit("/", 1)[1]: (parse_time(r["time"]), float(r["handling_ms"]) / 1000)
-        for r in posts
-        if r.get("handling_ms") is not None
-    }
-    phases = [p for p in (_task_log_phases(path, post_times) for path in logs) if p]
-    if phases:
-        total = sum(sum(p.values()) for p in phases)
-        for name in phases[0]:
-            part = sum(p[name] for p in phases)
-            lines.append(
-                f"  {name}: median {statistics.median(p[name] for p in phases):.3f} s, {100 * part / total:.0f}%"
-                f" of logged task time ({len(phases)} task logs)"
-            )
-    if handled:
-        lines.append(
-            f"HTTP: the sandbox answered {len(handled)} POSTs in median {statistics.median(handled) * 1000:.1f} ms, "
-            f"{sum(handled):.1f} s in all = {100 * sum(handled) / max(sum(durations), 1e-9):.1f}% of task run time"
-        )
-    return lines

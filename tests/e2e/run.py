@@ -84,8 +84,8 @@ def main() -> int:
 
         traceback.print_exc()
     finally:
-        say("Stopping every process this run started")
-        procs.stop_all()
+        procs.stop_all()  # first: a closed stdout (a pipe into head) must not leave servers running
+        say("Stopped every process this run started")
         shutil.rmtree(work / "postgres", ignore_errors=True)  # the throw-away database; logs stay
     report.seconds = time.monotonic() - started
     report.print()

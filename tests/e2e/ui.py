@@ -7,6 +7,7 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
+from airflow_provider_spp._internal.links import LINK_NAME
 from airflow_provider_spp._internal.provider_info import CONN_FIELDS
 from tests.e2e.deploy import CHROMIUM, say
 
@@ -35,7 +36,8 @@ TIMEOUT_MS = 60_000
 
 
 def check_ui(ctx: Any) -> None:
-    """Log in, check the Add Connection form for the spp type, then a follow-up run's Rendered Template view."""
+    """Log in, check the Add Connection form for the spp type, then a follow-up run's Rendered Template view and
+    its post's "Open order in Wayfront" link."""
     from playwright.sync_api import sync_playwright
 
     shots = ctx.work / "screenshots"
@@ -49,6 +51,7 @@ def check_ui(ctx: Any) -> None:
                 _log_in(ctx, page, shots)
                 _check_connection_form(ctx, page, shots)
                 _check_rendered_template(ctx, page, shots)
+                _check_order_link(ctx, page, shots)
             except Exception:
                 _shot(ctx, page, shots / "ui-failure.png")
                 (shots / "ui-failure.txt").write_text(page.inner_text("body"))
@@ -158,3 +161,28 @@ def _check_rendered_template(ctx: Any, page: Any, shots: Path) -> None:
         and "{{" not in body,
     )
     ctx.report.check("UI: Rendered Templates never show the SPP token", ctx.token not in page.content())
+
+
+#: The order the follow-up example posts to (its ``params.order`` default, which the E2E run keeps).
+FOLLOWUP_ORDER = "E4A269FC"
+
+
+def _check_order_link(ctx: Any, page: Any, shots: Path) -> None:
+    """The follow-up run's post_followup page (Details) shows the "Open order in Wayfront" link to the order's page.
+
+    post_followup ran on the second Celery worker; the API server reads the link back from XCom.
+    """
+    run_id = ctx.runs["followup"]
+    run = urllib.parse.quote(run_id, safe="")
+    # Airflow 3's task instance page lists the extra links on its Details tab.
+    page.goto(f"{ctx.airflow.api_url}/dags/spp_order_followup/runs/{run}/tasks/post_followup/details")
+    link = page.get_by_role("link", name=LINK_NAME).first
+    link.wait_for()
+    page.wait_for_load_state("networkidle")
+    _shot(ctx, page, shots / "05-task-extra-link-post_followup.png")
+    href = link.get_attribute("href")
+    expected = f"{ctx.sandbox_url}/orders/{FOLLOWUP_ORDER}"
+    ctx.report.check(
+        f"UI: the task page shows the extra link {LINK_NAME!r} to the order's page", href == expected, f"href {href!r}"
+    )
+    ctx.report.check("UI: the extra link never carries the SPP token", ctx.token not in (href or ""))

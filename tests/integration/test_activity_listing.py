@@ -136,6 +136,29 @@ def test_a_rejected_sort_falls_back_to_a_plain_listing_with_one_warning(
     assert len(warnings) == 1, entries
 
 
+def test_a_sort_answered_with_500_is_read_plain_meanwhile_and_dropped_once_the_500_repeats(
+    spp: SandboxServer, clock: Clock
+) -> None:
+    # A stock Laravel app answers an unknown sort column with a QueryException: 500, not 400/422.
+    spp.configure(rejected_sorts=("last_message_at",), query_error_status=500)
+    trigger = SppOrderActivityTrigger()
+    events: list[int] = []
+    written: list[int] = []
+    with capture_logs() as entries:
+        _, cursor = poll(trigger, None)  # the baseline meets the first 500
+        for order in (1004, 1001, 1002):
+            written += client_posts(spp, clock, order)
+            spp.store.clear_requests()
+            got, cursor = poll(trigger, cursor)
+            events += got
+    assert events == written
+    sorted_asks = [r for r in spp.requests() if r["path"] == "/api/orders" and "sort=" in r["query"]]
+    assert sorted_asks == []  # the last poll no longer asks for the sort
+    warnings = [e for e in entries if "sort" in str(e.get("event")) and e.get("log_level") == "warning"]
+    assert len(warnings) == 1, entries
+    assert "500" in str(warnings[0]), warnings
+
+
 def test_orders_are_asked_only_since_the_horizon_and_read_as_if_the_filter_were_ignored(
     spp: SandboxServer, clock: Clock
 ) -> None:

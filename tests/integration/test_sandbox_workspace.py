@@ -170,6 +170,8 @@ CHANGED: dict[str, Any] = {
     "rejected_filters": ["created_at"],
     "query_error_status": 422,
     "clock_offset": -5.0,
+    "rate_limit": 1000,
+    "rate_limit_window": 2.0,
 }
 
 

@@ -467,3 +467,89 @@ def test_a_deferrable_retry_waits_on_the_triggerer_for_a_slow_server(
     out, _ = capfd.readouterr()
     assert "Deferring" in out
     assert f"Found message {stored.id} on order E4A269FC" in out
+
+
+# -- the bulk operator ---------------------------------------------------------------------------------------
+
+
+def test_bulk_reminders_example_bulk_way_posts_one_reminder_per_order_in_one_task(
+    example_dagbag: Any, spp_conn: Any
+) -> None:
+    added = spp_conn.store.add_orders(30, status="Awaiting client")
+    conf = {"status": "Awaiting client", "max_orders": 30, "way": "bulk"}
+
+    dag_run = run_dag(example_dagbag.get_dag("spp_bulk_reminders"), run_conf=conf)
+
+    assert dag_run.state == "success"
+    assert dag_run.get_task_instance("remind_client").state == "skipped"
+    stored = {m.order_id: m for m in spp_conn.messages()}
+    assert sorted(stored) == [order["id"] for order in added]
+    assert stored[added[0]["id"]].message.startswith("Hi! To keep order B0000001 moving we still need")
+    result = _xcom(dag_run, "remind_in_bulk")
+    number_of = {order["id"]: order["number"] for order in added}
+    assert result == {"message_ids": {number_of[m.order_id]: m.id for m in stored.values()}, "failed": {}}
+
+
+@NEEDS_TASK_STATE_STORE
+def test_a_bulk_retry_after_lost_answers_posts_only_what_is_missing(
+    dagbag: Any, spp_sandbox: Any, monkeypatch: pytest.MonkeyPatch, capfd: Any
+) -> None:
+    from tests.system.dags.spp_bulk_test_dags import BULK_ORDERS
+
+    monkeypatch.setenv("AIRFLOW_CONN_SPP_DEFAULT", spp_sandbox.connection_json(timeout=1, retry_backoff=0.01))
+    spp_sandbox.store.add_orders(8)
+    for order, fault in (("B7C3D2A1", "drop_after"), ("00C0FFEE", "server_error"), ("B0000003", "rate_limit")):
+        spp_sandbox.add_fault(fault, method="POST", path_prefix=f"/api/order_messages/{order}", retry_after=0)
+
+    dag_run = dagbag.get_dag("spp_test_bulk_retry").test()
+
+    assert dag_run.state == "success"
+    assert dag_run.get_task_instance("remind").try_number == 2
+    messages = spp_sandbox.messages()
+    per_order = {o["id"]: o["number"] for o in spp_sandbox.store.orders()}
+    assert sorted(per_order[m.order_id] for m in messages) == sorted(BULK_ORDERS), "one message per order"
+    assert _xcom(dag_run, "remind") == {"message_ids": {per_order[m.order_id]: m.id for m in messages}, "failed": {}}
+    second_try = [r for r in spp_sandbox.requests() if r["method"] == "POST"][len(BULK_ORDERS) + 1 :]
+    assert [r["path"] for r in second_try] == ["/api/order_messages/00C0FFEE"], "the retry re-posted what landed"
+    assert "Hello client 1, order B7C3D2A1 needs you" in next(m.message for m in messages if m.order_id == 1002)
+    out, _ = capfd.readouterr()
+    assert "Looked for 2 posts of earlier tries whose answers were lost: 1 found, 1 to post" in out
+    assert "10 orders already have the message an earlier try posted" in out
+
+
+@NEEDS_TASK_STATE_STORE
+def test_a_bulk_retry_after_a_kill_mid_batch_leaves_one_message_per_order(
+    dagbag: Any, spp_conn: Any, capfd: Any
+) -> None:
+    from tests.system.dags.spp_bulk_test_dags import BULK_ORDERS
+
+    spp_conn.store.add_orders(8)
+    # The same text on the last order, a minute before the run (an earlier day's run, a colleague): never adopted.
+    spp_conn.configure(clock_offset=-60)
+    last = next(o["id"] for o in spp_conn.store.orders() if o["number"] == "B0000008")
+    earlier = spp_conn.store.create_message(order_id=last, message="Order B0000008: still waiting on you")
+    spp_conn.configure(clock_offset=0)
+
+    dag_run = dagbag.get_dag("spp_test_bulk_killed").test()
+
+    assert dag_run.state == "success"
+    assert dag_run.get_task_instance("remind").try_number == 2
+    messages = [m for m in spp_conn.messages() if m.id != earlier.id]
+    number_of = {o["id"]: o["number"] for o in spp_conn.store.orders()}
+    assert sorted(number_of[m.order_id] for m in messages) == sorted(BULK_ORDERS), "a duplicate or a lost post"
+    assert _xcom(dag_run, "remind")["message_ids"] == {number_of[m.order_id]: m.id for m in messages}
+    posts = [r for r in spp_conn.requests() if r["method"] == "POST"]
+    assert len(posts) == len(BULK_ORDERS), f"{len(posts)} POSTs for {len(BULK_ORDERS)} orders"
+    out, _ = capfd.readouterr()
+    assert "Looked for 12 posts of earlier tries whose answers were lost" in out
+
+
+def test_bulk_input_errors_fail_at_once_naming_each_bad_item(dagbag: Any, spp_conn: Any, capfd: Any) -> None:
+    dag_run = dagbag.get_dag("spp_test_bulk_bad_input").test()
+
+    assert dag_run.state == "failed"
+    assert dag_run.get_task_instance("remind").try_number == 1  # no retries spent
+    assert spp_conn.requests() == []
+    out, _ = capfd.readouterr()
+    assert "item 1: order" in out
+    assert "item 2: message" in out

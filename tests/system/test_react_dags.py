@@ -20,7 +20,7 @@ from tests.support.background import background_actions
 #: report (HITL detail via the REST API, the scheduler's deadline handling, asset-watcher events, the
 #: sensor's deferral under dag.test()). Not strict: the sensor case depends on timing.
 NOT_YET_PROVEN_ON_3_1 = pytest.mark.xfail(
-    not AIRFLOW_V_3_2_PLUS, reason="example not yet working on Airflow 3.1 (see README's version matrix)"
+    not AIRFLOW_V_3_2_PLUS, reason="example not yet working on Airflow 3.1 (see docs/supported-versions.md)"
 )
 #: dag.test() before 3.3 runs a deferred HITL task's trigger in process, and that supervisor does not
 #: answer the trigger's GetHITLDetailResponse request ("Unhandled request"; the trigger then fails on None).
@@ -137,7 +137,7 @@ def test_sensor_returns_the_clients_matching_reply(
 
 
 def test_new_example_dags_import_and_watch_with_stable_kwargs(airflow_db: str) -> None:
-    from airflow_provider_spp.triggers.order_messages import SppOrderActivityTrigger
+    from airflow_provider_spp.triggers.order_activity import SppOrderActivityTrigger
 
     (watcher,) = watchers(example_dag("spp_reply_triage"))
     assert isinstance(watcher.trigger, SppOrderActivityTrigger)

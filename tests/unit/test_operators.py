@@ -144,9 +144,12 @@ def test_the_operator_and_concealed_bytes_are_public_names() -> None:
 
     assert ConcealedBytes is FromModule is InternalConcealedBytes
     assert FromPackage is CreateOrderMessageOperator
-    assert (
-        sorted(operators.__all__) == sorted(order_messages.__all__) == ["ConcealedBytes", "CreateOrderMessageOperator"]
-    )
+    from airflow_provider_spp.operators import CreateOrderMessagesInBulkOperator
+    from airflow_provider_spp.operators.bulk_order_messages import CreateOrderMessagesInBulkOperator as Bulk
+
+    assert CreateOrderMessagesInBulkOperator is Bulk
+    assert sorted(order_messages.__all__) == ["ConcealedBytes", "CreateOrderMessageOperator"]
+    assert sorted(operators.__all__) == [*order_messages.__all__, "CreateOrderMessagesInBulkOperator"]
     with pytest.raises(AttributeError):
         operators.PostLedger  # noqa: B018
     operator = CreateOrderMessageOperator(

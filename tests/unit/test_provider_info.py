@@ -60,7 +60,9 @@ def test_the_package_is_described_and_found_as_wayfront() -> None:
 
     project = tomllib.loads((pathlib.Path(__file__).parents[2] / "pyproject.toml").read_text())["project"]
     assert "Wayfront (formerly Service Provider Pro, SPP)" in project["description"]
-    assert {"wayfront", "spp", "service-provider-pro", "airflow"} <= set(project.get("keywords", []))
+    assert {"wayfront", "spp", "service-provider-pro", "airflow"} <= {k.lower() for k in project.get("keywords", [])}
+    assert {"Homepage", "Documentation", "Changelog", "Source", "Issues"} <= set(project["urls"])
+    assert all(url.startswith("https://") for url in project["urls"].values())
 
 
 def test_connection_type_declares_the_form() -> None:

@@ -86,7 +86,7 @@ def trickling_server() -> Iterator[str]:
 def test_timeout_is_the_longest_silence_not_a_limit_on_the_whole_answer(
     trickling_server: str, make_hook: HookFactory
 ) -> None:
-    """What the README says ``timeout`` is: an answer that keeps arriving may take longer than it."""
+    """What docs/connection.md says ``timeout`` is: an answer that keeps arriving may take longer than it."""
     hook = make_hook(host=trickling_server, extra={"timeout": 0.6, "max_retries": 0})
     started = time.monotonic()
     assert [order.id for order in hook.list_orders()] == [1]

@@ -1,0 +1,226 @@
+"""Many POSTs from one caller, without I/O: which post goes next, when, and what each outcome means.
+
+Both hooks' ``create_order_messages`` drive a :class:`BulkSending`: they ask :meth:`BulkSending.next_due`
+for a post to send (or how long to wait), send it once (the transport does not retry it), and hand its
+outcome to :meth:`BulkSending.settle`. The rules:
+
+- At most ``concurrency`` POSTs are in flight (1 to :data:`MAX_CONCURRENCY`).
+- A 429 pauses every post, not just the one it answered, for its ``Retry-After`` (else a backoff), and
+  halves the posts in flight; each run of successes as long as the limit earns one back. A 429 created
+  nothing, so the post is sent again; it never spends the post's retries.
+- Another failure that certainly created nothing (the request never left) is sent again after a backoff,
+  by the client's retry rule (``retries.retry_delay``). Anything else is the post's final outcome: a POST
+  whose outcome is unknown is never re-sent here.
+- A 401 or 403 stops the batch: every later post would get it too.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_spp._internal.client import create_message_request, parse_model, server_date
+from airflow_provider_spp._internal.retries import backoff_wait, retry_delay
+from airflow_provider_spp.exceptions import SppApiError, SppError, SppInputError, SppRateLimitError
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from airflow_provider_spp._internal.client import Answer, ApiRequest
+    from airflow_provider_spp._internal.connection import SppConnectionSettings
+    from airflow_provider_spp.models import MessageResource, OrderMessageRequest
+
+#: The most POSTs a bulk send keeps in flight (the transports pool 8 connections).
+MAX_CONCURRENCY = 8
+DEFAULT_CONCURRENCY = 4
+#: Posts announced to ``before_sending`` at once (the exactly-once record is written per group).
+DEFAULT_GROUP_SIZE = 100
+#: Seconds between progress lines in the log.
+PROGRESS_EVERY = 5.0
+
+
+def post_request(base_url: str, wanted: OrderMessageRequest) -> ApiRequest:
+    """A bulk send's POST: JSON, sent once (the bulk send decides what goes out again)."""
+    return dataclasses.replace(create_message_request(base_url, wanted, []), retries=False)
+
+
+def outcome_of(answer: Answer) -> tuple[MessageResource, datetime | None]:
+    """The message a bulk POST's answer carries, and SPP's clock from it."""
+    from airflow_provider_spp.models import MessageResource
+
+    return parse_model(MessageResource, answer), server_date(answer)
+
+
+async def called(callback: Callable[..., object], *args: Any) -> None:
+    """Call a callback that may be a plain function or a coroutine function, and wait for it."""
+    import inspect
+
+    said = callback(*args)
+    if inspect.isawaitable(said):
+        await said
+
+
+def checked_concurrency(value: Any) -> int:
+    """A whole number of POSTs in flight, 1 to MAX_CONCURRENCY."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_CONCURRENCY:
+        raise SppInputError(f"concurrency must be a whole number from 1 to {MAX_CONCURRENCY}, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class Sent:
+    """One post's final outcome: the message SPP created, or the error that ended it (never both)."""
+
+    request: OrderMessageRequest
+    message: MessageResource | None = None
+    error: SppError | None = None
+    #: SPP's clock from the ``Date`` of the POST's answer, when one came.
+    spp_time: datetime | None = None
+    #: Whether the post was never sent because the batch stopped (a 401 or 403 before it).
+    not_sent: bool = False
+
+
+@dataclass(eq=False)
+class Ticket:
+    """A post of the batch: its place in the list, when it may go out, and how many tries failed (429s aside)."""
+
+    index: int
+    request: OrderMessageRequest
+    due: float = 0.0
+    failures: int = 0
+    first_sent: float | None = None
+
+
+@dataclass
+class BulkSending:
+    """The state of one bulk send: the queue, the shared pause, the posts in flight and the outcomes."""
+
+    requests: Sequence[OrderMessageRequest]
+    settings: SppConnectionSettings
+    log: Any
+    concurrency: int = DEFAULT_CONCURRENCY
+    group_size: int = DEFAULT_GROUP_SIZE
+    progress_every: float = PROGRESS_EVERY
+    clock: Callable[[], float] = time.monotonic
+    results: list[Sent] = field(default_factory=list)
+    rate_limited: int = 0
+    _queue: collections.deque[Ticket] = field(init=False)
+    _in_flight: set[Ticket] = field(init=False, default_factory=set)
+    _paused_until: float = field(init=False, default=0.0)
+    _allowed: int = field(init=False)
+    _streak: int = field(init=False, default=0)
+    _announced: int = field(init=False, default=0)
+    _stopped: SppError | None = field(init=False, default=None)
+    _started: float = field(init=False)
+    _last_progress: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.concurrency = checked_concurrency(self.concurrency)
+        self._allowed = self.concurrency
+        self._queue = collections.deque(Ticket(i, r) for i, r in enumerate(self.requests))
+        self._started = self._last_progress = self.clock()
+
+    @property
+    def finished(self) -> bool:
+        """Whether every post has its final outcome."""
+        return not self._queue and not self._in_flight
+
+    def announce(self, ticket: Ticket) -> list[OrderMessageRequest]:
+        """The group of posts to announce before this one goes out (empty: announced already)."""
+        if ticket.index < self._announced:
+            return []
+        end = max(ticket.index + 1, self._announced + self.group_size)
+        group = list(self.requests[self._announced : end])
+        self._announced = end
+        return group
+
+    def next_due(self) -> tuple[Ticket | None, float]:
+        """A post to send now, or None and the seconds to wait before asking again."""
+        if self._stopped is not None or not self._queue or len(self._in_flight) >= self._allowed:
+            return None, 0.5
+        now = self.clock()
+        head = self._queue[0]
+        wait = max(self._paused_until, head.due) - now
+        if wait > 0:
+            return None, min(wait, 0.5)
+        self._queue.popleft()
+        if head.first_sent is None:
+            head.first_sent = now
+        self._in_flight.add(head)
+        return head, 0.0
+
+    def settle(self, ticket: Ticket, outcome: MessageResource | SppError, spp_time: datetime | None) -> Sent | None:
+        """Take a sent post's outcome; its final :class:`Sent`, or None when it goes out again later."""
+        self._in_flight.discard(ticket)
+        request = ticket.request
+        if not isinstance(outcome, SppError):
+            self._succeeded()
+            return self._final(Sent(request, message=outcome, spp_time=spp_time))
+        if isinstance(outcome, SppRateLimitError):
+            self._slow_down(outcome)
+            self._queue.appendleft(ticket)
+            return None
+        now = self.clock()
+        ticket.failures += 1
+        wait = retry_delay(
+            outcome, ticket.failures, now - (ticket.first_sent or now), self.settings, idempotent=False, retries=True
+        )
+        if wait is not None:
+            ticket.due = now + wait
+            self._queue.append(ticket)
+            return None
+        if isinstance(outcome, SppApiError) and outcome.status_code in (401, 403):
+            self._stop(outcome)
+        return self._final(Sent(request, error=outcome, spp_time=spp_time))
+
+    def _succeeded(self) -> None:
+        """One more success: after as many in a row as the limit, one more post may be in flight."""
+        self._streak += 1
+        if self._allowed < self.concurrency and self._streak >= self._allowed * 4:
+            self._allowed += 1
+            self._streak = 0
+
+    def _slow_down(self, err: SppRateLimitError) -> None:
+        """A 429: every post waits for its Retry-After (else a backoff), and half as many go at once."""
+        self.rate_limited += 1
+        self._streak = 0
+        self._allowed = max(1, self._allowed // 2)
+        wait = err.retry_after if err.retry_after is not None else backoff_wait(1, self.settings.retry_backoff)
+        until = self.clock() + float(wait)
+        if until > self._paused_until:
+            self._paused_until = until
+            self.log.warning(
+                "Wayfront (SPP) answered 429 (too many requests): every post waits %.1f s; %d at once from now",
+                float(wait),
+                self._allowed,
+            )
+
+    def _stop(self, err: SppApiError) -> None:
+        """A 401 or 403: no later post can succeed; the ones not sent end as not sent."""
+        self._stopped = err
+        self.log.error("Stopping the bulk post: %s", err)
+        while self._queue:
+            self._final(Sent(self._queue.popleft().request, error=err, not_sent=True))
+
+    def _final(self, sent: Sent) -> Sent:
+        self.results.append(sent)
+        return sent
+
+    def progress(self, *, force: bool = False) -> str | None:
+        """A progress line every ``progress_every`` seconds (or now, with ``force``): done, failed, left, rate."""
+        now = self.clock()
+        if not force and now - self._last_progress < self.progress_every:
+            return None
+        self._last_progress = now
+        done = sum(1 for s in self.results if s.error is None)
+        failed = len(self.results) - done
+        left = len(self.requests) - len(self.results)
+        elapsed = max(now - self._started, 1e-9)
+        return (
+            f"Bulk post: {done} done, {failed} failed, {left} left of {len(self.requests)} "
+            f"({done / elapsed:.1f} posts/s over {elapsed:.0f} s, {self.rate_limited} answered 429)"
+        )
