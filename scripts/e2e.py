@@ -33,7 +33,8 @@ def _usage() -> str:
         f"{__doc__}\nEnvironment:\n"
         "  SPP_E2E_SKIP=step,...      leave steps out (their names: see tests/e2e/checks.py run_all)\n"
         "  SPP_E2E_DIR=PATH           the run folder (default: a new temporary folder)\n"
-        "  SPP_E2E_KILL_BLOCKING=1    make the triggerer-kill check of the activity watcher blocking\n"
+        "  SPP_E2E_KILL_BLOCKING=0    report the triggerer-kill check of the activity watcher without failing\n"
+        "  SPP_E2E_BENCH_TASKS=N      mapped tasks per contender in the benchmark step (default 200)\n"
     )
 
 
