@@ -113,6 +113,8 @@ class SppOrderActivityTrigger(BaseEventTrigger):
         max_catch_up_age: float | None = None,
     ) -> None:
         super().__init__()
+        #: Airflow 3.3+: the watched asset's state store, handed to the shared-stream producer's own trigger.
+        self.state_store_for_producer: Any = None
         self.spp_conn_id = spp_conn_id
         self.from_client = bool(from_client)
         self.orders = watched_orders(orders)
@@ -210,7 +212,7 @@ class SppOrderActivityTrigger(BaseEventTrigger):
         from airflow_provider_spp._internal.activity_stream import ActivityStreamProducer
 
         trigger = cls(**kwargs)
-        trigger.asset_state_store = _STATE_STORES.get(trigger.cursor_key)
+        trigger.state_store_for_producer = _STATE_STORES.get(trigger.cursor_key)
         return ActivityStreamProducer(trigger)
 
     async def filter_shared_stream(self, shared_stream: AsyncIterator[Any]) -> AsyncIterator[TriggerEvent]:
@@ -391,7 +393,7 @@ class SppOrderActivityTrigger(BaseEventTrigger):
         """The watched asset's state store (Airflow 3.3+) when the triggerer gave one, else a Variable."""
         key = key or self.cursor_key
         variable = VariableCursorStore(key, description="SppOrderActivityTrigger cursor")
-        accessor = getattr(self, "asset_state_store", None)
+        accessor = getattr(self, "asset_state_store", None) or self.state_store_for_producer
         if accessor is not None:
             return AssetCursorStore(accessor, key, fallback=variable)
         return variable
