@@ -11,6 +11,19 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: The endings that make a message a template file (the operators' ``template_ext``).
+MESSAGE_TEMPLATE_EXT: tuple[str, ...] = (".txt", ".md", ".j2", ".html")
+
+
+def names_a_template_file(value: Any, endings: Sequence[str]) -> TypeGuard[str]:
+    """Whether a value is read as a template file: it has one of these endings and no spaces."""
+    return (
+        isinstance(value, str)
+        and bool(endings)
+        and value.endswith(tuple(endings))
+        and not any(c.isspace() for c in value)
+    )
+
 
 class SppTemplating:
     """Mix into a ``BaseOperator`` or ``BaseNotifier`` (first in the bases) to render SPP fields safely.
@@ -51,12 +64,7 @@ class SppTemplating:
 
     def names_a_template_file(self, value: Any) -> TypeGuard[str]:
         """Whether a value is read as a template file: it has a template extension and no spaces."""
-        return (
-            isinstance(value, str)
-            and bool(self.template_ext)
-            and value.endswith(tuple(self.template_ext))
-            and not any(c.isspace() for c in value)
-        )
+        return names_a_template_file(value, self.template_ext)
 
     def resolve_template_files(self) -> None:
         """Load the file-capable fields from their template files when they name one; nothing else."""

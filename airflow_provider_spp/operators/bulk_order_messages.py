@@ -18,9 +18,10 @@ from airflow_provider_spp._internal.bulk_sending import DEFAULT_CONCURRENCY, Sen
 from airflow_provider_spp._internal.claims import ClaimBook
 from airflow_provider_spp._internal.clock import utcnow
 from airflow_provider_spp._internal.exactly_once import LookFirst, Post, ThisTry, after_post, record_to_send
+from airflow_provider_spp._internal.templating import MESSAGE_TEMPLATE_EXT, names_a_template_file
 from airflow_provider_spp.exceptions import SppError, SppInputError
 from airflow_provider_spp.hooks.spp import SppHook
-from airflow_provider_spp.operators.order_messages import _claim_book, _claimed_by_others, grace_seconds
+from airflow_provider_spp.operators.order_messages import _claim_book, _claimed_by_others, grace_seconds, this_try_of
 
 if TYPE_CHECKING:
     import jinja2
@@ -32,9 +33,6 @@ if TYPE_CHECKING:
 __all__ = ["CreateOrderMessagesInBulkOperator"]
 
 log = logging.getLogger(__name__)
-
-#: A message template is read from a file when it ends in one of these (and has no spaces).
-TEMPLATE_FILE_ENDINGS = (".txt", ".md", ".j2", ".html")
 
 
 class CreateOrderMessagesInBulkOperator(BaseOperator):
@@ -152,14 +150,10 @@ class CreateOrderMessagesInBulkOperator(BaseOperator):
 
     def _this_try(self, context: Context, ledger: BulkLedger) -> ThisTry:
         """The facts about this try that each order's exactly-once decision needs."""
-        ti = context.get("ti") if hasattr(context, "get") else None
-        dag_run = context.get("dag_run") if ti is not None else None
-        started = getattr(dag_run, "start_date", None) or getattr(ti, "start_date", None)
-        return ThisTry(
+        return this_try_of(
+            context,
             deduplicate=self.deduplicate,
             has_state_store=ledger.available,
-            try_number=(getattr(ti, "try_number", 1) or 1) if ti is not None else 1,
-            run_started=started if isinstance(started, datetime) else None,
             lost_answer_wait=self.lost_answer_wait,
         )
 
@@ -267,7 +261,7 @@ def _no_message(item: Any) -> str:
 
 def _template(env: jinja2.Environment, message: str) -> jinja2.Template:
     """The message template: a file when it names one (a template ending, no spaces), else inline."""
-    if message.endswith(TEMPLATE_FILE_ENDINGS) and not any(c.isspace() for c in message):
+    if names_a_template_file(message, MESSAGE_TEMPLATE_EXT):
         return env.get_template(message)
     return env.from_string(message)
 

@@ -32,7 +32,7 @@ from airflow_provider_spp._internal.exactly_once import (
 )
 from airflow_provider_spp._internal.ledger import PostLedger, file_stamps
 from airflow_provider_spp._internal.links import WayfrontOrderLink
-from airflow_provider_spp._internal.templating import SppTemplating
+from airflow_provider_spp._internal.templating import MESSAGE_TEMPLATE_EXT, SppTemplating
 from airflow_provider_spp.exceptions import (
     SppApiError,
     SppAttachmentUnavailableError,
@@ -82,7 +82,7 @@ class CreateOrderMessageOperator(SppTemplating, BaseOperator):
 
     TEMPLATE_FILE_FIELDS = ("message",)
     template_fields: Sequence[str] = ("order", "message", "user_id", "staff_only", "attachments")
-    template_ext: Sequence[str] = (".txt", ".md", ".j2", ".html")
+    template_ext: Sequence[str] = MESSAGE_TEMPLATE_EXT
     template_fields_renderers: ClassVar[dict[str, str]] = {"message": "md"}
     ui_color = "#dbeafe"
     operator_extra_links = (WayfrontOrderLink(),)
@@ -172,17 +172,12 @@ class CreateOrderMessageOperator(SppTemplating, BaseOperator):
 
     def _this_try(self, context: Context, ledger: PostLedger, *, waited: bool) -> ThisTry:
         """The facts about this try that the exactly-once decision needs, read from the task's context."""
-        ti = context.get("ti") if hasattr(context, "get") else None
-        try_number = (getattr(ti, "try_number", 1) or 1) if ti is not None else 1
-        dag_run = context.get("dag_run") if ti is not None else None
-        started = getattr(dag_run, "start_date", None) or getattr(ti, "start_date", None)
-        return ThisTry(
+        return this_try_of(
+            context,
             deduplicate=self.deduplicate,
             has_state_store=ledger.available,
-            try_number=try_number,
-            run_started=started if isinstance(started, datetime) else None,
             lost_answer_wait=self.lost_answer_wait,
-            resumed_after_wait=waited,
+            waited=waited,
         )
 
     def _look_first(self, hook: SppHook, ledger: PostLedger, claims: ClaimBook | None, look: LookFirst) -> int | None:
@@ -284,6 +279,24 @@ class CreateOrderMessageOperator(SppTemplating, BaseOperator):
             self.defer(trigger=DateTimeTrigger(moment=until), method_name="execute_after_wait")
         self.log.info("Giving SPP %.1f s to finish the earlier try's request before looking for its message", wait)
         time.sleep(wait)
+
+
+def this_try_of(
+    context: Any, *, deduplicate: bool, has_state_store: bool, lost_answer_wait: float, waited: bool = False
+) -> ThisTry:
+    """The facts about this try that an exactly-once decision needs: its number and when the run started."""
+    ti = context.get("ti") if hasattr(context, "get") else None
+    try_number = (getattr(ti, "try_number", 1) or 1) if ti is not None else 1
+    dag_run = context.get("dag_run") if ti is not None else None
+    started = getattr(dag_run, "start_date", None) or getattr(ti, "start_date", None)
+    return ThisTry(
+        deduplicate=deduplicate,
+        has_state_store=has_state_store,
+        try_number=try_number,
+        run_started=started if isinstance(started, datetime) else None,
+        lost_answer_wait=lost_answer_wait,
+        resumed_after_wait=waited,
+    )
 
 
 def _claim_book(context: Any) -> ClaimBook | None:
