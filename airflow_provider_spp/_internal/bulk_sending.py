@@ -1,10 +1,12 @@
 """Many POSTs from one caller, without I/O: which post goes next, when, and what each outcome means.
 
-Both hooks' ``create_order_messages`` drive a :class:`BulkSending`: they ask :meth:`BulkSending.next_due`
-for a post to send (or how long to wait), send it once (the transport does not retry it), and hand its
-outcome to :meth:`BulkSending.settle`. The rules:
+Both hooks' ``create_order_messages`` drive a :class:`BulkSending` through :func:`send_in_threads` or
+:func:`send_in_tasks`: these ask :meth:`BulkSending.next_due` for a post to send (or how long to wait),
+send it once (the transport does not retry it), and hand its outcome to :meth:`BulkSending.settle`. The
+rules:
 
-- At most ``concurrency`` POSTs are in flight (1 to :data:`MAX_CONCURRENCY`).
+- At most ``concurrency`` POSTs are in flight (1 to
+  :data:`~airflow_provider_spp._internal.concurrency.MAX_CONCURRENCY`).
 - A 429 pauses every post, not just the one it answered, for its ``Retry-After`` (else a backoff), and
   halves the posts in flight; each run of successes as long as the limit earns one back. A 429 created
   nothing, so the post is sent again; it never spends the post's retries.
@@ -19,13 +21,14 @@ from __future__ import annotations
 import collections
 import dataclasses
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from airflow_provider_spp._internal.client import create_message_request, parse_model, server_date
+from airflow_provider_spp._internal.concurrency import DEFAULT_CONCURRENCY, checked_concurrency
 from airflow_provider_spp._internal.retries import backoff_wait, retry_delay
-from airflow_provider_spp.exceptions import SppApiError, SppError, SppInputError, SppRateLimitError
+from airflow_provider_spp.exceptions import SppApiError, SppError, SppRateLimitError
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -34,9 +37,9 @@ if TYPE_CHECKING:
     from airflow_provider_spp._internal.connection import SppConnectionSettings
     from airflow_provider_spp.models import MessageResource, OrderMessageRequest
 
-#: The most POSTs a bulk send keeps in flight (the transports pool 8 connections).
-MAX_CONCURRENCY = 8
-DEFAULT_CONCURRENCY = 4
+#: What sending one post once gives: the message SPP created or the error, and SPP's clock from the answer.
+Outcome: TypeAlias = "tuple[MessageResource | SppError, datetime | None]"
+
 #: Posts announced to ``before_sending`` at once (the exactly-once record is written per group).
 DEFAULT_GROUP_SIZE = 100
 #: Seconds between progress lines in the log.
@@ -48,7 +51,7 @@ def post_request(base_url: str, wanted: OrderMessageRequest) -> ApiRequest:
     return dataclasses.replace(create_message_request(base_url, wanted, []), retries=False)
 
 
-def outcome_of(answer: Answer) -> tuple[MessageResource, datetime | None]:
+def outcome_of(answer: Answer) -> Outcome:
     """The message a bulk POST's answer carries, and SPP's clock from it."""
     from airflow_provider_spp.models import MessageResource
 
@@ -62,13 +65,6 @@ async def called(callback: Callable[..., object], *args: Any) -> None:
     said = callback(*args)
     if inspect.isawaitable(said):
         await said
-
-
-def checked_concurrency(value: Any) -> int:
-    """A whole number of POSTs in flight, 1 to MAX_CONCURRENCY."""
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_CONCURRENCY:
-        raise SppInputError(f"concurrency must be a whole number from 1 to {MAX_CONCURRENCY}, got {value!r}")
-    return value
 
 
 @dataclass(frozen=True)
@@ -210,6 +206,11 @@ class BulkSending:
         self.results.append(sent)
         return sent
 
+    def log_progress(self, *, force: bool = False) -> None:
+        """Log a progress line when one is due (or now, with ``force``)."""
+        if (line := self.progress(force=force)) is not None:
+            self.log.info("%s", line)
+
     def progress(self, *, force: bool = False) -> str | None:
         """A progress line every ``progress_every`` seconds (or now, with ``force``): done, failed, left, rate."""
         now = self.clock()
@@ -224,3 +225,70 @@ class BulkSending:
             f"Bulk post: {done} done, {failed} failed, {left} left of {len(self.requests)} "
             f"({done / elapsed:.1f} posts/s over {elapsed:.0f} s, {self.rate_limited} answered 429)"
         )
+
+
+def send_in_threads(
+    plan: BulkSending,
+    post_once: Callable[[OrderMessageRequest], Outcome],
+    *,
+    before_sending: Callable[[list[OrderMessageRequest]], object] | None = None,
+    on_sent: Callable[[Sent], object] | None = None,
+) -> list[Sent]:
+    """Carry out a bulk send on a thread pool: ``post_once`` in its threads, the callbacks in the calling one."""
+    from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+
+    running: dict[Future[Outcome], Ticket] = {}
+    with ThreadPoolExecutor(plan.concurrency, thread_name_prefix="spp-bulk") as pool:
+        while not plan.finished:
+            ticket, pause = plan.next_due()
+            if ticket is not None:
+                if before_sending is not None and (group := plan.announce(ticket)):
+                    before_sending(group)
+                running[pool.submit(post_once, ticket.request)] = ticket
+                continue
+            if not running:
+                time.sleep(pause)  # everything waits (a 429's pause, a backoff)
+                continue
+            done, _ = wait(running, timeout=pause, return_when=FIRST_COMPLETED)
+            for future in done:
+                sent = plan.settle(running.pop(future), *future.result())
+                if sent is not None and on_sent is not None:
+                    on_sent(sent)
+            plan.log_progress()
+    plan.log_progress(force=True)
+    return plan.results
+
+
+async def send_in_tasks(
+    plan: BulkSending,
+    post_once: Callable[[OrderMessageRequest], Coroutine[Any, Any, Outcome]],
+    *,
+    before_sending: Callable[[list[OrderMessageRequest]], object] | None = None,
+    on_sent: Callable[[Sent], object] | None = None,
+) -> list[Sent]:
+    """Carry out a bulk send on asyncio: ``post_once`` in tasks; the callbacks may be coroutine functions."""
+    import asyncio
+
+    running: dict[asyncio.Task[Outcome], Ticket] = {}
+    try:
+        while not plan.finished:
+            ticket, pause = plan.next_due()
+            if ticket is not None:
+                if before_sending is not None and (group := plan.announce(ticket)):
+                    await called(before_sending, group)
+                running[asyncio.ensure_future(post_once(ticket.request))] = ticket
+                continue
+            if not running:
+                await asyncio.sleep(pause)  # everything waits (a 429's pause, a backoff)
+                continue
+            done, _ = await asyncio.wait(running, timeout=pause, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                sent = plan.settle(running.pop(task), *task.result())
+                if sent is not None and on_sent is not None:
+                    await called(on_sent, sent)
+            plan.log_progress()
+    finally:
+        for task in running:
+            task.cancel()
+    plan.log_progress(force=True)
+    return plan.results

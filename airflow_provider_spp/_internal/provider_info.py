@@ -29,7 +29,7 @@ def provider_info() -> dict[str, Any]:
         "hooks": [
             {
                 "integration-name": DISPLAY_NAME,
-                "python-modules": ["airflow_provider_spp.hooks.spp"],
+                "python-modules": ["airflow_provider_spp.hooks.spp", "airflow_provider_spp.hooks.spp_async"],
             }
         ],
         "operators": [

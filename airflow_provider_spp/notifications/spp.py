@@ -10,7 +10,8 @@ from airflow.providers.common.compat.sdk import BaseNotifier
 from airflow_provider_spp._internal.attachments import AttachmentLike
 from airflow_provider_spp._internal.templating import SppTemplating
 from airflow_provider_spp.exceptions import SppError
-from airflow_provider_spp.hooks.spp import SppAsyncHook, SppHook
+from airflow_provider_spp.hooks.spp import SppHook
+from airflow_provider_spp.hooks.spp_async import SppAsyncHook
 
 if TYPE_CHECKING:
     import jinja2

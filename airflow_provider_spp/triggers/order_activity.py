@@ -41,7 +41,7 @@ from airflow_provider_spp._internal.watch_settings import (
     watched_statuses,
 )
 from airflow_provider_spp.exceptions import SppApiError, SppError
-from airflow_provider_spp.hooks.spp import SppAsyncHook
+from airflow_provider_spp.hooks.spp_async import SppAsyncHook
 
 if TYPE_CHECKING:
     from airflow.triggers.shared_stream import SharedStreamProducer

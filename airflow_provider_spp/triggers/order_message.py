@@ -21,7 +21,7 @@ from airflow_provider_spp._internal.replies import (
     reply_payload,
 )
 from airflow_provider_spp.exceptions import SppError, SppInputError, SppValidationError
-from airflow_provider_spp.hooks.spp import SppAsyncHook
+from airflow_provider_spp.hooks.spp_async import SppAsyncHook
 
 __all__ = ["SppOrderMessageTrigger"]
 
