@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from airflow_provider_spp._internal.urls import authority
 from airflow_provider_spp.exceptions import SppConfigError
 
 DEFAULT_TIMEOUT = 30.0
@@ -94,10 +95,8 @@ def normalize_workspace_url(host: str | None, port: int | None = None, *, allow_
             "Use https, or set the connection extra allow_insecure_http to true if you really mean it"
         )
     final_port = url_port or port
-    netloc = f"[{hostname}]" if ":" in hostname else hostname
-    if final_port and final_port != {"http": 80, "https": 443}[scheme]:
-        netloc = f"{netloc}:{final_port}"
-    return f"{scheme}://{netloc}"
+    default_port = {"http": 80, "https": 443}[scheme]
+    return f"{scheme}://{authority(hostname, None if final_port == default_port else final_port)}"
 
 
 def _is_blank(value: Any) -> bool:

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from airflow_provider_spp._internal.attachments import is_object_storage_path
 from airflow_provider_spp._internal.links import order_segment, workspace_root
+from airflow_provider_spp._internal.urls import authority, port_of
 
 __all__ = ["ORDER_SCHEME", "attachment_uri", "order_asset_uri", "report_message_lineage", "report_reply_lineage"]
 
@@ -46,19 +47,10 @@ def attachment_uri(item: Any) -> str | None:
         parts = urlsplit(text)
         if not parts.scheme or not parts.hostname:
             return None
-        netloc = parts.hostname + (f":{parts.port}" if _port(parts) else "")
-        return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+        return urlunsplit((parts.scheme, authority(parts.hostname, port_of(parts)), parts.path, "", ""))
     if not text.strip():
         return None
     return pathlib.Path(os.fspath(item)).expanduser().absolute().as_uri()
-
-
-def _port(parts: Any) -> int | None:
-    """The port of a URL, or None when it has none or a broken one."""
-    try:
-        return parts.port
-    except ValueError:
-        return None
 
 
 def report_message_lineage(hook: Any, base_url: str | None, order: str | int, attachments: Iterable[Any]) -> None:

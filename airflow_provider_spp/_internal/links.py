@@ -19,6 +19,8 @@ from urllib.parse import quote, urlsplit
 
 from airflow.providers.common.compat.sdk import BaseOperatorLink
 
+from airflow_provider_spp._internal.urls import authority
+
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import BaseOperator, TaskInstanceKey
 
@@ -50,8 +52,7 @@ def workspace_root(base_url: str | None) -> str | None:
         return None
     if parts.scheme.lower() not in ("http", "https") or not hostname:
         return None
-    netloc = f"[{hostname}]" if ":" in hostname else hostname
-    return f"{parts.scheme.lower()}://{netloc}" + (f":{port}" if port else "")
+    return f"{parts.scheme.lower()}://{authority(hostname, port)}"
 
 
 def order_segment(order: str | int | None) -> str | None:

@@ -122,6 +122,20 @@ def test_attachments_are_named_by_where_they_come_from_without_credentials(tmp_p
     assert attachment_uri(42) is None
 
 
+@pytest.mark.parametrize(
+    ("location", "expected"),
+    [
+        ("s3://[::1]:9000/bucket/r.csv", "s3://[::1]:9000/bucket/r.csv"),
+        ("s3://key:secret@[::1]:9000/bucket/r.csv?sig=abc", "s3://[::1]:9000/bucket/r.csv"),
+        ("gs://[2001:db8::5]/bucket/r.csv", "gs://[2001:db8::5]/bucket/r.csv"),
+        ("s3://127.0.0.1:9000/bucket/r.csv", "s3://127.0.0.1:9000/bucket/r.csv"),
+        ("s3://minio.local:notaport/bucket/r.csv", "s3://minio.local/bucket/r.csv"),
+    ],
+)
+def test_an_attachment_on_a_host_and_port_keeps_them_as_a_url_writes_them(location: str, expected: str) -> None:
+    assert attachment_uri(location) == expected
+
+
 def test_the_order_asset_is_a_wayfront_uri_on_the_workspace_host() -> None:
     assert order_asset_uri("https://acme.wayfront.com", "E4A269FC") == "wayfront://acme.wayfront.com/orders/E4A269FC"
     assert order_asset_uri("http://127.0.0.1:8321", 1001) == "wayfront://127.0.0.1:8321/orders/1001"
