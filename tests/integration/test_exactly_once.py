@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import pathlib
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pendulum
@@ -28,7 +27,8 @@ from airflow_provider_spp.models import OrderMessageRequest
 from airflow_provider_spp.operators.order_messages import CreateOrderMessageOperator
 from airflow_provider_spp.sandbox import SandboxServer
 from tests.support.ledger_support import Store, task_context
-from tests.support.task_sdk import task_sdk_link
+from tests.support.task_fixtures import _as_in_a_task as _as_in_a_task
+from tests.support.task_fixtures import sandbox as sandbox
 
 pytestmark = pytest.mark.integration
 
@@ -40,19 +40,6 @@ def operator(**kwargs: Any) -> CreateOrderMessageOperator:
     kwargs.setdefault("message", "Your report is ready")
     kwargs.setdefault("lost_answer_wait", 0)
     return CreateOrderMessageOperator(task_id="post", **kwargs)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _as_in_a_task(airflow_db: str) -> Iterator[None]:
-    """Claims live in Airflow Variables, read through the Task SDK as in a task (tests/conftest.py forgets them)."""
-    with task_sdk_link():
-        yield
-
-
-@pytest.fixture
-def sandbox(spp_sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch) -> SandboxServer:
-    monkeypatch.setenv("AIRFLOW_CONN_SPP_DEFAULT", spp_sandbox.connection_json(timeout=0.4, retry_backoff=0.01))
-    return spp_sandbox
 
 
 def posts(server: SandboxServer) -> list[dict[str, Any]]:

@@ -7,7 +7,6 @@ asserted, not the time.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,23 +15,12 @@ from airflow_provider_spp.exceptions import SppRateLimitError, SppServerError
 from airflow_provider_spp.operators.order_messages import CreateOrderMessageOperator
 from airflow_provider_spp.sandbox import SandboxServer
 from tests.support.ledger_support import Store, task_context
-from tests.support.task_sdk import task_sdk_link
+from tests.support.task_fixtures import _as_in_a_task as _as_in_a_task
+from tests.support.task_fixtures import sandbox as sandbox
 
 pytestmark = pytest.mark.integration
 
 ORDER = "E4A269FC"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _as_in_a_task(airflow_db: str) -> Iterator[None]:
-    with task_sdk_link():
-        yield
-
-
-@pytest.fixture
-def sandbox(spp_sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch) -> SandboxServer:
-    monkeypatch.setenv("AIRFLOW_CONN_SPP_DEFAULT", spp_sandbox.connection_json(timeout=0.4, retry_backoff=0.01))
-    return spp_sandbox
 
 
 @pytest.fixture

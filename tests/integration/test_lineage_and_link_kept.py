@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib
 import pathlib
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -20,25 +19,14 @@ from airflow_provider_spp.operators.order_messages import CreateOrderMessageOper
 from airflow_provider_spp.sandbox import SandboxServer
 from airflow_provider_spp.sensors.order_messages import SppOrderMessageSensor
 from tests.support.ledger_support import Store, task_context
-from tests.support.task_sdk import task_sdk_link
+from tests.support.task_fixtures import _as_in_a_task as _as_in_a_task
+from tests.support.task_fixtures import sandbox as sandbox
 
 pytestmark = pytest.mark.integration
 
 ORDER = "E4A269FC"
+SANDBOX_TIMEOUT = 2  # read by the sandbox fixture: lineage and the link, not hung answers, are tested here
 SECRET_TEXT = "Confidential: the Q3 numbers for Dana"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _as_in_a_task(airflow_db: str) -> Iterator[None]:
-    """Claims live in Airflow Variables, read through the Task SDK as in a task."""
-    with task_sdk_link():
-        yield
-
-
-@pytest.fixture
-def sandbox(spp_sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch) -> SandboxServer:
-    monkeypatch.setenv("AIRFLOW_CONN_SPP_DEFAULT", spp_sandbox.connection_json(timeout=2, retry_backoff=0.01))
-    return spp_sandbox
 
 
 @pytest.fixture
