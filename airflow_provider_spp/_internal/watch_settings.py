@@ -12,10 +12,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from airflow_provider_spp.exceptions import SppInputError
-from airflow_provider_spp.models import order_reference
-
-#: A status as SPP sends it: an integer code (a workspace's own) or a label.
-Status = int | str
+from airflow_provider_spp.models import OrderStatus, order_reference
 
 
 def watched_orders(orders: Iterable[str | int] | str | int | None) -> list[str] | None:
@@ -31,7 +28,7 @@ def watched_orders(orders: Iterable[str | int] | str | int | None) -> list[str] 
         raise SppInputError(str(err)) from None
 
 
-def watched_statuses(statuses: Iterable[Status] | Status | None) -> list[Status] | None:
+def watched_statuses(statuses: Iterable[OrderStatus] | OrderStatus | None) -> list[OrderStatus] | None:
     """The statuses to watch, unique, in a stable order (codes first); one string or int is one status."""
     if statuses is None:
         return None
@@ -45,7 +42,7 @@ def watched_statuses(statuses: Iterable[Status] | Status | None) -> list[Status]
     return [value for _, value in sorted(unique, key=lambda pair: (pair[0], str(pair[1])))]
 
 
-def status_matches(status: Any, watched: Iterable[Status]) -> bool:
+def status_matches(status: Any, watched: Iterable[OrderStatus]) -> bool:
     """Whether an order's status (as SPP sent it) is one of ``watched``: a code equals a code or its digits, a
     label equals a label case-insensitively; a code never matches a label (a workspace's code map is its own)."""
     if status is None or isinstance(status, bool):

@@ -32,7 +32,6 @@ from airflow_provider_spp._internal.cursor_store import AssetCursorStore, Cursor
 from airflow_provider_spp._internal.replies import author_kind
 from airflow_provider_spp._internal.version_compat import shared_stream_ack_supported
 from airflow_provider_spp._internal.watch_settings import (
-    Status,
     non_negative_seconds,
     optional_count,
     positive_seconds,
@@ -46,7 +45,7 @@ from airflow_provider_spp.hooks.spp_async import SppAsyncHook
 if TYPE_CHECKING:
     from airflow.triggers.shared_stream import SharedStreamProducer
 
-    from airflow_provider_spp.models import MessageResource, Order
+    from airflow_provider_spp.models import MessageResource, Order, OrderStatus
 
 __all__ = ["SppOrderActivityTrigger"]
 
@@ -105,7 +104,7 @@ class SppOrderActivityTrigger(BaseEventTrigger):
         spp_conn_id: str = SppAsyncHook.default_conn_name,
         from_client: bool = False,
         orders: Iterable[str | int] | str | int | None = None,
-        statuses: Iterable[Status] | Status | None = None,
+        statuses: Iterable[OrderStatus] | OrderStatus | None = None,
         poll_interval: float = 60.0,
         lookback: float = 120.0,
         api_version: str | None = None,
