@@ -287,7 +287,7 @@ class SppOrderActivityTrigger(BaseEventTrigger):
         """Whether a new message is an event (``from_client``: only the client's, never one the service wrote)."""
         if not self.from_client:
             return True
-        return author_kind(message, order) == "client" and not getattr(message, "is_auto_generated", None)
+        return author_kind(message, order) == "client"  # a message the service wrote is never "client"
 
     def _warn_once(self, listing: str) -> None:
         """Say once per run that SPP did not list ``listing`` newest first (it is then read to the end)."""
