@@ -10,12 +10,15 @@ already created the message.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from datetime import datetime
 from types import UnionType
 from typing import Annotated, Any, TypedDict, TypeVar, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler, field_validator
 from pydantic_core import CoreSchema, core_schema
+
+from airflow_provider_spp.exceptions import SppError
 
 __all__ = [
     "Lenient",
@@ -27,6 +30,7 @@ __all__ = [
     "OrderPage",
     "OrderStatus",
     "PageLinks",
+    "Sent",
     "SppModel",
     "User",
 ]
@@ -252,3 +256,16 @@ class OrderMessageRequest(BaseModel):
         if self.staff_only is not None:
             fields.append(("staff_only", "1" if self.staff_only else "0"))
         return fields
+
+
+@dataclass(frozen=True)
+class Sent:
+    """One post of a bulk send (``create_order_messages``): the message SPP created, or the error that ended it."""
+
+    request: OrderMessageRequest
+    message: MessageResource | None = None
+    error: SppError | None = None
+    #: SPP's clock from the ``Date`` of the POST's answer, when one came.
+    spp_time: datetime | None = None
+    #: Whether the post was never sent because the batch stopped (a 401 or 403 before it).
+    not_sent: bool = False

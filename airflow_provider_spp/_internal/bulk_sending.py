@@ -29,6 +29,7 @@ from airflow_provider_spp._internal.client import create_message_request, parse_
 from airflow_provider_spp._internal.concurrency import DEFAULT_CONCURRENCY, checked_concurrency
 from airflow_provider_spp._internal.retries import backoff_wait, retry_delay
 from airflow_provider_spp.exceptions import SppApiError, SppError, SppRateLimitError
+from airflow_provider_spp.models import Sent
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -65,19 +66,6 @@ async def called(callback: Callable[..., object], *args: Any) -> None:
     said = callback(*args)
     if inspect.isawaitable(said):
         await said
-
-
-@dataclass(frozen=True)
-class Sent:
-    """One post's final outcome: the message SPP created, or the error that ended it (never both)."""
-
-    request: OrderMessageRequest
-    message: MessageResource | None = None
-    error: SppError | None = None
-    #: SPP's clock from the ``Date`` of the POST's answer, when one came.
-    spp_time: datetime | None = None
-    #: Whether the post was never sent because the batch stopped (a 401 or 403 before it).
-    not_sent: bool = False
 
 
 @dataclass(eq=False)

@@ -32,12 +32,13 @@ from airflow_provider_spp.models import (
     OrderMessageRequest,
     OrderPage,
     OrderStatus,
+    Sent,
 )
 
 if TYPE_CHECKING:
     import requests
 
-    from airflow_provider_spp._internal.bulk_sending import Outcome, Sent
+    from airflow_provider_spp._internal.bulk_sending import Outcome
     from airflow_provider_spp._internal.http_sync import RequestsTransport
 
 #: SppAsyncHook is re-exported: ``from airflow_provider_spp.hooks.spp import SppAsyncHook`` keeps working.

@@ -27,12 +27,13 @@ from airflow_provider_spp.models import (
     OrderMessageRequest,
     OrderPage,
     OrderStatus,
+    Sent,
 )
 
 if TYPE_CHECKING:
     import httpx
 
-    from airflow_provider_spp._internal.bulk_sending import Outcome, Sent
+    from airflow_provider_spp._internal.bulk_sending import Outcome
     from airflow_provider_spp._internal.http_async import HttpxTransport
 
 __all__ = ["SppAsyncHook"]

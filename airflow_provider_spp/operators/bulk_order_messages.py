@@ -14,7 +14,7 @@ from airflow.providers.common.compat.sdk import AirflowException, AirflowFailExc
 
 from airflow_provider_spp._internal.bulk_ledger import BulkLedger
 from airflow_provider_spp._internal.bulk_plan import BulkResult, bulk_requests, decide_each, order_of
-from airflow_provider_spp._internal.bulk_sending import DEFAULT_CONCURRENCY, Sent, checked_concurrency
+from airflow_provider_spp._internal.bulk_sending import DEFAULT_CONCURRENCY, checked_concurrency
 from airflow_provider_spp._internal.claims import ClaimBook
 from airflow_provider_spp._internal.clock import utcnow
 from airflow_provider_spp._internal.exactly_once import LookFirst, Post, ThisTry, after_post, record_to_send
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
     from airflow_provider_spp._internal.ledger import PostRecord
-    from airflow_provider_spp.models import OrderMessageRequest
+    from airflow_provider_spp.models import OrderMessageRequest, Sent
 
 __all__ = ["CreateOrderMessagesInBulkOperator"]
 
