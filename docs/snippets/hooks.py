@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from airflow_provider_spp.hooks.spp import SppAsyncHook, SppHook
+from airflow_provider_spp.hooks import SppAsyncHook, SppHook
 
 
 def sync_tour(order: str, report_path: str, since: datetime) -> dict[str, Any]:
