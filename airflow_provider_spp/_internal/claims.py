@@ -11,6 +11,11 @@ instance, ``asset_state_store`` per asset), so claims live in one Airflow Variab
 pruned to the last :data:`RETENTION` and :data:`MAX_CLAIMS` claims on each write. A Variable is not
 a lock: two writers at once can lose one claim, so :meth:`ClaimBook.claim` writes, reads back and
 writes again while its claim is missing.
+
+The claim on a message SPP created for a POST also says which POST (``"sent"``: the ``last_sent_at``
+of the task's record as that POST went out), so it doubles as the POST's outcome: the task writes no
+second record after the answer, and a retry that finds its record in flight but its own claim for
+that very POST returns the message at once (:meth:`Claims.posted_by`).
 """
 
 from __future__ import annotations
@@ -61,6 +66,8 @@ class Claims:
     """An order's claims: message ID -> (task instance, when it claimed it)."""
 
     held: Mapping[int, tuple[str, datetime]] = field(default_factory=dict)
+    #: For claims on a message SPP created for the claimer's POST: that POST's ``last_sent_at``.
+    sent: Mapping[int, datetime] = field(default_factory=dict)
 
     def holder(self, message_id: int) -> str | None:
         """Who claimed a message, if anyone."""
@@ -71,27 +78,45 @@ class Claims:
         """The messages other task instances claimed: never this one's to adopt."""
         return frozenset(message_id for message_id, (by, _) in self.held.items() if by != me)
 
-    def with_claim(self, message_id: int, me: str, now: datetime) -> Claims:
+    def posted_by(self, me: str, sent_at: datetime) -> int | None:
+        """The message SPP created for this claimer's POST that went out at ``sent_at``, if it claimed one."""
+        for message_id, when in self.sent.items():
+            if when == sent_at and self.holder(message_id) == me:
+                return message_id
+        return None
+
+    def with_claim(self, message_id: int, me: str, now: datetime, sent_at: datetime | None = None) -> Claims:
         """These claims plus this one, without those older than RETENTION, at most MAX_CLAIMS."""
         kept = {mid: entry for mid, entry in self.held.items() if now - entry[1] <= RETENTION}
         kept[message_id] = (me, now)
-        newest = sorted(kept.items(), key=lambda item: item[1][1], reverse=True)[:MAX_CLAIMS]
-        return Claims(dict(newest))
+        newest = dict(sorted(kept.items(), key=lambda item: item[1][1], reverse=True)[:MAX_CLAIMS])
+        sent = {mid: when for mid, when in self.sent.items() if mid in newest and mid != message_id}
+        if sent_at is not None:
+            sent[message_id] = sent_at
+        return Claims(newest, sent)
 
     def as_json(self) -> dict[str, Any]:
         """JSON-safe form for the Variable."""
-        return {str(mid): {"by": by, "at": at.isoformat()} for mid, (by, at) in self.held.items()}
+        value: dict[str, Any] = {}
+        for mid, (by, at) in self.held.items():
+            value[str(mid)] = {"by": by, "at": at.isoformat()}
+            if mid in self.sent:
+                value[str(mid)]["sent"] = self.sent[mid].isoformat()
+        return value
 
     @classmethod
     def from_json(cls, value: Any) -> Claims:
         """Read a Variable's value back, skipping anything malformed."""
         held: dict[int, tuple[str, datetime]] = {}
+        sent: dict[int, datetime] = {}
         for key, entry in value.items() if isinstance(value, dict) else ():
             try:
                 held[int(key)] = (str(entry["by"]), as_utc(datetime.fromisoformat(str(entry["at"]))))
-            except (KeyError, TypeError, ValueError):
+                if entry.get("sent") is not None:
+                    sent[int(key)] = as_utc(datetime.fromisoformat(str(entry["sent"])))
+            except (AttributeError, KeyError, TypeError, ValueError):
                 continue
-        return cls(held)
+        return cls(held, sent)
 
 
 @dataclass(frozen=True)
@@ -106,18 +131,19 @@ class ClaimBook:
         """The order's claims (raises what the Variable API raises)."""
         return Claims.from_json(self.get(claims_key(order)))
 
-    def record(self, order: str, message_id: int, now: datetime) -> str | None:
-        """Claim the message SPP just created for this task instance's POST: read, then write; who holds it.
+    def record(self, order: str, message_id: int, now: datetime, sent_at: datetime) -> str | None:
+        """Claim the message SPP just created for this task instance's POST sent at ``sent_at``; who holds it.
 
-        Two round trips, not :meth:`claim`'s three or more: the message is this task instance's by SPP's
-        answer, so nothing waits on who holds it, and reading back cannot make the write safe from a
-        concurrent writer anyway (one that read before this write and writes after the read-back still
-        drops it). A claim held by another task instance (a sibling that adopted it first) is left alone.
+        Read, then write: not :meth:`claim`'s three or more round trips. The message is this task
+        instance's by SPP's answer, so nothing waits on who holds it, and reading back cannot make the
+        write safe from a concurrent writer anyway (one that read before this write and writes after the
+        read-back still drops it). A claim held by another task instance (a sibling that adopted it
+        first) is left alone.
         """
         claims = self.load(order)
         if claims.holder(message_id) not in (None, self.me):
             return claims.holder(message_id)
-        self.set(claims_key(order), claims.with_claim(message_id, self.me, now).as_json())
+        self.set(claims_key(order), claims.with_claim(message_id, self.me, now, sent_at).as_json())
         return self.me
 
     def claim(self, order: str, message_id: int, now: datetime) -> str | None:

@@ -1,9 +1,12 @@
 """The "Open order in Wayfront" extra link: the order's page in the workspace, kept in XCom for the UI.
 
-Like the official providers (Databricks' job-run link, Google's console links), the task pushes the URL
-to XCom while it runs, where it knows the rendered order and the connection's host; the link reads it
-back. Airflow 3 then stores what ``get_link`` returns under the link's own XCom key at the end of the
-try, and the API server shows that: the link works whichever worker ran the task.
+Airflow 3 calls ``get_link`` in the task process at the end of each try, with the task that ran, and
+stores what it returns under the link's own XCom key (``_link_WayfrontOrderLink``); the API server
+shows that, whichever worker ran the task. So the operator keeps the URL on itself while it runs
+(:func:`keep_order_link`, where it knows the rendered order and the connection's host) and the link
+returns it: no XCom round trip of its own. A task that keeps it in XCom instead (the sensor, whose
+deferred tries resume in a fresh task object) uses :func:`persist_order_link`, like the official
+providers (Databricks' job-run link, Google's console links), and the link reads it back.
 
 The web address of an order is an assumption: Wayfront's docs give only the API routes. A workspace
 serves its web app on the same host as ``/api`` (``https://acme.wayfront.com``), and like a stock
@@ -26,8 +29,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "LINK_NAME",
+    "ORDER_URL_ATTR",
     "ORDER_URL_KEY",
     "WayfrontOrderLink",
+    "keep_order_link",
     "order_segment",
     "order_url",
     "persist_order_link",
@@ -39,6 +44,9 @@ log = logging.getLogger(__name__)
 LINK_NAME = "Open order in Wayfront"
 #: The XCom key the task keeps the order's URL under (read back by :class:`WayfrontOrderLink`).
 ORDER_URL_KEY = "wayfront_order_url"
+#: The attribute a running task keeps the order's URL in (None: no link), read by :class:`WayfrontOrderLink`.
+ORDER_URL_ATTR = "_wayfront_order_url"
+_NOT_KEPT = object()
 
 
 def workspace_root(base_url: str | None) -> str | None:
@@ -83,14 +91,23 @@ def persist_order_link(context: Any, base_url: str | None, order: str | int | No
     return url
 
 
+def keep_order_link(task: Any, base_url: str | None, order: str | int | None) -> str | None:
+    """Keep the order's URL on the running task for the extra link (no round trip); None when there is none."""
+    url = order_url(base_url, order)
+    setattr(task, ORDER_URL_ATTR, url)
+    return url
+
+
 class WayfrontOrderLink(BaseOperatorLink):
     """Operator extra link "Open order in Wayfront": the order's page, as the task kept it in XCom."""
 
     name = LINK_NAME
 
     def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
-        """The URL the task kept, or "" (no link shown) when it kept none."""
-        from airflow.providers.common.compat.sdk import XCom
+        """The URL the task kept on itself or in XCom, or "" (no link shown) when it kept none."""
+        url = getattr(operator, ORDER_URL_ATTR, _NOT_KEPT)
+        if url is _NOT_KEPT:
+            from airflow.providers.common.compat.sdk import XCom
 
-        url = XCom.get_value(key=ORDER_URL_KEY, ti_key=ti_key)
+            url = XCom.get_value(key=ORDER_URL_KEY, ti_key=ti_key)
         return url if isinstance(url, str) and url.startswith(("https://", "http://")) else ""

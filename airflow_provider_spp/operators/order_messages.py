@@ -30,8 +30,8 @@ from airflow_provider_spp._internal.exactly_once import (
     decide,
     record_to_send,
 )
-from airflow_provider_spp._internal.ledger import PostLedger, file_stamps
-from airflow_provider_spp._internal.links import WayfrontOrderLink
+from airflow_provider_spp._internal.ledger import PostLedger, PostRecord, file_stamps
+from airflow_provider_spp._internal.links import WayfrontOrderLink, keep_order_link
 from airflow_provider_spp._internal.templating import MESSAGE_TEMPLATE_EXT, SppTemplating
 from airflow_provider_spp.exceptions import (
     SppApiError,
@@ -132,7 +132,7 @@ class CreateOrderMessageOperator(SppTemplating, BaseOperator):
                 raise AirflowFailException(str(err)) from err
             raise
         finally:
-            _keep_order_link(context, hook, request.order)
+            keep_order_link(self, _workspace_url(hook), request.order)
             hook.close()
         self.log.info("Message %d is on SPP order %s", message_id, request.order)
         return message_id
@@ -151,7 +151,7 @@ class CreateOrderMessageOperator(SppTemplating, BaseOperator):
         claims = _claim_book(context) if self.deduplicate else None
         files = file_stamps(attachments)
         this_try = self._this_try(context, ledger, waited=waited)
-        record = ledger.load() if this_try.may_find_a_record else None
+        record = _confirmed_by_own_claim(ledger, claims, ledger.load()) if this_try.may_find_a_record else None
         action = decide(record, request, files, utcnow(), this_try)
         if isinstance(action, ReturnExisting):
             self.log.info(
@@ -165,9 +165,10 @@ class CreateOrderMessageOperator(SppTemplating, BaseOperator):
             if found is not None:
                 return found
             action = Post(record_to_send(action.record, request, files, utcnow()))
-        message_id = self._post(hook, ledger, action, request, attachments)
-        if claims is not None:
-            self._claim(claims, request.order, message_id, posted=True)
+        message_id, confirmed = self._post(hook, ledger, action, request, attachments)
+        # The claim names the POST (its record's last_sent_at): it is the outcome's record unless it failed.
+        if claims is None or self._claim(claims, request.order, message_id, sent=action.record) != claims.me:
+            ledger.update(confirmed)
         return message_id
 
     def _this_try(self, context: Context, ledger: PostLedger, *, waited: bool) -> ThisTry:
@@ -212,11 +213,11 @@ class CreateOrderMessageOperator(SppTemplating, BaseOperator):
             wanted = wanted.excluding({found.id})
         return None
 
-    def _claim(self, claims: ClaimBook, order: str, message_id: int, *, posted: bool = False) -> str | None:
-        """Claim a message for this task instance (``posted``: SPP created it for this try); who holds it now."""
+    def _claim(self, claims: ClaimBook, order: str, message_id: int, *, sent: PostRecord | None = None) -> str | None:
+        """Claim a message for this task instance (``sent``: SPP created it for this POST); who holds it now."""
         try:
-            if posted:
-                return claims.record(order, message_id, utcnow())
+            if sent is not None:
+                return claims.record(order, message_id, utcnow(), sent.last_sent_at)
             return claims.claim(order, message_id, utcnow())
         except Exception as err:
             self.log.warning(
@@ -231,8 +232,8 @@ class CreateOrderMessageOperator(SppTemplating, BaseOperator):
 
     def _post(
         self, hook: SppHook, ledger: PostLedger, post: Post, request: OrderMessageRequest, attachments: list[Attachment]
-    ) -> int:
-        """Save the record, POST, and record what the POST's outcome says; return the new message's ID."""
+    ) -> tuple[int, PostRecord]:
+        """Save the record, POST, record a failure's outcome; the new message's ID and the record confirming it."""
         self._say_why_posting_anew(post, request)
         ledger.save(post.record)
         clock_before = hook.server_time
@@ -249,8 +250,7 @@ class CreateOrderMessageOperator(SppTemplating, BaseOperator):
                 )
             ledger.update(after_post(post.record, err, utcnow(), _new_clock(hook, clock_before)))
             raise
-        ledger.update(after_post(post.record, created.id, utcnow(), _new_clock(hook, clock_before)))
-        return created.id
+        return created.id, after_post(post.record, created.id, utcnow(), _new_clock(hook, clock_before))
 
     def _say_why_posting_anew(self, post: Post, request: OrderMessageRequest) -> None:
         """Log why an earlier try's record does not stop this post, where that is worth saying."""
@@ -313,6 +313,27 @@ def _claim_book(context: Any) -> ClaimBook | None:
     )
 
 
+def _confirmed_by_own_claim(
+    ledger: PostLedger, claims: ClaimBook | None, record: PostRecord | None
+) -> PostRecord | None:
+    """The record, confirmed (and saved so) when this task instance's claim names its last POST's message.
+
+    A successful POST leaves its record in flight and says the outcome in the claim only; a claim that
+    cannot be read leaves the record as it is (the look-up that follows reads the claims again, or fails).
+    """
+    if record is None or claims is None or not record.in_flight or record.message_id is not None:
+        return record
+    try:
+        message_id = claims.load(record.order).posted_by(claims.me, record.last_sent_at)
+    except Exception:
+        return record
+    if message_id is None:
+        return record
+    confirmed = record.confirmed(message_id)
+    ledger.update(confirmed)
+    return confirmed
+
+
 def _claimed_by_others(claims: ClaimBook | None, order: str) -> frozenset[int]:
     """The messages of an order that other task instances claimed; a failure to read fails the try (retried)."""
     if claims is None:
@@ -330,13 +351,6 @@ def _new_clock(hook: SppHook, before: datetime | None) -> datetime | None:
     """SPP's clock from the answer to the request just made, or None when that answer brought no ``Date``."""
     after = hook.server_time
     return after if after is not before else None
-
-
-def _keep_order_link(context: Any, hook: SppHook, order: str) -> None:
-    """Keep the "Open order in Wayfront" link's URL in XCom (after the post: nothing before it)."""
-    from airflow_provider_spp._internal.links import persist_order_link
-
-    persist_order_link(context, _workspace_url(hook), order)
 
 
 def _report_lineage(hook: SppHook, order: str, attachments: Any) -> None:

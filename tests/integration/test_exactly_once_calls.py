@@ -55,22 +55,52 @@ def test_a_first_try_that_succeeds_reads_nothing_and_writes_before_and_after(
 ) -> None:
     store = Store()
     message_id = post(store, 1)
-    assert store.calls == ["set", "set"]  # in flight before the POST, the message ID after; no read
-    assert variable_calls == ["get", "set"]  # the claim on the message SPP just created: read, write
+    assert store.calls == ["set"]  # in flight before the POST; no read
+    assert variable_calls == ["get", "set"]  # the claim naming that POST is its outcome's record: read, write
     assert [m.id for m in sandbox.messages()] == [message_id]
 
 
-def test_a_retry_of_a_successful_try_reads_once_and_posts_nothing(
-    sandbox: SandboxServer, variable_calls: list[str]
+def test_a_retry_of_a_successful_try_finds_its_claim_posts_nothing_and_never_waits(
+    sandbox: SandboxServer, variable_calls: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store = Store()
     message_id = post(store, 1)
     store.calls.clear()
     variable_calls.clear()
-    assert post(store, 2) == message_id
-    assert store.calls == ["get"]
-    assert variable_calls == []
+    monkeypatch.setattr("time.sleep", no_wait)
+    assert post(store, 2, lost_answer_wait=3600) == message_id
+    assert store.calls == ["get", "set"]  # the record (in flight), then the ID its claim gave
+    assert variable_calls == ["get"]
+    store.calls.clear()
+    variable_calls.clear()
+    assert post(store, 3, lost_answer_wait=3600) == message_id
+    assert (store.calls, variable_calls) == (["get"], [])
     assert len(sandbox.messages()) == 1
+
+
+def test_a_success_whose_claim_cannot_be_written_records_its_outcome_in_the_ledger(
+    sandbox: SandboxServer, variable_calls: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow.sdk import Variable
+
+    def unreachable(*args: Any, **kwargs: Any) -> Any:
+        variable_calls.append("set failed")
+        raise ConnectionError("execution API unreachable")
+
+    monkeypatch.setattr(Variable, "set", unreachable)
+    store = Store()
+    message_id = post(store, 1)
+    assert store.calls == ["set", "set"]  # in flight, then the message ID: the claim did not say it
+    assert variable_calls == ["get", "set failed"]
+    store.calls.clear()
+    monkeypatch.setattr("time.sleep", no_wait)
+    assert post(store, 2, lost_answer_wait=3600) == message_id
+    assert store.calls == ["get"]
+    assert len(sandbox.messages()) == 1
+
+
+def no_wait(seconds: float) -> None:
+    raise AssertionError(f"the retry waited {seconds} s for an answer it already had")
 
 
 def test_a_retry_after_an_unknown_outcome_reads_once_looks_and_records_what_it_found(

@@ -369,13 +369,28 @@ def test_recording_a_posted_message_reads_once_writes_once_and_keeps_the_others_
 
     sibling = ClaimBook("d/r/t/1", get, put)
     mine = ClaimBook("d/r/t/0", get, put)
-    assert sibling.record("E4A269FC", 7, NOW) == "d/r/t/1"
+    assert sibling.record("E4A269FC", 7, NOW, NOW) == "d/r/t/1"
     calls.clear()
-    assert mine.record("e4a269fc", 8, NOW) == "d/r/t/0"
+    assert mine.record("e4a269fc", 8, NOW, NOW) == "d/r/t/0"
     assert calls == ["get", "set"]
-    assert mine.record("E4A269FC", 7, NOW) == "d/r/t/1"  # a sibling's claim is never taken over
+    assert mine.record("E4A269FC", 7, NOW, NOW) == "d/r/t/1"  # a sibling's claim is never taken over
     assert mine.load("E4A269FC").held_by_others("d/r/t/0") == {7}
     assert set(variables) == {claims_key("E4A269FC")}
+
+
+def test_a_posted_claim_names_the_post_it_answers_and_only_its_claimer_reads_it_as_its_outcome() -> None:
+    from airflow_provider_spp._internal.claims import RETENTION, Claims
+
+    sent_at = NOW - timedelta(seconds=1)
+    claims = Claims().with_claim(7, "d/r/t/0", NOW, sent_at).with_claim(8, "d/r/t/1", NOW, NOW)
+    again = Claims.from_json(claims.as_json())
+    assert again == claims
+    assert again.posted_by("d/r/t/0", sent_at) == 7
+    assert again.posted_by("d/r/t/0", NOW) is None  # another POST of this task instance: not this one's answer
+    assert again.posted_by("d/r/t/1", sent_at) is None  # the sibling's POST went out at another moment
+    assert again.with_claim(7, "d/r/t/0", NOW).posted_by("d/r/t/0", sent_at) is None  # adopted: no POST named
+    pruned = again.with_claim(9, "d/r/t/2", NOW + RETENTION + timedelta(seconds=1))
+    assert (pruned.held.keys(), pruned.sent.keys()) == ({9}, set())
 
 
 def test_a_task_instance_is_named_by_dag_run_task_and_map_index() -> None:
