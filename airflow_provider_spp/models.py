@@ -65,7 +65,7 @@ Lenient = Annotated[T, _DefaultOnError()]
 class SppModel(BaseModel):
     """Base of every SPP resource: unknown fields ignored, instances immutable."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True, defer_build=True)
 
 
 class User(SppModel):

@@ -385,12 +385,15 @@ def test_the_state_store_records_the_first_try_and_the_message_id(spp_sandbox, s
     message_id = operator.execute(task_context(1, store=store))  # type: ignore[arg-type]
     record = store.values[LEDGER_KEY]
     assert isinstance(record, dict)
-    assert (record["order"], record["message_id"], record["in_flight"]) == ("B7C3D2A1", message_id, False)
+    # In flight until a retry reads it: the claim on the message, naming this POST, recorded the outcome.
+    assert (record["order"], record["message_id"], record["in_flight"]) == ("B7C3D2A1", None, True)
     assert record["digests"] == [text_digest("Recorded")]
     assert record["files"] == []
     assert "Recorded" not in str(record)
     assert pendulum.parse(record["first_sent_at"]) <= pendulum.now("UTC")  # type: ignore[operator]
     assert operator.execute(task_context(2, store=store)) == message_id  # type: ignore[arg-type]
+    confirmed = store.values[LEDGER_KEY]
+    assert (confirmed["message_id"], confirmed["in_flight"]) == (message_id, False)
     assert [r["method"] for r in spp_sandbox.requests()] == ["POST"]
 
 
