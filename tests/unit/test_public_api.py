@@ -83,3 +83,11 @@ def test_serialized_trigger_classpaths_of_earlier_releases_still_resolve() -> No
     module = importlib.import_module("airflow_provider_spp.triggers.order_messages")
     for name in ("SppOrderMessageTrigger", "SppOrderActivityTrigger"):
         assert getattr(module, name).__name__ == name
+
+
+@pytest.mark.parametrize(
+    "module", sorted(p.name for p in (PACKAGE / "_internal").glob("*.py") if p.name != "__init__.py")
+)
+def test_contributing_says_where_each_internal_module_lives(module: str) -> None:
+    where = (REPO / "CONTRIBUTING.md").read_text().split("## Where things live", 1)[1].split("\n## ", 1)[0]
+    assert f"`_internal/{module}`" in where, f"CONTRIBUTING.md's 'Where things live' does not name _internal/{module}"
