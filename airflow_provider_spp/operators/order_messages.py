@@ -125,6 +125,7 @@ class CreateOrderMessageOperator(SppTemplating, BaseOperator):
             raise AirflowFailException(str(err)) from err
         hook = SppHook(spp_conn_id=self.spp_conn_id, api_version=self.api_version)
         try:
+            _ = hook.settings  # the connection, checked before anything is recorded: a try without one sent nothing
             message_id = self._post_once(hook, request, attachments, context, waited=waited)
             _report_lineage(hook, request.order, self.attachments)
         except SppError as err:

@@ -137,3 +137,17 @@ def test_without_deduplicate_no_record_and_no_claim(sandbox: SandboxServer, vari
     post(store, 2, deduplicate=False)
     assert store.calls == []
     assert variable_calls == []
+
+
+def test_a_try_whose_connection_is_missing_records_nothing_so_its_retry_posts_at_once(
+    sandbox: SandboxServer, variable_calls: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow.providers.common.compat.sdk import AirflowNotFoundException
+
+    store = Store()
+    with pytest.raises(AirflowNotFoundException):
+        post(store, 1, spp_conn_id="spp_not_set_up_yet")
+    assert store.calls == []  # nothing left the machine: no record "in flight" for the retry to wait on
+    monkeypatch.setattr("time.sleep", no_wait)
+    message_id = post(store, 2, lost_answer_wait=3600)
+    assert [m.id for m in sandbox.messages()] == [message_id]
