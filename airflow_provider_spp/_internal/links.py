@@ -1,4 +1,4 @@
-"""The "Open order in Wayfront" extra link: the order's page in the workspace, kept in XCom for the UI.
+"""The "Open order in Wayfront" extra link: the order's page in the workspace, for the task's page in the UI.
 
 Airflow 3 calls ``get_link`` in the task process at the end of each try, with the task that ran, and
 stores what it returns under the link's own XCom key (``_link_WayfrontOrderLink``); the API server
@@ -99,7 +99,7 @@ def keep_order_link(task: Any, base_url: str | None, order: str | int | None) ->
 
 
 class WayfrontOrderLink(BaseOperatorLink):
-    """Operator extra link "Open order in Wayfront": the order's page, as the task kept it in XCom."""
+    """Operator extra link "Open order in Wayfront": the order's page, as the task kept it (on itself or in XCom)."""
 
     name = LINK_NAME
 
