@@ -212,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-deployment",
         action="store_true",
-        help="skip mapped_tasks.py (it starts the E2E deployment: root, PostgreSQL, Redis, ~6 minutes)",
+        help="skip mapped_tasks.py (it starts the E2E deployment: root, PostgreSQL, Redis, ~7 minutes)",
     )
     args = parser.parse_args(argv)
 
