@@ -2,8 +2,8 @@
 
 200 mapped task instances each of CreateOrderMessageOperator, a plain ``@task`` posting with ``requests``,
 HttpOperator and CreateOrderMessageOperator with ``deduplicate=False``, one DAG run each, all at once
-(SPP_E2E_BENCH_TASKS changes the 200). Only "one POST per order" is a
-check; the figures are printed and never fail the run.
+(SPP_E2E_BENCH_TASKS changes the 200). Only "one POST per order" is a check; the figures are printed and
+never fail the run.
 """
 
 from __future__ import annotations
