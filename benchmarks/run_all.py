@@ -168,8 +168,6 @@ def mapped_rows(result: dict[str, Any]) -> list[list[str]]:
         ("bare", "plain", "ours with deduplicate=False, vs plain `@task` + requests"),
     )
     for mine, peer, label in pairs:
-        if mine not in figures or peer not in figures:
-            continue
         for key, title in (("durations", "task run time"), ("before_post", "execute start to the POST")):
             ours, theirs = figures[mine][key], figures[peer][key]
             if not ours or not theirs:
