@@ -13,6 +13,7 @@ is reported, never fatal. To add a step (the E2E deployment check, say), append 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -35,6 +36,9 @@ class Step:
     env: dict[str, str] = field(default_factory=dict)
     #: The command runs pytest: it must run at least one test (counted from a JUnit report).
     runs_pytest: bool = True
+    #: The environment variable that tells a non-pytest command where to write its checks as JSON
+    #: (``{"checks": [{"name", "ok", "detail"}], "failures": [...]}``); empty: it writes none.
+    checks_env: str = ""
 
 
 @dataclass
@@ -47,6 +51,8 @@ class Outcome:
     tests: int | None = None
     failed: int | None = None
     skipped: int | None = None
+    #: What failed, by name (and detail), for the summary's closing lines.
+    failures: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -96,7 +102,12 @@ STEPS: list[Step] = [
     airflow_line("3.4.0b2", ".venv-3.4", blocking=False, note=" (pre-release, not blocking)"),
     # A real deployment (CeleryExecutor on PostgreSQL + Redis, two workers, REST API, UI in Chromium):
     # docs/production.md "The E2E check". It prints its own summary of checks; it runs no pytest.
-    Step("E2E: a real deployment (scripts/e2e.py)", [".venv/bin/python", "scripts/e2e.py"], runs_pytest=False),
+    Step(
+        "E2E: a real deployment (scripts/e2e.py)",
+        [".venv/bin/python", "scripts/e2e.py"],
+        runs_pytest=False,
+        checks_env="SPP_E2E_RESULTS",
+    ),
 ]
 
 
@@ -112,11 +123,23 @@ def count_tests(report: Path) -> tuple[int, int, int] | None:
     return tests, failed, skipped
 
 
+def read_checks(report: Path) -> tuple[int, list[str]] | None:
+    """(checks, what failed) from a step's JSON checks report, or None if it wrote none."""
+    if not report.is_file() or report.stat().st_size == 0:
+        return None
+    found = json.loads(report.read_text())
+    checks = found.get("checks") or []
+    failed = [c["name"] + (f": {c['detail']}" if c.get("detail") else "") for c in checks if not c.get("ok")]
+    return len(checks), failed + [f"stopped by: {reason}" for reason in found.get("failures") or []]
+
+
 def run(step: Step, report: Path) -> Outcome:
-    """Run one step with its output streamed; count its tests from the JUnit report pytest writes."""
+    """Run one step with its output streamed; count its tests (pytest's JUnit report) or checks (its JSON)."""
     env = {**os.environ, **step.env}
     if step.runs_pytest:
         env["PYTEST_ADDOPTS"] = f"{env.get('PYTEST_ADDOPTS', '')} --junitxml={report}".strip()
+    if step.checks_env:
+        env[step.checks_env] = str(report)
     print(f"\n==> {step.name}: {' '.join(step.command)}", flush=True)
     started = time.monotonic()
     returncode = subprocess.run(step.command, cwd=REPO, env=env, check=False).returncode
@@ -124,6 +147,10 @@ def run(step: Step, report: Path) -> Outcome:
     counts = count_tests(report) if step.runs_pytest else None
     if counts is not None:
         outcome.tests, outcome.failed, outcome.skipped = counts
+    checks = read_checks(report) if step.checks_env else None
+    if checks is not None:
+        outcome.tests, outcome.failures = checks[0], checks[1]
+        outcome.failed, outcome.skipped = len(checks[1]), 0
     verdict = "ok" if outcome.ok else ("FAILED" if step.blocking else "FAILED (not blocking)")
     print(f"==> {step.name}: {verdict} in {outcome.seconds:.0f} s", flush=True)
     return outcome
@@ -134,9 +161,10 @@ def summary(outcomes: list[Outcome]) -> str:
     rows = []
     for o in outcomes:
         verdict = "ok" if o.ok else ("FAILED" if o.step.blocking else "FAILED, not blocking")
-        if o.step.runs_pytest and o.tests is not None:
-            tests = f"{o.passed} passed, {o.failed} failed, {o.skipped} skipped"
-        elif o.step.runs_pytest:
+        if o.tests is not None:
+            noun = "checks: " if o.step.checks_env else ""
+            tests = f"{noun}{o.passed} passed, {o.failed} failed, {o.skipped} skipped"
+        elif o.step.runs_pytest or o.step.checks_env:
             tests = f"no test report (exit {o.returncode})"
         else:
             tests = "-"
@@ -146,12 +174,14 @@ def summary(outcomes: list[Outcome]) -> str:
     # A blocking step that failed without a failed test (lint, types, no tests run) counts as one failure.
     failed = sum(o.failed or (0 if o.ok else 1) for o in blocking)
     total = sum(o.seconds for o in outcomes)
+    what_failed = [f"  {o.step.name}: FAIL {text[:400]}" for o in outcomes for text in o.failures]
     return "\n".join(
         [
             "",
             "==> CI summary (blocking steps decide the exit code)",
             *rows,
             f"  {'total':<58} {'':<22} {total:7.0f} s",
+            *(["", "What failed:", *what_failed] if what_failed else []),
             "",
             f"ci: {passed} passed, {failed} failed",
         ]

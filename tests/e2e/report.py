@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -88,4 +89,14 @@ class Report:
             print(f"Note: {note}")
         for reason in self.failures:
             print(f"STOPPED BY: {reason}")
+        failed = [(name, detail) for name, ok, detail in self.checks if not ok]
+        if failed:  # last, so the tail of a long log still shows what failed
+            print(f"Failed checks ({len(failed)}):")
+            for name, detail in failed:
+                print(f"  FAIL  {name}" + (f": {detail}" if detail else ""))
         print(line)
+
+    def save(self, path: Path) -> None:
+        """Write the checks and the failures as JSON, for CI's summary (scripts/ci.py)."""
+        checks = [{"name": name, "ok": ok, "detail": detail} for name, ok, detail in self.checks]
+        path.write_text(json.dumps({"checks": checks, "failures": self.failures}, indent=1))

@@ -89,4 +89,6 @@ def main() -> int:
         shutil.rmtree(work / "postgres", ignore_errors=True)  # the throw-away database; logs stay
     report.seconds = time.monotonic() - started
     report.print()
+    if os.environ.get("SPP_E2E_RESULTS"):
+        report.save(Path(os.environ["SPP_E2E_RESULTS"]))
     return 0 if report.ok else 1
