@@ -35,6 +35,7 @@ def _usage() -> str:
         "  SPP_E2E_DIR=PATH           the run folder (default: a new temporary folder)\n"
         "  SPP_E2E_KILL_BLOCKING=0    report the triggerer-kill check of the activity watcher without failing\n"
         "  SPP_E2E_BENCH_TASKS=N      mapped tasks per contender in the benchmark step (default 200)\n"
+        "  SPP_E2E_RESULTS=PATH       also write every check and its outcome there as JSON (CI's summary reads it)\n"
     )
 
 

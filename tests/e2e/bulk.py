@@ -15,7 +15,7 @@ import urllib.parse
 from typing import Any
 
 from tests.e2e.checks import BULK_ORDERS, BULK_STATUS, Context, _now_iso, _record_run
-from tests.e2e.deploy import WORKERS, CheckFailed, say, start_worker, wait_for
+from tests.e2e.deploy import WORKERS, CheckFailed, restart_worker, say, wait_for
 from tests.e2e.rest import call, parse_time
 
 DAG_ID, TASK_ID = "spp_bulk_reminders", "remind_in_bulk"
@@ -153,7 +153,7 @@ def _check_killed_run(ctx: Context, orders: dict[int, str]) -> None:
     )
     ctx.report.bulk.append("worker killed mid-batch: " + ", ".join(f"{k}={v}" for k, v in figures.items()))
     _record_run(ctx, DAG_ID, run_id, run["state"], text, [m["id"] for m in new])
-    _restart(ctx, victim)
+    restart_worker(ctx.procs, ctx.airflow, victim, ctx.alive)
 
 
 def _kill_figures(tries: list[dict[str, Any]], killed_at: float, stored: int, victim: str) -> dict[str, Any]:
@@ -171,16 +171,3 @@ def _kill_figures(tries: list[dict[str, Any]], killed_at: float, stored: int, vi
         "kill_to_retry_start_s": f"{retried - killed_at:.0f}" if retried else "-",
         "retry_duration_s": f"{finished - retried:.1f}" if retried and finished else "-",
     }
-
-
-def _restart(ctx: Context, victim: str) -> None:
-    """Back to two workers for what follows."""
-    start_worker(ctx.procs, ctx.airflow, victim)
-    log = ctx.procs.log_dir / f"{victim}.log"
-    size = len(log.read_text(errors="replace"))
-    wait_for(
-        f"{victim} to restart",
-        lambda: f"celery@{victim} ready" in log.read_text(errors="replace")[size:],
-        timeout=120,
-        alive=ctx.alive,
-    )

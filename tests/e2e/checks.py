@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from airflow_provider_spp._internal.provider_info import CONN_FIELDS
-from tests.e2e.deploy import WORKERS, Airflow, CheckFailed, Processes, say, start_worker, wait_for
+from tests.e2e.deploy import WORKERS, Airflow, CheckFailed, Processes, restart_worker, say, wait_for
 from tests.e2e.rest import AirflowApi, HttpError, Sandbox, parse_time
 
 EXAMPLE_DAGS = ("spp_order_followup", "spp_bulk_reminders", "spp_pipeline_alerts")
@@ -524,12 +524,4 @@ def check_worker_kill(ctx: Context) -> None:
     )
     _record_run(ctx, KILL_DAG, run_id, run["state"], f"message {message_id} after {victim} was SIGKILLed", [message_id])
     sandbox.clear_faults()
-    start_worker(ctx.procs, ctx.airflow, victim)  # back to two workers for what follows
-    log = ctx.procs.log_dir / f"{victim}.log"
-    size = len(log.read_text(errors="replace"))
-    wait_for(
-        f"{victim} to restart",
-        lambda: f"celery@{victim} ready" in log.read_text(errors="replace")[size:],
-        timeout=120,
-        alive=ctx.alive,
-    )
+    restart_worker(ctx.procs, ctx.airflow, victim, ctx.alive)

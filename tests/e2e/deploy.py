@@ -497,3 +497,16 @@ def start_worker(procs: Processes, airflow: Airflow, name: str) -> None:
         "--without-gossip",
     ]
     procs.start(name, argv, env=airflow.worker_env(name))
+
+
+def restart_worker(procs: Processes, airflow: Airflow, name: str, alive: Callable[[], None]) -> None:
+    """Start a killed Celery worker again and wait until it is ready: back to two workers for what follows."""
+    log = procs.log_dir / f"{name}.log"
+    size = log.stat().st_size if log.exists() else 0  # before the start: its "ready" line comes after
+    start_worker(procs, airflow, name)
+    wait_for(
+        f"{name} to restart",
+        lambda: f"celery@{name} ready" in log.read_bytes()[size:].decode(errors="replace"),
+        timeout=120,
+        alive=alive,
+    )
