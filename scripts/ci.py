@@ -124,13 +124,17 @@ def count_tests(report: Path) -> tuple[int, int, int] | None:
 
 
 def read_checks(report: Path) -> tuple[int, list[str]] | None:
-    """(checks, what failed) from a step's JSON checks report, or None if it wrote none."""
+    """(checks, what failed) from a step's JSON checks report, or None if it wrote none.
+
+    A failure outside the checks (what stopped the run, a step left out) counts as one more failed check.
+    """
     if not report.is_file() or report.stat().st_size == 0:
         return None
     found = json.loads(report.read_text())
     checks = found.get("checks") or []
+    stops = [f"stopped by: {reason}" for reason in found.get("failures") or []]
     failed = [c["name"] + (f": {c['detail']}" if c.get("detail") else "") for c in checks if not c.get("ok")]
-    return len(checks), failed + [f"stopped by: {reason}" for reason in found.get("failures") or []]
+    return len(checks) + len(stops), failed + stops
 
 
 def run(step: Step, report: Path) -> Outcome:

@@ -26,6 +26,10 @@ from airflow_provider_spp.sandbox.page_actions import AfterPage
 from airflow_provider_spp.sandbox.routing import LaravelError, Store, base_url, path_param
 from airflow_provider_spp.sandbox.store import SandboxStore
 
+__all__ = [
+    "admin_router",
+]
+
 REDIRECT_STATUSES = (301, 302, 303, 307, 308)
 
 

@@ -41,6 +41,11 @@ from airflow_provider_spp.sandbox.routing import (
 from airflow_provider_spp.sandbox.store import SandboxStore
 from airflow_provider_spp.sandbox.workspace import WorkspaceSettings
 
+__all__ = [
+    "DEFAULT_API_VERSION",
+    "create_app",
+]
+
 DEFAULT_API_VERSION = "2024-03-05"
 
 

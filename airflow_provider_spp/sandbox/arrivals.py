@@ -16,6 +16,11 @@ from airflow_provider_spp.sandbox.purity import instant
 if TYPE_CHECKING:
     from airflow_provider_spp.sandbox.store import SandboxStore, StoredMessage
 
+__all__ = [
+    "ArrivingMessage",
+    "status_changed_text",
+]
+
 
 @dataclass(frozen=True)
 class ArrivingMessage:

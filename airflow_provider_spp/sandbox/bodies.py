@@ -26,6 +26,14 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 
 from airflow_provider_spp.sandbox.store import NewFile
 
+__all__ = [
+    "ParsedBody",
+    "ValidationFailed",
+    "laravel_input",
+    "parse_body",
+    "validate_message",
+]
+
 V = TypeVar("V")
 
 _MAX_PART_SIZE = 16 * 1024 * 1024

@@ -32,6 +32,10 @@ from typing import Any
 from airflow_provider_spp.sandbox.faults import FaultKind, option_help, option_names, parse_fault_spec
 from airflow_provider_spp.sandbox.workspace import setting_fields
 
+__all__ = [
+    "main",
+]
+
 log = logging.getLogger("airflow_provider_spp.sandbox")
 TOKEN_ENV = "SPP_SANDBOX_TOKEN"  # noqa: S105 - the name of an environment variable
 

@@ -12,6 +12,14 @@ from dataclasses import fields, replace
 from enum import Enum
 from typing import Any, Generic, Protocol, TypeVar
 
+__all__ = [
+    "CountedQueue",
+    "as_dict",
+    "checked_json",
+    "init_names",
+    "json_ready",
+]
+
 
 def init_names(cls: type) -> tuple[str, ...]:
     """The constructor's field names of a dataclass."""

@@ -27,6 +27,22 @@ from typing import Any
 
 from airflow_provider_spp.sandbox.declared import CountedQueue, checked_json, init_names, json_ready
 
+__all__ = [
+    "BEFORE_KINDS",
+    "DEFAULT_RETRY_AFTER",
+    "DEFAULT_SLOW_DELAY",
+    "ERROR_AFTER_COMMIT_KINDS",
+    "AppliedFault",
+    "Fault",
+    "FaultKind",
+    "FaultPlan",
+    "RandomFaults",
+    "fault_kind",
+    "option_help",
+    "option_names",
+    "parse_fault_spec",
+]
+
 API_PREFIX = "/api/"
 
 

@@ -21,6 +21,11 @@ import socket
 import threading
 from typing import Any
 
+__all__ = [
+    "HandshakeDroppingSocket",
+    "HandshakeDrops",
+]
+
 #: Longest wait for a client's first TLS record before the connection is closed anyway.
 HELLO_TIMEOUT = 2.0
 _TLS_HEADER = 5

@@ -26,6 +26,11 @@ from http import HTTPStatus
 
 from airflow_provider_spp.sandbox.workspace import WorkspaceSettings, WorkspaceState
 
+__all__ = [
+    "NGINX_PAGE",
+    "host_answer",
+]
+
 #: nginx's own error and redirect pages.
 NGINX_PAGE = (
     "<html>\r\n<head><title>{0}</title></head>\r\n<body>\r\n<center><h1>{0}</h1></center>\r\n"

@@ -40,6 +40,12 @@ from airflow_provider_spp.sandbox.host import NGINX_PAGE, host_answer
 from airflow_provider_spp.sandbox.store import SandboxStore, iso
 from airflow_provider_spp.sandbox.throttle import Verdict
 
+__all__ = [
+    "BODY_STATE_KEY",
+    "SandboxMiddleware",
+    "raw_path",
+]
+
 #: Where the parsed body is left for the routes (``request.scope["state"]``).
 BODY_STATE_KEY = "spp_sandbox_body"
 ADMIN_PREFIX = "/_sandbox/"

@@ -20,6 +20,13 @@ from airflow_provider_spp.sandbox.declared import CountedQueue, as_dict, checked
 if TYPE_CHECKING:
     from airflow_provider_spp.sandbox.store import SandboxStore
 
+__all__ = [
+    "AfterPage",
+    "AfterPagePlan",
+    "Listing",
+    "run_after_page",
+]
+
 
 class Listing(StrEnum):
     """A paginated listing of the API."""

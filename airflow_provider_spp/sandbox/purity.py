@@ -30,6 +30,14 @@ from typing import Any, TypeVar
 
 from airflow_provider_spp.sandbox.workspace import WorkspaceSettings
 
+__all__ = [
+    "MESSAGE_MODEL",
+    "ORDER_MODEL",
+    "QueryRejected",
+    "apply_query",
+    "instant",
+]
+
 T = TypeVar("T")
 #: Reads a field of a listed item (an order dict or a stored message).
 Reader = Callable[[Any, str], Any]

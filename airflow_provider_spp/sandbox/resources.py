@@ -10,6 +10,13 @@ from urllib.parse import urlencode, urlsplit
 
 from airflow_provider_spp.sandbox.store import MAX_PER_PAGE, LinkStyle, StoredMessage, file_url, iso
 
+__all__ = [
+    "message_resource",
+    "order_resource",
+    "page_params",
+    "paginate",
+]
+
 T = TypeVar("T")
 
 DEFAULT_PER_PAGE = 20

@@ -16,6 +16,20 @@ from airflow_provider_spp.sandbox.middleware import BODY_STATE_KEY, SandboxMiddl
 from airflow_provider_spp.sandbox.resources import page_params, paginate
 from airflow_provider_spp.sandbox.store import SandboxStore
 
+__all__ = [
+    "LaravelError",
+    "SandboxApp",
+    "Store",
+    "app_of",
+    "base_url",
+    "not_found",
+    "page_of",
+    "parsed_body",
+    "path_param",
+    "route_not_found",
+    "store_of",
+]
+
 T = TypeVar("T")
 
 

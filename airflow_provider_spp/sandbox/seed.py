@@ -14,6 +14,17 @@ from __future__ import annotations
 import copy
 from typing import Any, TypeAlias
 
+__all__ = [
+    "DEFAULT_TOKEN",
+    "TOKEN_USER_ID",
+    "Status",
+    "checked_status",
+    "generated_orders",
+    "order_record",
+    "seeded_orders",
+    "seeded_users",
+]
+
 #: An order status as stored: a label ("Working") or a workspace's integer code (2); the ``status_style``
 #: setting decides which of the two orders carry (see ``workspace.WorkspaceSettings``).
 Status: TypeAlias = int | str

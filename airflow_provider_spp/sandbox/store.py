@@ -41,6 +41,17 @@ from airflow_provider_spp.sandbox.seed import (
 from airflow_provider_spp.sandbox.throttle import RateLimiter
 from airflow_provider_spp.sandbox.workspace import WorkspaceSettings
 
+__all__ = [
+    "MAX_PER_PAGE",
+    "LinkStyle",
+    "NewFile",
+    "SandboxStore",
+    "StoredFile",
+    "StoredMessage",
+    "file_url",
+    "iso",
+]
+
 Precision = Literal["seconds", "microseconds"]
 #: How listings write ``links``: Laravel's default (``?page=N`` only), ``withQueryString()``, or relative.
 LinkStyle = Literal["laravel", "with_query", "relative"]

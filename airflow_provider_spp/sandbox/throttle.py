@@ -15,6 +15,11 @@ import threading
 import time
 from dataclasses import dataclass
 
+__all__ = [
+    "RateLimiter",
+    "Verdict",
+]
+
 
 @dataclass(frozen=True)
 class Verdict:

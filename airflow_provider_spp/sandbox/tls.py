@@ -7,6 +7,11 @@ import ipaddress
 import pathlib
 from dataclasses import dataclass
 
+__all__ = [
+    "SandboxCertificate",
+    "make_certificate",
+]
+
 
 @dataclass(frozen=True)
 class SandboxCertificate:

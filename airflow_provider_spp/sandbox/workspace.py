@@ -23,6 +23,13 @@ from urllib.parse import urlsplit
 
 from airflow_provider_spp.sandbox.declared import as_dict, checked_json
 
+__all__ = [
+    "DEFAULT_STATUS_CODES",
+    "WorkspaceSettings",
+    "WorkspaceState",
+    "setting_fields",
+]
+
 #: A workspace's order statuses by code, as the sandbox seeds them (a real workspace customises its own: read
 #: them from ``GET /_sandbox/statuses`` here, from the orders a workspace lists, or from Wayfront's settings).
 DEFAULT_STATUS_CODES: Mapping[int, str] = MappingProxyType(

@@ -18,6 +18,7 @@ from tests.e2e.report import Report
 report = Report(work=Path("."))
 report.check("the message was posted once", True)
 report.check("the triggerer kill repeated nothing", False, "2 duplicates")
+report.fail("step ui skipped (SPP_E2E_SKIP)")
 report.save(Path(os.environ["SPP_CHECKS"]))
 raise SystemExit(1)
 """
@@ -30,10 +31,14 @@ def test_a_failed_check_is_counted_and_named_at_the_end_of_the_summary(tmp_path:
     text = summary([outcome])
 
     assert not outcome.ok
-    assert (outcome.tests, outcome.failed, outcome.passed) == (2, 1, 1)
-    assert "checks: 1 passed, 1 failed, 0 skipped" in text
-    assert text.splitlines()[-3] == "  E2E-like: FAIL the triggerer kill repeated nothing: 2 duplicates"
-    assert text.splitlines()[-1] == "ci: 1 passed, 1 failed"
+    assert (outcome.tests, outcome.failed, outcome.passed) == (3, 2, 1)
+    assert "checks: 1 passed, 2 failed, 0 skipped" in text
+    assert text.splitlines()[-4:] == [
+        "  E2E-like: FAIL the triggerer kill repeated nothing: 2 duplicates",
+        "  E2E-like: FAIL stopped by: step ui skipped (SPP_E2E_SKIP)",
+        "",
+        "ci: 1 passed, 2 failed",
+    ]
 
 
 def test_a_step_that_wrote_no_checks_report_says_so(tmp_path: Path) -> None:

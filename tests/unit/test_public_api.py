@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 import importlib
 import pathlib
 import re
@@ -12,7 +13,8 @@ import pytest
 REPO = pathlib.Path(__file__).resolve().parents[2]
 PACKAGE = REPO / "airflow_provider_spp"
 
-#: The public modules: each declares ``__all__``; everything else lives in ``_internal`` or the sandbox's own modules.
+#: The public modules: each declares ``__all__``; everything else lives in ``_internal`` or is one of the sandbox's own
+#: modules (each declares ``__all__`` too: what the other modules may import from it).
 PUBLIC_MODULES = [
     "airflow_provider_spp",
     "airflow_provider_spp.exceptions",
@@ -91,3 +93,32 @@ def test_serialized_trigger_classpaths_of_earlier_releases_still_resolve() -> No
 def test_contributing_says_where_each_internal_module_lives(module: str) -> None:
     where = (REPO / "CONTRIBUTING.md").read_text().split("## Where things live", 1)[1].split("\n## ", 1)[0]
     assert f"`_internal/{module}`" in where, f"CONTRIBUTING.md's 'Where things live' does not name _internal/{module}"
+
+
+SANDBOX_MODULES = sorted(
+    f"airflow_provider_spp.sandbox.{path.stem}"
+    for path in (PACKAGE / "sandbox").glob("*.py")
+    if path.stem != "__init__"
+)
+
+
+@functools.cache
+def _imports_from_sandbox_modules() -> dict[str, set[str]]:
+    """Each sandbox module and the names other files of the repository import from it."""
+    found: dict[str, set[str]] = {}
+    folders = ("airflow_provider_spp", "tests", "example_dags", "benchmarks", "scripts", "docs")
+    for path in (path for folder in folders for path in (REPO / folder).glob("**/*.py")):
+        for module, name in _provider_imports(path):
+            if module in SANDBOX_MODULES and name and module.replace(".", "/") + ".py" not in str(path):
+                found.setdefault(module, set()).add(name)
+    return found
+
+
+@pytest.mark.parametrize("name", SANDBOX_MODULES)
+def test_each_sandbox_module_declares_what_the_rest_may_import(name: str) -> None:
+    module = importlib.import_module(name)
+    declared = getattr(module, "__all__", None)
+    assert declared, f"{name} declares no __all__"
+    assert [n for n in declared if not hasattr(module, n)] == [], f"{name}.__all__ names what it does not have"
+    imported = _imports_from_sandbox_modules().get(name, set())
+    assert sorted(imported - set(declared)) == [], f"other files import from {name} what its __all__ leaves out"
